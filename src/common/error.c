@@ -10,7 +10,7 @@
 
 #include "common/log.h"
 
-static void vformat(rp_error *err, const char *fmt, va_list ap)
+RP_PRINTF(2, 0) static void vformat(rp_error *err, const char *fmt, va_list ap)
 {
 	int n = vsnprintf(err->message, sizeof(err->message), fmt, ap);
 	if (n < 0)

@@ -60,7 +60,7 @@ static void timestamp(char *buf, size_t len)
 	snprintf(buf + n, len - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
 }
 
-static void emit(enum rp_log_level level, const char *event, const char *fmt, va_list ap)
+RP_PRINTF(3, 0) static void emit(enum rp_log_level level, const char *event, const char *fmt, va_list ap)
 {
 	if (level < logger.min_level)
 		return;
