@@ -145,6 +145,17 @@ int rp_key_save_public_pem(EVP_PKEY *key, const char *path, rp_error *err)
 	return bio_to_file(bio, path, 0644, err);
 }
 
+/* Encrypted key files are refused rather than prompting on a terminal: Rampart's daemons have no
+ * terminal, and a prompt would hang them. */
+static int refuse_passphrase(char *buf, int size, int rwflag, void *userdata)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)userdata;
+	return -1;
+}
+
 EVP_PKEY *rp_key_load_private_pem(const char *path, rp_error *err)
 {
 	_cleanup_free_ uint8_t *data = NULL;
@@ -152,10 +163,10 @@ EVP_PKEY *rp_key_load_private_pem(const char *path, rp_error *err)
 	if (rp_read_file(path, KEY_FILE_MAX, &data, &len, err) < 0)
 		return NULL;
 	_cleanup_bio_ BIO *bio = BIO_new_mem_buf(data, (int)len);
-	EVP_PKEY *key = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+	EVP_PKEY *key = bio ? PEM_read_bio_PrivateKey(bio, NULL, refuse_passphrase, NULL) : NULL;
 	OPENSSL_cleanse(data, len);
 	if (!key) {
-		rp_error_set_openssl(err, "%s does not hold a PEM private key", path);
+		rp_error_set_openssl(err, "%s does not hold an unencrypted PEM private key", path);
 		return NULL;
 	}
 	return require_p256(key, path, err);
