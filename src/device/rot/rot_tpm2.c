@@ -1,0 +1,591 @@
+/* The TPM 2.0 root of trust through tpm2-tss ESAPI: a restricted ECDSA P-256 identity key that
+ * is fixedTPM (its private part never leaves the TPM; what we store is a blob wrapped by the
+ * TPM's storage key), PCR extend/read, TPM2_Quote, NV counters for the anti-rollback floor and
+ * the TPM's RNG. The TPM is reached through a TCTI (a device node, or swtpm in tests). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <openssl/bn.h>
+#include <openssl/ecdsa.h>
+#include <tss2/tss2_esys.h>
+#include <tss2/tss2_mu.h>
+#include <tss2/tss2_rc.h>
+#include <tss2/tss2_tctildr.h>
+
+#include "common/bytes.h"
+#include "common/fileio.h"
+#include "common/xalloc.h"
+#include "device/rot/rot.h"
+
+/* NV indices in the owner range: one counter per rot counter, and one write-once index holding
+ * each counter's value right after its first increment (the base the logical value counts from). */
+#define TPM2_NV_COUNTER_BASE 0x01525000u
+#define TPM2_NV_BASES 0x01525010u
+#define TPM2_DEFAULT_TCTI "device:/dev/tpmrm0"
+
+struct tpm2 {
+	char *dir;
+	int lock_fd;
+	TSS2_TCTI_CONTEXT *tcti;
+	ESYS_CONTEXT *esys;
+	ESYS_TR srk;
+	ESYS_TR key;
+	TPM2B_PUBLIC pub;
+	ESYS_TR nv[ROT_COUNTER_COUNT];
+	uint64_t base[ROT_COUNTER_COUNT];
+};
+
+static struct tpm2 *tpm2_of(rot *r) { return rot_priv(r); }
+
+static int tpm2_fail(rp_error *err, TSS2_RC rc, const char *what)
+{
+	return rp_error_set(err, RP_E_CRYPTO, "TPM: %s: %s (0x%x)", what, Tss2_RC_Decode(rc), rc);
+}
+
+static bool tpm2_rc_is(TSS2_RC rc, TSS2_RC want)
+{
+	return (rc & ~TSS2_RC_LAYER_MASK) == want || rc == want;
+}
+
+/* The storage root key: the TCG-recommended ECC P-256 template, re-created deterministically from
+ * the owner seed on every start, so nothing has to be persisted in the TPM. */
+static int tpm2_create_srk(struct tpm2 *t, rp_error *err)
+{
+	TPM2B_SENSITIVE_CREATE sens = {0};
+	TPM2B_PUBLIC tmpl = {
+		.publicArea = {
+			.type = TPM2_ALG_ECC,
+			.nameAlg = TPM2_ALG_SHA256,
+			.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
+			                    TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
+			                    TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT | TPMA_OBJECT_NODA,
+			.parameters.eccDetail = {
+				.symmetric = {.algorithm = TPM2_ALG_AES, .keyBits.aes = 128, .mode.aes = TPM2_ALG_CFB},
+				.scheme = {.scheme = TPM2_ALG_NULL},
+				.curveID = TPM2_ECC_NIST_P256,
+				.kdf = {.scheme = TPM2_ALG_NULL},
+			},
+		},
+	};
+	TPM2B_DATA outside = {0};
+	TPML_PCR_SELECTION creation_pcr = {0};
+	TSS2_RC rc = Esys_CreatePrimary(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sens,
+	                                &tmpl, &outside, &creation_pcr, &t->srk, NULL, NULL, NULL, NULL);
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm2_fail(err, rc, "creating the storage root key in the owner hierarchy");
+	return 0;
+}
+
+/* What makes the identity key an identity: generated inside the TPM, bound to it and its parent
+ * (not duplicable), restricted (signs only TPM-made digests and quotes), ECDSA P-256 / SHA-256. */
+#define TPM2_IDENTITY_ATTRS                                                                                            \
+	(TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH | \
+	 TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT)
+
+static int tpm2_check_identity_public(const TPM2B_PUBLIC *pub, rp_error *err)
+{
+	const TPMT_PUBLIC *p = &pub->publicArea;
+	if (p->type != TPM2_ALG_ECC || p->parameters.eccDetail.curveID != TPM2_ECC_NIST_P256)
+		return rp_error_set(err, RP_E_INVALID, "identity key is not an ECC P-256 key");
+	if ((p->objectAttributes & TPM2_IDENTITY_ATTRS) != TPM2_IDENTITY_ATTRS ||
+	    (p->objectAttributes & TPMA_OBJECT_DECRYPT))
+		return rp_error_set(err, RP_E_PERMISSION,
+		                    "identity key attributes 0x%x are not those of a non-exportable restricted signing key",
+		                    p->objectAttributes);
+	if (p->parameters.eccDetail.scheme.scheme != TPM2_ALG_ECDSA ||
+	    p->parameters.eccDetail.scheme.details.ecdsa.hashAlg != TPM2_ALG_SHA256)
+		return rp_error_set(err, RP_E_INVALID, "identity key scheme is not ECDSA with SHA-256");
+	if (p->unique.ecc.x.size > 32 || p->unique.ecc.y.size > 32)
+		return rp_error_set(err, RP_E_INVALID, "identity key point is not P-256 sized");
+	return 0;
+}
+
+static int tpm2_write_blob(const char *path, const uint8_t *data, size_t len, mode_t mode, rp_error *err)
+{
+	return rp_write_file_atomic(path, data, len, mode, err);
+}
+
+static int tpm2_create_identity(struct tpm2 *t, const char *pub_path, const char *priv_path, rp_error *err)
+{
+	TPM2B_SENSITIVE_CREATE sens = {0};
+	TPM2B_PUBLIC tmpl = {
+		.publicArea = {
+			.type = TPM2_ALG_ECC,
+			.nameAlg = TPM2_ALG_SHA256,
+			.objectAttributes = TPM2_IDENTITY_ATTRS,
+			.parameters.eccDetail = {
+				.symmetric = {.algorithm = TPM2_ALG_NULL},
+				.scheme = {.scheme = TPM2_ALG_ECDSA, .details.ecdsa.hashAlg = TPM2_ALG_SHA256},
+				.curveID = TPM2_ECC_NIST_P256,
+				.kdf = {.scheme = TPM2_ALG_NULL},
+			},
+		},
+	};
+	TPM2B_DATA outside = {0};
+	TPML_PCR_SELECTION creation_pcr = {0};
+	TPM2B_PRIVATE *priv = NULL;
+	TPM2B_PUBLIC *pub = NULL;
+	TSS2_RC rc = Esys_Create(t->esys, t->srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sens, &tmpl, &outside,
+	                         &creation_pcr, &priv, &pub, NULL, NULL, NULL);
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm2_fail(err, rc, "creating the identity key");
+	uint8_t pub_buf[sizeof(TPM2B_PUBLIC)], priv_buf[sizeof(TPM2B_PRIVATE)];
+	size_t pub_len = 0, priv_len = 0;
+	int ret = -1;
+	if (Tss2_MU_TPM2B_PUBLIC_Marshal(pub, pub_buf, sizeof(pub_buf), &pub_len) != TSS2_RC_SUCCESS ||
+	    Tss2_MU_TPM2B_PRIVATE_Marshal(priv, priv_buf, sizeof(priv_buf), &priv_len) != TSS2_RC_SUCCESS) {
+		rp_error_set(err, RP_E_INTERNAL, "marshalling the identity key blobs");
+		goto out;
+	}
+	/* Private blob first: a public blob without its private half would look provisioned. */
+	if (tpm2_write_blob(priv_path, priv_buf, priv_len, 0600, err) < 0 ||
+	    tpm2_write_blob(pub_path, pub_buf, pub_len, 0644, err) < 0)
+		goto out;
+	ret = 0;
+out:
+	Esys_Free(priv);
+	Esys_Free(pub);
+	return ret;
+}
+
+static int tpm2_load_identity(struct tpm2 *t, const char *pub_path, const char *priv_path, rp_error *err)
+{
+	_cleanup_free_ uint8_t *pub_data = NULL, *priv_data = NULL;
+	size_t pub_len = 0, priv_len = 0, off = 0;
+	if (rp_read_file(pub_path, sizeof(TPM2B_PUBLIC), &pub_data, &pub_len, err) < 0 ||
+	    rp_read_file(priv_path, sizeof(TPM2B_PRIVATE), &priv_data, &priv_len, err) < 0)
+		return -1;
+	if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(pub_data, pub_len, &off, &t->pub) != TSS2_RC_SUCCESS || off != pub_len)
+		return rp_error_set(err, RP_E_INVALID, "%s is not a marshalled TPM2B_PUBLIC", pub_path);
+	TPM2B_PRIVATE priv = {0};
+	off = 0;
+	if (Tss2_MU_TPM2B_PRIVATE_Unmarshal(priv_data, priv_len, &off, &priv) != TSS2_RC_SUCCESS || off != priv_len)
+		return rp_error_set(err, RP_E_INVALID, "%s is not a marshalled TPM2B_PRIVATE", priv_path);
+	if (tpm2_check_identity_public(&t->pub, err) < 0)
+		return rp_error_prefix(err, "%s", pub_path);
+	TSS2_RC rc = Esys_Load(t->esys, t->srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &priv, &t->pub, &t->key);
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm2_fail(err, rc,
+		                 "loading the identity key (was the TPM cleared, or is this another TPM? the identity "
+		                 "is bound to the TPM that created it)");
+	return 0;
+}
+
+static int tpm2_nv_define(struct tpm2 *t, TPM2_HANDLE index, TPMA_NV attrs, uint16_t size, ESYS_TR *out,
+                          rp_error *err)
+{
+	TPM2B_AUTH auth = {0};
+	TPM2B_NV_PUBLIC info = {
+		.nvPublic = {.nvIndex = index, .nameAlg = TPM2_ALG_SHA256, .attributes = attrs, .dataSize = size},
+	};
+	TSS2_RC rc = Esys_NV_DefineSpace(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &auth,
+	                                 &info, out);
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm2_fail(err, rc, "defining an NV index");
+	return 0;
+}
+
+/* Open an existing NV index and check it is what we defined: an index of another type at our
+ * handle (say, an ordinary index someone could rewrite) would break the monotonic guarantee. */
+static int tpm2_nv_open(struct tpm2 *t, TPM2_HANDLE index, TPM2_NT type, uint16_t size, ESYS_TR *out, rp_error *err)
+{
+	TSS2_RC rc = Esys_TR_FromTPMPublic(t->esys, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, out);
+	if (rc != TSS2_RC_SUCCESS)
+		return rp_error_set(err, RP_E_NOT_FOUND, "NV index 0x%08x is not defined", index);
+	TPM2B_NV_PUBLIC *pub = NULL;
+	rc = Esys_NV_ReadPublic(t->esys, *out, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub, NULL);
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm2_fail(err, rc, "reading an NV index's public area");
+	TPM2_NT nt = (pub->nvPublic.attributes & TPMA_NV_TPM2_NT_MASK) >> TPMA_NV_TPM2_NT_SHIFT;
+	uint16_t got = pub->nvPublic.dataSize;
+	Esys_Free(pub);
+	if (nt != type || got != size)
+		return rp_error_set(err, RP_E_PERMISSION, "NV index 0x%08x has type %u and size %u, expected %u and %u",
+		                    index, nt, got, type, size);
+	return 0;
+}
+
+static int tpm2_nv_read_u64(struct tpm2 *t, ESYS_TR nv, uint64_t *value, bool *initialized, rp_error *err)
+{
+	TPM2B_MAX_NV_BUFFER *data = NULL;
+	TSS2_RC rc = Esys_NV_Read(t->esys, nv, nv, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, 8, 0, &data);
+	if (tpm2_rc_is(rc, TPM2_RC_NV_UNINITIALIZED)) {
+		*value = 0;
+		*initialized = false;
+		return 0;
+	}
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm2_fail(err, rc, "reading an NV counter");
+	if (data->size != 8) {
+		Esys_Free(data);
+		return rp_error_set(err, RP_E_INVALID, "NV counter read returned %u bytes", data->size);
+	}
+	*value = rp_get_u64be(data->buffer);
+	*initialized = true;
+	Esys_Free(data);
+	return 0;
+}
+
+static int tpm2_nv_increment(struct tpm2 *t, ESYS_TR nv, rp_error *err)
+{
+	TSS2_RC rc = Esys_NV_Increment(t->esys, nv, nv, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE);
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm2_fail(err, rc, "incrementing an NV counter");
+	return 0;
+}
+
+#define TPM2_COUNTER_ATTRS                                                                                             \
+	((TPM2_NT_COUNTER << TPMA_NV_TPM2_NT_SHIFT) | TPMA_NV_AUTHWRITE | TPMA_NV_AUTHREAD | TPMA_NV_NO_DA)
+#define TPM2_BASES_ATTRS                                                                                               \
+	((TPM2_NT_ORDINARY << TPMA_NV_TPM2_NT_SHIFT) | TPMA_NV_AUTHWRITE | TPMA_NV_AUTHREAD | TPMA_NV_NO_DA |          \
+	 TPMA_NV_WRITEDEFINE)
+
+/* Counters: a TPM counter starts, on first increment, at the largest value any counter in this
+ * TPM ever held. So each is incremented once at provisioning and that value is written to a
+ * write-once index (locked with TPMA_NV_WRITEDEFINE): the logical value is hw - base, and no
+ * software, not even this process, can rewrite the bases afterwards. */
+static int tpm2_open_counters(struct tpm2 *t, bool create, rp_error *err)
+{
+	for (unsigned i = 0; i < ROT_COUNTER_COUNT; i++) {
+		rp_error tmp = RP_ERROR_INIT;
+		if (tpm2_nv_open(t, TPM2_NV_COUNTER_BASE + i, TPM2_NT_COUNTER, 8, &t->nv[i], &tmp) == 0)
+			continue;
+		if (!create || tmp.code != RP_E_NOT_FOUND) {
+			*err = tmp;
+			return rp_error_prefix(err, "anti-rollback counter %u", i);
+		}
+		if (tpm2_nv_define(t, TPM2_NV_COUNTER_BASE + i, TPM2_COUNTER_ATTRS, 8, &t->nv[i], err) < 0)
+			return rp_error_prefix(err, "defining anti-rollback counter %u", i);
+	}
+	ESYS_TR bases = ESYS_TR_NONE;
+	rp_error tmp = RP_ERROR_INIT;
+	uint16_t bases_size = ROT_COUNTER_COUNT * 8;
+	if (tpm2_nv_open(t, TPM2_NV_BASES, TPM2_NT_ORDINARY, bases_size, &bases, &tmp) == 0) {
+		TPM2B_MAX_NV_BUFFER *data = NULL;
+		TSS2_RC rc = Esys_NV_Read(t->esys, bases, bases, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, bases_size,
+		                          0, &data);
+		if (rc != TSS2_RC_SUCCESS)
+			return tpm2_fail(err, rc, "reading the counter bases (provisioning was interrupted? run "
+			                          "'rampart-os provision' again)");
+		for (unsigned i = 0; i < ROT_COUNTER_COUNT; i++)
+			t->base[i] = rp_get_u64be(data->buffer + 8 * i);
+		Esys_Free(data);
+		return 0;
+	}
+	if (!create) {
+		*err = tmp;
+		return rp_error_prefix(err, "counter bases (run 'rampart-os provision' to finish provisioning)");
+	}
+	TPM2B_MAX_NV_BUFFER buf = {.size = bases_size};
+	for (unsigned i = 0; i < ROT_COUNTER_COUNT; i++) {
+		bool init = false;
+		uint64_t v = 0;
+		if (tpm2_nv_read_u64(t, t->nv[i], &v, &init, err) < 0)
+			return -1;
+		if (!init && (tpm2_nv_increment(t, t->nv[i], err) < 0 || tpm2_nv_read_u64(t, t->nv[i], &v, &init, err) < 0))
+			return -1;
+		t->base[i] = v;
+		rp_put_u64be(buf.buffer + 8 * i, v);
+	}
+	if (tpm2_nv_define(t, TPM2_NV_BASES, TPM2_BASES_ATTRS, bases_size, &bases, err) < 0)
+		return rp_error_prefix(err, "defining the counter bases");
+	TSS2_RC rc = Esys_NV_Write(t->esys, bases, bases, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &buf, 0);
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm2_fail(err, rc, "writing the counter bases");
+	rc = Esys_NV_WriteLock(t->esys, bases, bases, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE);
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm2_fail(err, rc, "locking the counter bases");
+	return 0;
+}
+
+static int tpm2_open(rot *r, const char *state_dir, const rot_config *cfg, bool *created, rp_error *err)
+{
+	struct tpm2 *t = tpm2_of(r);
+	t->lock_fd = -1;
+	t->srk = t->key = ESYS_TR_NONE;
+	t->dir = xasprintf("%s/rot-tpm2", state_dir);
+	if (cfg->create && rp_mkdir_p(t->dir, 0700, err) < 0)
+		return -1;
+	struct stat st;
+	if (stat(t->dir, &st) < 0)
+		return rp_error_set(err, RP_E_NOT_FOUND,
+		                    "this device is not provisioned (%s does not exist); run 'rampart-os provision "
+		                    "--state %s --rot tpm2' first", t->dir, state_dir);
+	t->lock_fd = rot_lock_dir(t->dir, err);
+	if (t->lock_fd < 0)
+		return -1;
+	/* tpm2-tss logs expected refusals (an undefined NV index while provisioning) as errors on
+	 * stderr; we report failures ourselves, with context. TSS2_LOG set by the user still wins. */
+	setenv("TSS2_LOG", "all+none", 0);
+	const char *tcti = cfg->tcti ? cfg->tcti : TPM2_DEFAULT_TCTI;
+	TSS2_RC rc = Tss2_TctiLdr_Initialize(tcti, &t->tcti);
+	if (rc != TSS2_RC_SUCCESS)
+		return rp_error_set(err, RP_E_UNAVAILABLE, "cannot reach the TPM through TCTI '%s': %s", tcti,
+		                    Tss2_RC_Decode(rc));
+	rc = Esys_Initialize(&t->esys, t->tcti, NULL);
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm2_fail(err, rc, "initialising ESAPI");
+	rc = Esys_Startup(t->esys, TPM2_SU_CLEAR);
+	if (rc != TSS2_RC_SUCCESS && !tpm2_rc_is(rc, TPM2_RC_INITIALIZE))
+		return tpm2_fail(err, rc, "TPM2_Startup");
+	if (tpm2_create_srk(t, err) < 0)
+		return -1;
+	_cleanup_free_ char *pub_path = xasprintf("%s/identity.pub", t->dir);
+	_cleanup_free_ char *priv_path = xasprintf("%s/identity.priv", t->dir);
+	if (access(pub_path, F_OK) != 0) {
+		if (!cfg->create)
+			return rp_error_set(err, RP_E_NOT_FOUND,
+			                    "this device is not provisioned (no %s); run 'rampart-os provision --state %s "
+			                    "--rot tpm2' first", pub_path, state_dir);
+		if (tpm2_create_identity(t, pub_path, priv_path, err) < 0)
+			return -1;
+		*created = true;
+	}
+	if (tpm2_load_identity(t, pub_path, priv_path, err) < 0)
+		return -1;
+	return tpm2_open_counters(t, cfg->create, err);
+}
+
+static void tpm2_close(rot *r)
+{
+	struct tpm2 *t = tpm2_of(r);
+	if (t->esys) {
+		if (t->key != ESYS_TR_NONE)
+			Esys_FlushContext(t->esys, t->key);
+		if (t->srk != ESYS_TR_NONE)
+			Esys_FlushContext(t->esys, t->srk);
+		Esys_Finalize(&t->esys);
+	}
+	if (t->tcti)
+		Tss2_TctiLdr_Finalize(&t->tcti);
+	free(t->dir);
+	if (t->lock_fd >= 0)
+		close(t->lock_fd);
+}
+
+static EVP_PKEY *tpm2_identity_public_key(rot *r, rp_error *err)
+{
+	/* SubjectPublicKeyInfo prefix for an uncompressed P-256 point. */
+	static const uint8_t prefix[] = {0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
+	                                 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00};
+	const TPMS_ECC_POINT *pt = &tpm2_of(r)->pub.publicArea.unique.ecc;
+	uint8_t der[sizeof(prefix) + 65] = {0};
+	memcpy(der, prefix, sizeof(prefix));
+	der[sizeof(prefix)] = 0x04;
+	memcpy(der + sizeof(prefix) + 1 + (32 - pt->x.size), pt->x.buffer, pt->x.size);
+	memcpy(der + sizeof(prefix) + 33 + (32 - pt->y.size), pt->y.buffer, pt->y.size);
+	return rp_key_from_public_der(der, sizeof(der), err);
+}
+
+static int tpm2_sig_to_der(const TPMT_SIGNATURE *s, uint8_t sig[RP_ECDSA_SIG_MAX], size_t *sig_len, rp_error *err)
+{
+	if (s->sigAlg != TPM2_ALG_ECDSA)
+		return rp_error_set(err, RP_E_CRYPTO, "TPM returned a signature of algorithm 0x%x, not ECDSA", s->sigAlg);
+	ECDSA_SIG *es = ECDSA_SIG_new();
+	BIGNUM *br = BN_bin2bn(s->signature.ecdsa.signatureR.buffer, s->signature.ecdsa.signatureR.size, NULL);
+	BIGNUM *bs = BN_bin2bn(s->signature.ecdsa.signatureS.buffer, s->signature.ecdsa.signatureS.size, NULL);
+	if (!es || !br || !bs || ECDSA_SIG_set0(es, br, bs) != 1) {
+		ECDSA_SIG_free(es);
+		BN_free(br);
+		BN_free(bs);
+		return rp_error_set_openssl(err, "converting the TPM signature");
+	}
+	int len = i2d_ECDSA_SIG(es, NULL);
+	if (len <= 0 || len > RP_ECDSA_SIG_MAX) {
+		ECDSA_SIG_free(es);
+		return rp_error_set(err, RP_E_CRYPTO, "TPM signature does not fit a P-256 DER signature");
+	}
+	uint8_t *p = sig;
+	i2d_ECDSA_SIG(es, &p);
+	*sig_len = (size_t)len;
+	ECDSA_SIG_free(es);
+	return 0;
+}
+
+/* The TPM hashes the message itself (a hash sequence completed in the owner hierarchy yields a
+ * ticket saying the data did not start with TPM_GENERATED_VALUE); the restricted key signs only
+ * with that ticket. */
+static int tpm2_sign(rot *r, const void *msg, size_t len, uint8_t sig[RP_ECDSA_SIG_MAX], size_t *sig_len,
+                     rp_error *err)
+{
+	struct tpm2 *t = tpm2_of(r);
+	TPM2B_AUTH auth = {0};
+	ESYS_TR seq = ESYS_TR_NONE;
+	TSS2_RC rc = Esys_HashSequenceStart(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &auth, TPM2_ALG_SHA256,
+	                                    &seq);
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm2_fail(err, rc, "starting a hash sequence");
+	const uint8_t *p = msg;
+	size_t left = len;
+	while (left > 0) {
+		TPM2B_MAX_BUFFER chunk = {.size = (uint16_t)(left > TPM2_MAX_DIGEST_BUFFER ? TPM2_MAX_DIGEST_BUFFER : left)};
+		memcpy(chunk.buffer, p, chunk.size);
+		rc = Esys_SequenceUpdate(t->esys, seq, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &chunk);
+		if (rc != TSS2_RC_SUCCESS) {
+			Esys_FlushContext(t->esys, seq);
+			return tpm2_fail(err, rc, "hashing the message");
+		}
+		p += chunk.size;
+		left -= chunk.size;
+	}
+	TPM2B_MAX_BUFFER empty = {0};
+	TPM2B_DIGEST *digest = NULL;
+	TPMT_TK_HASHCHECK *ticket = NULL;
+	rc = Esys_SequenceComplete(t->esys, seq, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &empty, ESYS_TR_RH_OWNER,
+	                           &digest, &ticket);
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm2_fail(err, rc, "completing the hash sequence");
+	TPMT_SIG_SCHEME scheme = {.scheme = TPM2_ALG_NULL};
+	TPMT_SIGNATURE *signature = NULL;
+	rc = Esys_Sign(t->esys, t->key, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, digest, &scheme, ticket, &signature);
+	Esys_Free(digest);
+	Esys_Free(ticket);
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm2_fail(err, rc, "signing with the identity key");
+	int ret = tpm2_sig_to_der(signature, sig, sig_len, err);
+	Esys_Free(signature);
+	return ret;
+}
+
+static int tpm2_pcr_extend(rot *r, unsigned index, const uint8_t digest[RP_SHA256_LEN], rp_error *err)
+{
+	TPML_DIGEST_VALUES values = {.count = 1, .digests = {{.hashAlg = TPM2_ALG_SHA256}}};
+	memcpy(values.digests[0].digest.sha256, digest, RP_SHA256_LEN);
+	TSS2_RC rc = Esys_PCR_Extend(tpm2_of(r)->esys, ESYS_TR_PCR0 + index, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+	                             ESYS_TR_NONE, &values);
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm2_fail(err, rc, "extending a PCR");
+	return 0;
+}
+
+static int tpm2_pcr_read(rot *r, uint32_t mask, uint8_t values[ROT_PCR_COUNT][RP_SHA256_LEN], rp_error *err)
+{
+	struct tpm2 *t = tpm2_of(r);
+	uint32_t want = mask;
+	/* A TPM returns at most 8 digests per call; loop, bounded by the PCR count. */
+	for (int round = 0; want && round < ROT_PCR_COUNT; round++) {
+		TPML_PCR_SELECTION sel = {.count = 1, .pcrSelections = {{.hash = TPM2_ALG_SHA256, .sizeofSelect = 3}}};
+		for (int b = 0; b < 3; b++)
+			sel.pcrSelections[0].pcrSelect[b] = (uint8_t)(want >> (8 * b));
+		TPML_PCR_SELECTION *out_sel = NULL;
+		TPML_DIGEST *digests = NULL;
+		TSS2_RC rc = Esys_PCR_Read(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &sel, NULL, &out_sel, &digests);
+		if (rc != TSS2_RC_SUCCESS)
+			return tpm2_fail(err, rc, "reading PCRs");
+		uint32_t got = 0;
+		if (out_sel->count == 1 && out_sel->pcrSelections[0].hash == TPM2_ALG_SHA256)
+			for (int b = 0; b < 3 && b < out_sel->pcrSelections[0].sizeofSelect; b++)
+				got |= (uint32_t)out_sel->pcrSelections[0].pcrSelect[b] << (8 * b);
+		got &= want;
+		unsigned k = 0;
+		for (unsigned i = 0; i < ROT_PCR_COUNT && k < digests->count; i++)
+			if (got & (1u << i)) {
+				if (digests->digests[k].size != RP_SHA256_LEN)
+					break;
+				memcpy(values[i], digests->digests[k].buffer, RP_SHA256_LEN);
+				k++;
+			}
+		bool ok = got && k == (unsigned)__builtin_popcount(got);
+		Esys_Free(out_sel);
+		Esys_Free(digests);
+		if (!ok)
+			return rp_error_set(err, RP_E_CRYPTO, "TPM returned no usable SHA-256 PCR values");
+		want &= ~got;
+	}
+	return 0;
+}
+
+static int tpm2_quote(rot *r, const uint8_t nonce[ROT_NONCE_LEN], uint32_t mask, rot_quote *out, rp_error *err)
+{
+	struct tpm2 *t = tpm2_of(r);
+	TPM2B_DATA qualifying = {.size = ROT_NONCE_LEN};
+	memcpy(qualifying.buffer, nonce, ROT_NONCE_LEN);
+	TPMT_SIG_SCHEME scheme = {.scheme = TPM2_ALG_NULL};
+	TPML_PCR_SELECTION sel = {.count = 1, .pcrSelections = {{.hash = TPM2_ALG_SHA256, .sizeofSelect = 3}}};
+	for (int b = 0; b < 3; b++)
+		sel.pcrSelections[0].pcrSelect[b] = (uint8_t)(mask >> (8 * b));
+	TPM2B_ATTEST *attest = NULL;
+	TPMT_SIGNATURE *signature = NULL;
+	TSS2_RC rc = Esys_Quote(t->esys, t->key, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &qualifying, &scheme, &sel,
+	                        &attest, &signature);
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm2_fail(err, rc, "TPM2_Quote");
+	int ret = -1;
+	if (attest->size > sizeof(out->attest)) {
+		rp_error_set(err, RP_E_CRYPTO, "TPM quote of %u bytes is too large", attest->size);
+		goto out;
+	}
+	memcpy(out->attest, attest->attestationData, attest->size);
+	out->attest_len = attest->size;
+	ret = tpm2_sig_to_der(signature, out->sig, &out->sig_len, err);
+out:
+	Esys_Free(attest);
+	Esys_Free(signature);
+	return ret;
+}
+
+static int tpm2_counter_read(rot *r, unsigned index, uint64_t *value, rp_error *err)
+{
+	struct tpm2 *t = tpm2_of(r);
+	bool init = false;
+	uint64_t hw = 0;
+	if (tpm2_nv_read_u64(t, t->nv[index], &hw, &init, err) < 0)
+		return -1;
+	if (!init || hw < t->base[index])
+		return rp_error_set(err, RP_E_INVALID, "NV counter %u is below its recorded base: the TPM's NV was "
+		                                       "changed outside Rampart", index);
+	*value = hw - t->base[index];
+	return 0;
+}
+
+static int tpm2_counter_advance_to(rot *r, unsigned index, uint64_t value, rp_error *err)
+{
+	struct tpm2 *t = tpm2_of(r);
+	uint64_t current = 0;
+	for (int step = 0; step <= ROT_COUNTER_MAX_STEP; step++) {
+		if (tpm2_counter_read(r, index, &current, err) < 0)
+			return -1;
+		if (current >= value)
+			return 0;
+		if (tpm2_nv_increment(t, t->nv[index], err) < 0)
+			return -1;
+	}
+	return rp_error_set(err, RP_E_LIMIT, "counter %u did not reach %llu", index, (unsigned long long)value);
+}
+
+static int tpm2_random(rot *r, void *buf, size_t len, rp_error *err)
+{
+	uint8_t *p = buf;
+	while (len > 0) {
+		TPM2B_DIGEST *rnd = NULL;
+		uint16_t want = (uint16_t)(len > 32 ? 32 : len);
+		TSS2_RC rc = Esys_GetRandom(tpm2_of(r)->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, want, &rnd);
+		if (rc != TSS2_RC_SUCCESS)
+			return tpm2_fail(err, rc, "TPM2_GetRandom");
+		size_t got = rnd->size < want ? rnd->size : want;
+		memcpy(p, rnd->buffer, got);
+		Esys_Free(rnd);
+		if (got == 0)
+			return rp_error_set(err, RP_E_CRYPTO, "TPM2_GetRandom returned no bytes");
+		p += got;
+		len -= got;
+	}
+	return 0;
+}
+
+const struct rot_ops rot_tpm2_ops = {
+	.backend_name = "tpm2",
+	.insecure = false,
+	.priv_size = sizeof(struct tpm2),
+	.open = tpm2_open,
+	.close = tpm2_close,
+	.identity_public_key = tpm2_identity_public_key,
+	.sign = tpm2_sign,
+	.pcr_extend = tpm2_pcr_extend,
+	.pcr_read = tpm2_pcr_read,
+	.quote = tpm2_quote,
+	.counter_read = tpm2_counter_read,
+	.counter_advance_to = tpm2_counter_advance_to,
+	.random = tpm2_random,
+};

@@ -1,0 +1,144 @@
+"""Black-box tests of the tpm2 root of trust against swtpm, which each test starts on loopback:
+provisioning, a non-exportable identity key, quotes checked by the pure verifier, and NV
+counters that only move forward across restarts."""
+import json
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import free_port, run
+from test_monitor import AGENT_UID, Monitor, run_as, spki_id
+
+SWTPM = shutil.which("swtpm")
+pytestmark = [
+    pytest.mark.skipif(SWTPM is None, reason="swtpm is not installed (apt-get install swtpm)"),
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root to connect as other UIDs"),
+]
+
+
+def _port_free(port):
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+@pytest.fixture
+def swtpm(tmp_path):
+    state = tmp_path / "tpm"
+    state.mkdir()
+    for _ in range(20):
+        port = free_port()
+        if _port_free(port + 1):
+            break
+    proc = subprocess.Popen([SWTPM, "socket", "--tpm2",
+                             "--server", f"type=tcp,port={port},bindaddr=127.0.0.1",
+                             "--ctrl", f"type=tcp,port={port + 1},bindaddr=127.0.0.1",
+                             "--tpmstate", f"dir={state}", "--flags", "not-need-init,startup-clear"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            time.sleep(0.05)
+    yield f"swtpm:host=127.0.0.1,port={port}"
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=20)
+
+
+def provision(state, tcti, check=True):
+    return run("rampart-os", "provision", "--state", state, "--rot", "tpm2", "--tpm2-tcti", tcti, "--output", "json",
+               check=check)
+
+
+def test_provision_is_idempotent_and_id_is_spki_hash(tmp_path, swtpm):
+    state = tmp_path / "state"
+    first = json.loads(provision(state, swtpm).stdout)
+    assert first["created"] is True and first["insecure"] is False and first["backend"] == "tpm2"
+    assert first["device_id"] == spki_id(first["public_key_pem"])
+    again = json.loads(provision(state, swtpm).stdout)
+    assert again["created"] is False and again["device_id"] == first["device_id"]
+
+
+def test_identity_key_cannot_leave_the_tpm(tmp_path, swtpm):
+    state = tmp_path / "state"
+    provision(state, swtpm)
+    files = sorted(p.name for p in (state / "rot-tpm2").iterdir())
+    assert files == ["identity.priv", "identity.pub", "lock"]
+    # what is stored is a TPM-wrapped blob, not a key anyone can load
+    priv = (state / "rot-tpm2" / "identity.priv").read_bytes()
+    assert b"PRIVATE KEY" not in priv
+    assert subprocess.run(["openssl", "pkey", "-inform", "DER", "-noout"], input=priv,
+                          capture_output=True).returncode != 0
+    # the TPM object is fixedTPM + fixedParent + sensitiveDataOrigin + restricted signing
+    if shutil.which("tpm2_print"):
+        out = subprocess.run(["tpm2_print", "-t", "TPM2B_PUBLIC", str(state / "rot-tpm2" / "identity.pub")],
+                             capture_output=True, text=True, check=True).stdout
+        for attr in ("fixedtpm", "fixedparent", "sensitivedataorigin", "restricted", "sign"):
+            assert attr in out, out
+        assert "decrypt" not in out.split("attributes:")[1].split("\n")[1]
+
+
+def test_quote_evidence_verifies_and_counters_are_monotonic(tmp_path, swtpm):
+    state = tmp_path / "state"
+    info = json.loads(provision(state, swtpm).stdout)
+    rundir = pathlib.Path(tempfile.mkdtemp(prefix="rp-tpm-"))
+    os.chmod(rundir, 0o755)
+    agent_dir = rundir / "agent"
+    agent_dir.mkdir()
+    os.chown(agent_dir, AGENT_UID, AGENT_UID)
+    pub = rundir / "pub.pem"
+    pub.write_text(info["public_key_pem"])
+    mon = Monitor(state, rundir, backend="tpm2", extra=("--tpm2-tcti", swtpm))
+    try:
+        sock = mon.sock
+        # provisioning needs the root of trust to itself
+        busy = provision(state, swtpm, check=False)
+        assert "in use by another process" in busy.stderr
+        run_as(0, "rampart-os", "measure", "--socket", sock, "--pcr", 8, "--name", "os-bundle", "--version", "2.0",
+               "--sha256", "cd" * 32, check=True)
+        run_as(0, "rampart-os", "measure", "--socket", sock, "--pcr", 9, "--name", "rampart-agent", "--version",
+               "0.1.0", "--sha256", "ef" * 32, check=True)
+        nonce = os.urandom(32).hex()
+        ev = agent_dir / "ev.bin"
+        run_as(AGENT_UID, "rampart-os", "attest", "--socket", sock, "--nonce", nonce, "--out", ev, check=True)
+        ok = run("rampart-os", "evidence-verify", ev, "--public-key", pub, "--nonce", nonce, check=True)
+        assert "INSECURE" not in ok.stdout
+        shown = json.loads(run("rampart-os", "evidence-show", ev, check=True).stdout)
+        assert shown["backend"] == "tpm2" and [m["name"] for m in shown["measurements"]] == ["os-bundle",
+                                                                                            "rampart-agent"]
+        stale = run("rampart-os", "evidence-verify", ev, "--public-key", pub, "--nonce", os.urandom(32).hex(),
+                    check=False)
+        assert "another nonce" in stale.stderr
+        # counters
+        run_as(AGENT_UID, "rampart-os", "advance-counter", "--socket", sock, "--index", 0, "--value", 3, check=True)
+        down = run_as(AGENT_UID, "rampart-os", "advance-counter", "--socket", sock, "--index", 0, "--value", 2,
+                      check=False)
+        assert "only moves forward" in down.stderr
+        rnd = run_as(AGENT_UID, "rampart-os", "random", "--socket", sock, "--bytes", 16, check=True)
+        assert len(rnd.stdout.strip()) == 32 and "INSECURE" not in rnd.stderr
+    finally:
+        mon.stop()
+    # the floor survives a monitor restart, and the measurement log still replays to the PCRs
+    mon = Monitor(state, rundir, backend="tpm2", extra=("--tpm2-tcti", swtpm))
+    try:
+        out = run_as(AGENT_UID, "rampart-os", "counters", "--socket", mon.sock, check=True).stdout
+        assert "counter0: 3" in out and "counter1: 0" in out
+        nonce = os.urandom(32).hex()
+        ev = agent_dir / "ev2.bin"
+        run_as(AGENT_UID, "rampart-os", "attest", "--socket", mon.sock, "--nonce", nonce, "--out", ev, check=True)
+        run("rampart-os", "evidence-verify", ev, "--public-key", pub, "--nonce", nonce, check=True)
+    finally:
+        mon.stop()
+        shutil.rmtree(rundir)
