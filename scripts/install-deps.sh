@@ -9,6 +9,9 @@ for pkg in "${wanted[@]}"; do
 	status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
 	[[ "$status" == "install ok installed" ]] || missing+=("$pkg")
 done
+# The TUF interoperability test runs an independent client (tuf-js) on Node.js; a machine that
+# already has Node.js and npm keeps them, a fresh Debian gets its own packages.
+command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
 ((${#missing[@]} == 0)) && exit 0
 echo "Installing missing Debian packages: ${missing[*]}"
 if [[ $(id -u) -eq 0 ]]; then
