@@ -35,3 +35,14 @@ void cli_print_object_table(const json_t *obj, FILE *out);
 
 /* Command groups, one per cmd_<group>.c file. */
 int cmd_image_package(int argc, char **argv);
+int cmd_login(int argc, char **argv);
+int cmd_logout(int argc, char **argv);
+int cmd_whoami(int argc, char **argv);
+int cmd_tenant(int argc, char **argv);
+int cmd_role(int argc, char **argv);
+int cmd_product(int argc, char **argv);
+int cmd_device_group(int argc, char **argv);
+int cmd_device(int argc, char **argv);
+int cmd_image(int argc, char **argv);
+int cmd_ca_certificate(int argc, char **argv);
+int cmd_audit(int argc, char **argv);

@@ -14,6 +14,17 @@ struct cli_group {
 
 static const struct cli_group groups[] = {
 	{"image-package", "create, inspect and verify signed image packages", cmd_image_package},
+	{"login", "save the service URL, API token and trusted CA", cmd_login},
+	{"logout", "remove the saved API token", cmd_logout},
+	{"whoami", "show the token's user and roles", cmd_whoami},
+	{"tenant", "create, list, show and select tenants", cmd_tenant},
+	{"role", "give users roles in the tenant", cmd_role},
+	{"product", "manage products (one per device model)", cmd_product},
+	{"device-group", "manage device groups, their deployments and devices", cmd_device_group},
+	{"device", "register, claim, list and move devices", cmd_device},
+	{"image", "upload, show and download images; trusted signing keys", cmd_image},
+	{"ca-certificate", "the tenant CA: list, download, chain, proof of possession", cmd_ca_certificate},
+	{"audit", "read the audit log", cmd_audit},
 };
 
 static void usage(FILE *out)
