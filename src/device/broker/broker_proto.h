@@ -1,0 +1,108 @@
+/* Peripheral broker protocol v1 (docs/protocol.md, "Peripheral broker protocol v1"): typed,
+ * versioned, length-checked messages between an app's applibs and its broker. Pure: no I/O. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/bytes.h"
+#include "common/error.h"
+
+#define BROKER_PROTO_VERSION 1
+#define BROKER_HEADER_LEN 12
+/* One SOCK_SEQPACKET datagram; anything larger is refused by both ends. */
+#define BROKER_MSG_MAX 4096
+/* Bytes of data in one I2C or SPI transfer message (write or read). */
+#define BROKER_XFER_MAX 2048
+#define BROKER_SPI_SEGMENTS_MAX 16
+#define BROKER_COMPONENT_ID_LEN 36
+/* The fd on which a sandboxed app inherits its broker socket. */
+#define BROKER_APP_FD 3
+
+/* A response's type is the request's type with this bit set. */
+#define BROKER_RESPONSE 0x8000u
+
+enum broker_msg_type {
+	/* Control channel (the inherited socket). Opens answer with a new fd (SCM_RIGHTS). */
+	BROKER_GPIO_OPEN = 1,
+	BROKER_UART_OPEN = 2,
+	BROKER_I2C_OPEN = 3,
+	BROKER_SPI_OPEN = 4,
+	BROKER_ADC_OPEN = 5,
+	BROKER_PWM_OPEN = 6,
+	BROKER_NET_STATUS = 7,
+	BROKER_SYSEVENT_REGISTER = 8,
+	BROKER_SYSEVENT_DEFER = 9,
+	BROKER_SYSEVENT_RESUME = 10,
+	BROKER_POWER = 11,
+	BROKER_APP_CONNECT = 12,
+	/* Handle channels (the fd an open returned), bound to one peripheral. */
+	BROKER_GPIO_GET = 32,
+	BROKER_GPIO_SET = 33,
+	BROKER_I2C_CONFIG = 34,
+	BROKER_I2C_TRANSFER = 35,
+	BROKER_SPI_CONFIG = 36,
+	BROKER_SPI_TRANSFER = 37,
+	BROKER_ADC_BITS = 38,
+	BROKER_ADC_POLL = 39,
+	BROKER_ADC_SET_REF = 40,
+	BROKER_PWM_APPLY = 41,
+	/* Unsolicited, broker to app, on a system-event channel. */
+	BROKER_SYSEVENT_NOTIFY = 64,
+};
+
+enum broker_gpio_dir { BROKER_GPIO_INPUT = 0, BROKER_GPIO_OUTPUT = 1 };
+enum broker_power_action { BROKER_POWER_REBOOT = 1, BROKER_POWER_DOWN = 2, BROKER_POWER_PROFILE = 3 };
+enum broker_i2c_setting { BROKER_I2C_SPEED = 1, BROKER_I2C_TIMEOUT = 2 };
+enum broker_spi_setting { BROKER_SPI_SPEED = 1, BROKER_SPI_MODE = 2, BROKER_SPI_BIT_ORDER = 3 };
+#define BROKER_SPI_READ 0x1u
+#define BROKER_SPI_WRITE 0x2u
+
+struct broker_spi_segment {
+	uint8_t flags;        /* BROKER_SPI_READ | BROKER_SPI_WRITE */
+	uint16_t len;         /* bytes clocked */
+	const uint8_t *write; /* len bytes when flags has WRITE (points into the decoded buffer) */
+};
+
+/* One decoded message. Only the fields of its type are meaningful; pointers borrow from the
+ * buffer that was decoded (or that will be encoded). */
+struct broker_msg {
+	uint16_t type;   /* enum broker_msg_type, | BROKER_RESPONSE for responses */
+	uint32_t seq;    /* echoed by the response */
+	uint32_t status; /* responses: 0 or a positive errno value; requests: 0 */
+
+	uint32_t id;      /* peripheral ID (opens), ADC/PWM channel, event mask, power argument */
+	uint32_t arg;     /* SPI chip select, UART baud rate, ADC value/bits, setting value, minutes */
+	uint8_t dir;      /* GPIO direction, power action, I2C/SPI setting */
+	uint8_t mode;     /* GPIO output mode */
+	uint8_t value;    /* GPIO value, net readiness, SPI chip-select polarity */
+	struct {
+		uint8_t blocking, data_bits, parity, stop_bits, flow_control;
+	} uart;
+	struct {
+		uint32_t period_ns, duty_ns;
+		uint8_t polarity, enabled;
+	} pwm;
+	struct {
+		uint32_t event, status, update_type, max_defer_minutes;
+	} sysevent;
+	uint16_t address;     /* I2C target address */
+	uint16_t read_len;    /* I2C bytes to read */
+	const uint8_t *data;  /* I2C write data (requests) or read data (responses) */
+	uint16_t data_len;
+	struct broker_spi_segment spi[BROKER_SPI_SEGMENTS_MAX];
+	uint8_t spi_count;
+	char component_id[BROKER_COMPONENT_ID_LEN + 1];
+};
+
+/* Append the encoded message to OUT. Aborts on a message that violates the limits above (a bug
+ * in the caller, never input from the peer). */
+void broker_msg_encode(const struct broker_msg *m, rp_buf *out);
+/* Decode and validate one datagram: version, known type, exact body length, value ranges. */
+int broker_msg_decode(const uint8_t *buf, size_t len, struct broker_msg *out, rp_error *err) RP_MUST_CHECK;
+
+/* True when TYPE (a request type) belongs on the control channel. */
+bool broker_msg_is_control(uint16_t type);
+/* Name for logs ("gpio.open"); "unknown" for anything else. */
+const char *broker_msg_type_name(uint16_t type);

@@ -1,0 +1,52 @@
+/* applibs networking: network readiness and interface status. */
+#pragma once
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef uint32_t Networking_InterfaceConnectionStatus;
+enum {
+	Networking_InterfaceConnectionStatus_InterfaceUp = 1 << 0,
+	Networking_InterfaceConnectionStatus_ConnectedToNetwork = 1 << 1,
+	Networking_InterfaceConnectionStatus_IpAvailable = 1 << 2,
+	Networking_InterfaceConnectionStatus_ConnectedToInternet = 1 << 3,
+};
+
+typedef uint8_t Networking_IpConfiguration_Type;
+enum { Networking_IpConfiguration_Type_Dhcp = 0, Networking_IpConfiguration_Type_Static = 1 };
+
+typedef uint8_t Networking_InterfaceMedium_Type;
+enum {
+	Networking_InterfaceMedium_Unspecified = 0,
+	Networking_InterfaceMedium_Wifi = 1,
+	Networking_InterfaceMedium_Ethernet = 2,
+};
+
+typedef struct Networking_NetworkInterface {
+	uint32_t z__magicAndVersion;
+	bool isEnabled;
+	char interfaceName[IF_NAMESIZE];
+	uint8_t interfaceNameLength;
+	Networking_IpConfiguration_Type ipConfigurationType;
+	Networking_InterfaceMedium_Type interfaceMediumType;
+} Networking_NetworkInterface;
+
+/* True when the device can reach the network through the network broker. */
+int Networking_IsNetworkingReady(bool *outIsNetworkingReady);
+/* Rampart presents one virtual interface, "eth0", whose status mirrors readiness. */
+ssize_t Networking_GetInterfaceCount(void);
+ssize_t Networking_GetInterfaces(Networking_NetworkInterface *outNetworkInterfacesArray,
+                                 size_t networkInterfacesArrayCount);
+int Networking_GetInterfaceConnectionStatus(const char *networkInterfaceName,
+                                            Networking_InterfaceConnectionStatus *outStatus);
+
+#ifdef __cplusplus
+}
+#endif
