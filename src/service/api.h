@@ -1,0 +1,110 @@
+/* The API layer of rampartd, independent of the HTTP library: a request comes in as method, raw
+ * path, query, headers and body; api_dispatch() matches it against the route table (routes.c),
+ * authenticates the bearer token, checks the caller's role, parses the body, runs the handler in
+ * one store transaction together with its audit entry, and fills a response. server.c adapts
+ * civetweb to this; the unit and fuzz tests call it directly. */
+#pragma once
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include "common/error.h"
+#include "service/store.h"
+
+#define API_JSON_BODY_MAX (1024 * 1024)
+#define API_DEFAULT_IMAGE_MAX (64ull * 1024 * 1024)
+#define API_MAX_PARAMS 4
+
+/* Server-wide state the handlers share. */
+struct api_ctx {
+	struct store *store;
+	char *state_dir;
+	uint64_t max_image_size;
+	pthread_mutex_t ca_lock; /* tenant CA directories: one writer at a time */
+	int64_t (*clock)(void);  /* seconds since the epoch; tests may replace it */
+};
+
+enum api_access {
+	API_PUBLIC,            /* no token */
+	API_AUTHENTICATED,     /* any valid token */
+	API_SERVICE_ADMIN,     /* the service administrator */
+	API_TENANT_READER,     /* any role in {tenant_id} */
+	API_TENANT_CONTRIBUTOR,
+	API_TENANT_ADMINISTRATOR,
+};
+
+enum api_body { API_BODY_NONE, API_BODY_JSON, API_BODY_BINARY };
+
+struct api_request {
+	const char *method;
+	struct {
+		const char *name;
+		char *value; /* percent-decoded, validated UTF-8 without control characters */
+	} params[API_MAX_PARAMS];
+	size_t nparams;
+	const char *query;  /* raw, without '?', or NULL */
+	const uint8_t *body;
+	size_t body_len;
+	json_t *json;       /* the body when the route takes JSON: always an object */
+	struct store_principal who;
+	enum store_role role;  /* in tenant_id, when the route has one */
+	const char *tenant_id; /* the {tenant_id} parameter, or NULL */
+	int64_t now;
+};
+
+struct api_response {
+	int status;
+	json_t *json;          /* JSON body, or */
+	uint8_t *raw;          /* a raw body (malloc'd) with its type */
+	size_t raw_len;
+	const char *content_type;
+	char *file_path;       /* or a file to send (malloc'd path), e.g. a blob */
+	char *audit_target;    /* what the change was about (malloc'd), for the audit log */
+	char location[256];    /* Location header for 201 responses, or "" */
+};
+
+typedef int (*api_handler)(struct api_ctx *ctx, struct api_request *req, struct api_response *res, rp_error *err);
+
+struct api_route {
+	const char *method;
+	const char *path; /* "/v1/tenants/{tenant_id}/products/{product}" */
+	api_handler handler;
+	enum api_access access;
+	enum api_body body;
+	const char *action; /* audit action for changes ("product.create"); NULL for reads */
+};
+
+/* The one route table (routes.c): the server serves exactly these, `rampartd routes` prints them. */
+extern const struct api_route api_routes[];
+extern const size_t api_routes_count;
+
+/* Handle one request; never fails: errors become error responses. */
+void api_dispatch(struct api_ctx *ctx, const char *method, const char *raw_path, const char *query,
+                  const char *authorization, const char *content_type, const uint8_t *body, size_t body_len,
+                  struct api_response *res);
+void api_response_free(struct api_response *res);
+
+/* HTTP status for an error code; UNAUTHENTICATED selects 401 over 403 for RP_E_PERMISSION. */
+int api_status_for(enum rp_errc code, bool unauthenticated);
+/* {"error": {"code": ..., "message": ...}} */
+json_t *api_error_json(const rp_error *err);
+
+/* ---- helpers for handlers (api.c) ---- */
+
+/* The value of path parameter NAME; aborts if the route has none (a bug in the route table). */
+const char *api_param(const struct api_request *req, const char *name);
+/* A query parameter, percent-decoded into a malloc'd string; NULL when absent. Fails on a
+ * malformed value. */
+int api_query(const struct api_request *req, const char *name, char **out, rp_error *err) RP_MUST_CHECK;
+/* limit and page_token. */
+int api_page(const struct api_request *req, struct store_page *page, rp_error *err) RP_MUST_CHECK;
+/* {"items": ITEMS, "next_page_token": ...}; takes ITEMS. */
+void api_reply_list(struct api_response *res, json_t *items, int64_t next);
+/* STATUS with a JSON body; takes BODY. */
+void api_reply_json(struct api_response *res, int status, json_t *body);
+void api_set_target(struct api_response *res, const char *fmt, ...) RP_PRINTF(2, 3);
+/* A new random token "rpt_<64 hex>" (TOKEN_LEN + 1 bytes) and its SHA-256. */
+#define API_TOKEN_LEN (4 + 64)
+int api_token_new(char token[API_TOKEN_LEN + 1], uint8_t hash[32], rp_error *err) RP_MUST_CHECK;

@@ -1,0 +1,191 @@
+/* Routes for images, their content-addressed blobs and the tenant's trusted image-signing keys.
+ * An upload is verified with the package reader against the keys the tenant trusts before
+ * anything is stored; the blob is written atomically under STATE/blobs/sha256/<hex>, and an image
+ * ID or blob that exists already is refused, so an image never changes after upload. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "common/crypto.h"
+#include "common/encoding.h"
+#include "common/fileio.h"
+#include "common/xalloc.h"
+#include "pkg/package_reader.h"
+#include "service/bodies.h"
+#include "service/routes.h"
+#include "service/validate.h"
+
+#define TRUSTED_KEYS_MAX 1000
+
+struct key_set {
+	EVP_PKEY *keys[TRUSTED_KEYS_MAX];
+	size_t n;
+};
+
+static void key_set_free(struct key_set *ks)
+{
+	for (size_t i = 0; i < ks->n; i++)
+		EVP_PKEY_free(ks->keys[i]);
+	ks->n = 0;
+}
+
+static int load_trusted_keys(struct api_ctx *ctx, const char *tenant_id, struct key_set *ks, rp_error *err)
+{
+	struct store_page page = {.after = 0, .limit = TRUSTED_KEYS_MAX};
+	int64_t next = 0;
+	json_t *items = ctx->store->ops->signing_key_list(ctx->store, tenant_id, &page, &next, err);
+	if (!items)
+		return -1;
+	size_t i;
+	json_t *item;
+	json_array_foreach(items, i, item) {
+		const char *pem = json_string_value(json_object_get(item, "public_key_pem"));
+		EVP_PKEY *key = pem ? rp_key_from_public_pem(pem, strlen(pem), err) : NULL;
+		if (!key) {
+			json_decref(items);
+			key_set_free(ks);
+			return rp_error_set(err, RP_E_INTERNAL, "a stored signing key of tenant %s does not load", tenant_id);
+		}
+		ks->keys[ks->n++] = key;
+	}
+	json_decref(items);
+	return 0;
+}
+
+ROUTE(routes_image_add)
+{
+	api_set_target(res, "%zu bytes", req->body_len);
+	struct key_set ks = {.n = 0};
+	if (load_trusted_keys(ctx, req->tenant_id, &ks, err) < 0)
+		return -1;
+	if (ks.n == 0)
+		return rp_error_set(err, RP_E_VERIFY,
+		                    "this tenant trusts no image-signing key yet; add one with POST "
+		                    "/v1/tenants/%s/image-signing-keys",
+		                    req->tenant_id);
+	struct package_limits limits;
+	package_limits_default(&limits);
+	limits.max_package_bytes = ctx->max_image_size;
+	struct package_trust trust = {.keys = ks.keys, .nkeys = ks.n, .threshold = 1};
+	_cleanup_package_ struct package *pkg = package_reader_open_buffer(req->body, req->body_len, &limits, &trust, err);
+	key_set_free(&ks);
+	if (!pkg)
+		return rp_error_prefix(err, "checking the image package");
+
+	struct store_image img;
+	memset(&img, 0, sizeof(img));
+	snprintf(img.image_id, sizeof(img.image_id), "%s", pkg->md.image_id);
+	snprintf(img.component_id, sizeof(img.component_id), "%s", pkg->md.component_id);
+	api_set_target(res, "%s (%s)", img.image_id, pkg->md.name);
+	img.name = pkg->md.name;
+	img.image_type = package_image_type_name(pkg->md.type) ? package_image_type_name(pkg->md.type) : "Unknown";
+	img.version_string = pkg->md.version_string;
+	img.version = pkg->md.version;
+	img.development = pkg->md.development;
+	img.size = req->body_len;
+	img.uploaded_by = req->who.user;
+	for (size_t i = 0; i < pkg->nsigs; i++)
+		if (pkg->sigs[i].status == PACKAGE_SIG_VALID) {
+			_cleanup_free_ char *kid = rp_hex_encode(pkg->sigs[i].key_id, RP_KEY_ID_LEN);
+			snprintf(img.signing_key_id, sizeof(img.signing_key_id), "%s", kid);
+			break;
+		}
+	uint8_t digest[RP_SHA256_LEN];
+	rp_sha256_buf(req->body, req->body_len, digest);
+	_cleanup_free_ char *hex = rp_hex_encode(digest, sizeof(digest));
+	snprintf(img.sha256, sizeof(img.sha256), "%s", hex);
+
+	/* Metadata first (it refuses duplicates), then the blob; both happen before the commit, and a
+	 * blob left behind by a failed commit is harmless because blobs are named by their content. */
+	json_t *row = ctx->store->ops->image_insert(ctx->store, req->tenant_id, &img, req->now, err);
+	if (!row)
+		return -1;
+	api_reply_json(res, 201, row);
+	_cleanup_free_ char *dir = xasprintf("%s/blobs/sha256", ctx->state_dir);
+	_cleanup_free_ char *path = xasprintf("%s/%s", dir, hex);
+	if (rp_mkdir_p(dir, 0700, err) < 0 || rp_write_file_atomic(path, req->body, req->body_len, 0600, err) < 0)
+		return rp_error_prefix(err, "storing the image blob");
+	snprintf(res->location, sizeof(res->location), "/v1/tenants/%s/images/%s", req->tenant_id, img.image_id);
+	return 0;
+}
+
+ROUTE(routes_image_list)
+{
+	struct store_page page;
+	int64_t next = 0;
+	if (api_page(req, &page, err) < 0)
+		return -1;
+	json_t *items = ctx->store->ops->image_list(ctx->store, req->tenant_id, &page, &next, err);
+	if (!items)
+		return -1;
+	api_reply_list(res, items, next);
+	return 0;
+}
+
+ROUTE(routes_image_show)
+{
+	json_t *img = ctx->store->ops->image_get(ctx->store, req->tenant_id, api_param(req, "image_id"), err);
+	if (!img)
+		return -1;
+	api_reply_json(res, 200, img);
+	return 0;
+}
+
+ROUTE(routes_blob_get)
+{
+	const char *digest = api_param(req, "digest");
+	if (!validate_hex64(digest))
+		return rp_error_set(err, RP_E_INVALID, "a blob is named by 64 lowercase hex digits (its SHA-256)");
+	char tenant[STORE_GUID_LEN + 1];
+	if (ctx->store->ops->blob_tenant(ctx->store, digest, tenant, err) < 0)
+		return -1;
+	if (!req->who.service_admin) {
+		enum store_role role = STORE_ROLE_NONE;
+		if (ctx->store->ops->role_get(ctx->store, req->who.user_seq, tenant, &role, err) < 0)
+			return -1;
+		/* Another tenant's blob is reported exactly like a missing one. */
+		if (role == STORE_ROLE_NONE)
+			return rp_error_set(err, RP_E_NOT_FOUND, "blob sha256:%s not found", digest);
+	}
+	res->file_path = xasprintf("%s/blobs/sha256/%s", ctx->state_dir, digest);
+	res->content_type = "application/octet-stream";
+	res->status = 200;
+	return 0;
+}
+
+ROUTE(routes_signing_key_add)
+{
+	struct body_signing_key b;
+	if (body_signing_key(req->json, &b, err) < 0)
+		return -1;
+	_cleanup_pkey_ EVP_PKEY *key = rp_key_from_public_pem(b.public_key_pem, strlen(b.public_key_pem), err);
+	if (!key) {
+		err->code = RP_E_INVALID;
+		return rp_error_prefix(err, "\"public_key_pem\"");
+	}
+	_cleanup_free_ char *kid = rp_key_id_hex(key, err);
+	_cleanup_free_ char *pem = kid ? rp_key_public_pem(key, err) : NULL;
+	if (!pem)
+		return -1;
+	api_set_target(res, "%s", kid);
+	char default_name[32];
+	snprintf(default_name, sizeof(default_name), "key-%.12s", kid);
+	json_t *k = ctx->store->ops->signing_key_add(ctx->store, req->tenant_id, kid, b.name ? b.name : default_name, pem,
+	                                             req->now, err);
+	if (!k)
+		return -1;
+	api_reply_json(res, 201, k);
+	return 0;
+}
+
+ROUTE(routes_signing_key_list)
+{
+	struct store_page page;
+	int64_t next = 0;
+	if (api_page(req, &page, err) < 0)
+		return -1;
+	json_t *items = ctx->store->ops->signing_key_list(ctx->store, req->tenant_id, &page, &next, err);
+	if (!items)
+		return -1;
+	api_reply_list(res, items, next);
+	return 0;
+}

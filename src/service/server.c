@@ -1,0 +1,318 @@
+/* The HTTPS server of rampartd (see server.h). libmicrohttpd parses HTTP and runs TLS; this file
+ * only collects bounded bodies, calls api_dispatch() and queues responses. A body is limited
+ * before it is buffered (Content-Length checked on the first call, streamed bodies cut at the
+ * limit), so a client cannot make the server hold more than the route allows. The URL reaches the
+ * API layer still percent-encoded (a pass-through unescaper), so a %2F inside a name cannot be
+ * mistaken for a path separator. */
+#include "service/server.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "common/fileio.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+
+struct server {
+	struct MHD_Daemon *daemon;
+	struct api_ctx *api;
+	char *cert_pem, *key_pem;
+	uint64_t max_image_size;
+};
+
+/* Per-request state across the handler's calls. */
+struct pending {
+	uint8_t *body;
+	size_t len, cap;
+	uint64_t limit;
+	bool too_big;
+};
+
+static struct MHD_Response *buffer_response(const void *data, size_t len, const char *type)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
+	if (r && type)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	return r;
+}
+
+static enum MHD_Result queue(struct MHD_Connection *conn, int status, struct MHD_Response *r)
+{
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result queue_error(struct MHD_Connection *conn, enum rp_errc code, const char *msg)
+{
+	rp_error err = RP_ERROR_INIT;
+	rp_error_set(&err, code, "%s", msg);
+	json_t *j = api_error_json(&err);
+	_cleanup_free_ char *text = rp_json_dump(j);
+	json_decref(j);
+	return queue(conn, api_status_for(code, false), buffer_response(text, strlen(text), "application/json"));
+}
+
+static struct MHD_Response *file_response(const char *path, const char *type)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	/* MHD owns fd from here and closes it. */
+	struct MHD_Response *r = MHD_create_response_from_fd64((uint64_t)st.st_size, fd);
+	if (!r) {
+		close(fd);
+		return NULL;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	return r;
+}
+
+/* Uploads may be large; everything else is JSON. */
+static uint64_t body_limit(const struct server *srv, const char *method, const char *url)
+{
+	if (strcmp(method, "POST") == 0) {
+		size_t n = strlen(url);
+		if (n > 7 && strcmp(url + n - 7, "/images") == 0)
+			return srv->max_image_size;
+	}
+	return API_JSON_BODY_MAX;
+}
+
+struct query_builder {
+	char *buf;
+	size_t len;
+};
+
+/* Rebuild the raw query string ("a=b&c") from MHD's argument list, still percent-encoded. */
+static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	(void)kind;
+	struct query_builder *q = cls;
+	char *next = xasprintf("%s%s%s%s%s", q->buf ? q->buf : "", q->buf ? "&" : "", key, value ? "=" : "",
+	                       value ? value : "");
+	free(q->buf);
+	q->buf = next;
+	return MHD_YES;
+}
+
+static size_t keep_escaped(void *cls, struct MHD_Connection *c, char *s)
+{
+	(void)cls, (void)c;
+	return strlen(s);
+}
+
+static enum MHD_Result dispatch(struct server *srv, struct MHD_Connection *conn, const char *url, const char *method,
+                                struct pending *p)
+{
+	struct query_builder q = {0};
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, add_arg, &q);
+	struct api_response res;
+	api_dispatch(srv->api, method, url, q.buf,
+	             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+	             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE), p->body, p->len,
+	             &res);
+	free(q.buf);
+	struct MHD_Response *r;
+	if (res.file_path) {
+		r = file_response(res.file_path, res.content_type);
+		if (!r) {
+			api_response_free(&res);
+			return queue_error(conn, RP_E_NOT_FOUND, "the blob is recorded but its file is missing");
+		}
+	} else if (res.raw) {
+		r = buffer_response(res.raw, res.raw_len, res.content_type);
+	} else if (res.json) {
+		_cleanup_free_ char *text = rp_json_dump(res.json);
+		r = buffer_response(text, strlen(text), "application/json");
+	} else {
+		r = buffer_response("", 0, NULL);
+	}
+	if (r && res.location[0])
+		MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, res.location);
+	int status = res.status ? res.status : 200;
+	api_response_free(&res);
+	return queue(conn, status, r);
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                               const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+	(void)version;
+	struct server *srv = cls;
+	struct pending *p = *con_cls;
+	if (!p) {
+		p = xcalloc(1, sizeof(*p));
+		p->limit = body_limit(srv, method, url);
+		*con_cls = p;
+		const char *clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (clen) {
+			char *end = NULL;
+			errno = 0;
+			unsigned long long n = strtoull(clen, &end, 10);
+			if (errno == 0 && end && *end == '\0' && n > p->limit)
+				p->too_big = true;
+		}
+		if (p->too_big) {
+			char msg[128];
+			snprintf(msg, sizeof(msg), "the request body is over the limit of %llu bytes",
+			         (unsigned long long)p->limit);
+			/* An early response: MHD closes the connection instead of reading the body. */
+			return queue_error(conn, RP_E_LIMIT, msg);
+		}
+		return MHD_YES;
+	}
+	if (*upload_data_size > 0) {
+		if (!p->too_big) {
+			if ((uint64_t)p->len + *upload_data_size > p->limit) {
+				p->too_big = true;
+				free(p->body);
+				p->body = NULL;
+				p->len = p->cap = 0;
+			} else {
+				if (p->len + *upload_data_size > p->cap) {
+					p->cap = (p->len + *upload_data_size) * 2;
+					if (p->cap > p->limit)
+						p->cap = (size_t)p->limit;
+					p->body = xrealloc(p->body, p->cap);
+				}
+				memcpy(p->body + p->len, upload_data, *upload_data_size);
+				p->len += *upload_data_size;
+			}
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (p->too_big) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "the request body is over the limit of %llu bytes", (unsigned long long)p->limit);
+		return queue_error(conn, RP_E_LIMIT, msg);
+	}
+	return dispatch(srv, conn, url, method, p);
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+	(void)cls, (void)conn, (void)toe;
+	struct pending *p = *con_cls;
+	if (p) {
+		free(p->body);
+		free(p);
+		*con_cls = NULL;
+	}
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	char msg[512];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	size_t n = strlen(msg);
+	while (n > 0 && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	rp_log_event(RP_LOG_WARNING, "http.server", "%s", msg);
+}
+
+static char *read_pem(const char *path, rp_error *err)
+{
+	uint8_t *data = NULL;
+	size_t len = 0;
+	if (rp_read_file(path, 64 * 1024, &data, &len, err) < 0)
+		return NULL;
+	return (char *)data;
+}
+
+struct server *server_start(struct api_ctx *ctx, const struct config *cfg, const char *cert_path,
+                            const char *key_path, rp_error *err)
+{
+	_cleanup_free_ char *host = NULL;
+	uint16_t port;
+	if (config_split_listen(cfg->listen, &host, &port, err) < 0)
+		return NULL;
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	/* ITC lets server_stop() quiesce the daemon (stop accepting) before it stops. */
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_TLS | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+	} else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		flags |= MHD_USE_IPv6;
+	} else {
+		return rp_error_set(err, RP_E_INVALID, "listen address \"%s\" must be an IP address", host), NULL;
+	}
+
+	struct server *srv = xcalloc(1, sizeof(*srv));
+	srv->api = ctx;
+	srv->max_image_size = cfg->max_image_size;
+	srv->cert_pem = read_pem(cert_path, err);
+	srv->key_pem = srv->cert_pem ? read_pem(key_path, err) : NULL;
+	if (!srv->key_pem) {
+		server_stop(srv);
+		rp_error_prefix(err, "loading the TLS certificate");
+		return NULL;
+	}
+	srv->daemon = MHD_start_daemon(
+		flags, port, NULL, NULL, handler, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		MHD_OPTION_HTTPS_MEM_KEY, srv->key_pem, MHD_OPTION_HTTPS_MEM_CERT, srv->cert_pem,
+		/* TLS 1.2 and 1.3 only, GnuTLS's secure defaults otherwise. */
+		MHD_OPTION_HTTPS_PRIORITIES, "SECURE256:SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)0,
+		MHD_OPTION_NOTIFY_COMPLETED, completed, srv, MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, srv,
+		MHD_OPTION_END);
+	if (!srv->daemon) {
+		server_stop(srv);
+		rp_error_set(err, RP_E_IO, "could not serve on %s (address in use, or the TLS key or certificate was refused)",
+		             cfg->listen);
+		return NULL;
+	}
+	return srv;
+}
+
+void server_stop(struct server *srv)
+{
+	if (!srv)
+		return;
+	if (srv->daemon) {
+		/* Stop accepting, then give requests in flight up to 5 s to finish and be answered;
+		 * idle keep-alive connections are simply closed after that. */
+		MHD_socket lfd = MHD_quiesce_daemon(srv->daemon);
+		for (int i = 0; i < 50; i++) {
+			const union MHD_DaemonInfo *info =
+				MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+			if (!info || info->num_connections == 0)
+				break;
+			struct timespec ts = {.tv_sec = 0, .tv_nsec = 100 * 1000 * 1000};
+			nanosleep(&ts, NULL);
+		}
+		MHD_stop_daemon(srv->daemon);
+		if (lfd != MHD_INVALID_SOCKET)
+			close(lfd);
+	}
+	if (srv->key_pem)
+		explicit_bzero(srv->key_pem, strlen(srv->key_pem));
+	free(srv->key_pem);
+	free(srv->cert_pem);
+	free(srv);
+}

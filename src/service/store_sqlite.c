@@ -1,0 +1,199 @@
+/* SQLite backend of the storage interface (store.h): opening, connections and transactions; the
+ * operations live in store_sqlite_{access,fleet,images}.c. One writer connection guarded by a
+ * mutex serialises write transactions; a few read-only connections let reads proceed on WAL
+ * snapshots while a writer waits for its fsync. synchronous=FULL: COMMIT returns only after the
+ * change is on disk. Every statement is a constant string with bound parameters (no SQL is ever
+ * built from input), prepared once per connection and cached. */
+#include "service/store_sqlite.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sqlite3.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "common/guid.h"
+#include "common/xalloc.h"
+#include "service/migrations.h"
+#include "service/sqlrow.h"
+#include "service/store_sqlite_ops.h"
+#include "service/timeutil.h"
+
+#define READERS 4
+
+struct sq {
+	struct store base;
+	struct sqlrow_conn writer;
+	struct sqlrow_conn readers[READERS];
+	size_t nreaders;
+};
+
+static struct sq *SQ(struct store *st) { return (struct sq *)st; }
+
+static int sq_exec(const char *sql, const char *what, rp_error *err)
+{
+	sqlite3_stmt *stmt = sqlrow_prep(sql, err);
+	if (!stmt)
+		return -1;
+	_cleanup_sqlrow_ sqlite3_stmt *guard = stmt;
+	return sqlrow_run(stmt, what, err);
+}
+
+/* A free reader if there is one, else wait for one chosen by thread. */
+static struct sqlrow_conn *take_reader(struct sq *s)
+{
+	for (size_t i = 0; i < s->nreaders; i++)
+		if (pthread_mutex_trylock(&s->readers[i].lock) == 0)
+			return &s->readers[i];
+	struct sqlrow_conn *c = &s->readers[((uintptr_t)pthread_self() >> 6) % s->nreaders];
+	pthread_mutex_lock(&c->lock);
+	return c;
+}
+
+static int sq_begin(struct store *st, bool write, rp_error *err)
+{
+	struct sq *s = SQ(st);
+	if (sqlrow_current())
+		rp_abort("nested store transaction");
+	struct sqlrow_conn *c;
+	if (write || s->nreaders == 0) {
+		c = &s->writer;
+		pthread_mutex_lock(&c->lock);
+	} else {
+		c = take_reader(s);
+	}
+	sqlrow_set_current(c);
+	if (sq_exec(write ? "BEGIN IMMEDIATE" : "BEGIN", "starting a transaction", err) < 0) {
+		sqlrow_set_current(NULL);
+		pthread_mutex_unlock(&c->lock);
+		return -1;
+	}
+	return 0;
+}
+
+static int sq_commit(struct store *st, rp_error *err)
+{
+	(void)st;
+	struct sqlrow_conn *c = sqlrow_current();
+	int rc = sq_exec("COMMIT", "committing", err);
+	if (rc < 0 && !sqlite3_get_autocommit(c->db))
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	sqlrow_set_current(NULL);
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+static void sq_rollback(struct store *st)
+{
+	(void)st;
+	struct sqlrow_conn *c = sqlrow_current();
+	if (!c)
+		return;
+	if (!sqlite3_get_autocommit(c->db))
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	sqlrow_set_current(NULL);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void sq_close(struct store *st)
+{
+	struct sq *s = SQ(st);
+	for (size_t i = 0; i < s->nreaders; i++)
+		sqlrow_conn_close(&s->readers[i]);
+	sqlrow_conn_close(&s->writer);
+	free(s);
+}
+
+static int sq_schema_version(struct store *st, int *out, rp_error *err)
+{
+	struct sq *s = SQ(st);
+	pthread_mutex_lock(&s->writer.lock);
+	int rc = migrations_current(s->writer.db, out, err);
+	pthread_mutex_unlock(&s->writer.lock);
+	return rc;
+}
+
+static struct store_ops sqlite_ops;
+static pthread_once_t sqlite_ops_once = PTHREAD_ONCE_INIT;
+
+static void sqlite_ops_init(void)
+{
+	sqlite_ops.close = sq_close;
+	sqlite_ops.begin = sq_begin;
+	sqlite_ops.commit = sq_commit;
+	sqlite_ops.rollback = sq_rollback;
+	sqlite_ops.schema_version = sq_schema_version;
+	store_sqlite_access_ops(&sqlite_ops);
+	store_sqlite_fleet_ops(&sqlite_ops);
+	store_sqlite_images_ops(&sqlite_ops);
+}
+
+static int pragma(sqlite3 *db, const char *sql, const char *expect, rp_error *err)
+{
+	sqlite3_stmt *stmt = NULL;
+	if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK)
+		return rp_error_set(err, RP_E_IO, "%s: %s", sql, sqlite3_errmsg(db));
+	int rc = sqlite3_step(stmt);
+	bool ok = rc == SQLITE_ROW || rc == SQLITE_DONE;
+	if (ok && expect) {
+		const char *got = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(stmt, 0) : NULL;
+		ok = got && strcmp(got, expect) == 0;
+	}
+	sqlite3_finalize(stmt);
+	if (!ok)
+		return rp_error_set(err, RP_E_IO, "%s did not take effect: %s", sql, sqlite3_errmsg(db));
+	return 0;
+}
+
+struct store *store_sqlite_open(const char *path, int target_version, rp_error *err)
+{
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		rp_error_set(err, RP_E_IO, "opening database %s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
+		sqlite3_close(db);
+		return NULL;
+	}
+	/* The database holds token hashes and the audit log: owner only. */
+	if (chmod(path, 0600) < 0) {
+		rp_error_set_errno(err, errno, "setting the mode of %s", path);
+		goto fail;
+	}
+	sqlite3_extended_result_codes(db, 1);
+	sqlite3_busy_timeout(db, 5000);
+	/* WAL: readers do not block the writer; synchronous=FULL: COMMIT is durable once it returns. */
+	if (pragma(db, "PRAGMA journal_mode=WAL", "wal", err) < 0 || pragma(db, "PRAGMA synchronous=FULL", NULL, err) < 0 ||
+	    pragma(db, "PRAGMA foreign_keys=ON", NULL, err) < 0 || pragma(db, "PRAGMA foreign_keys", "1", err) < 0)
+		goto fail;
+	if (migrations_apply(db, target_version, err) < 0)
+		goto fail;
+
+	struct sq *s = xcalloc(1, sizeof(*s));
+	pthread_once(&sqlite_ops_once, sqlite_ops_init);
+	s->base.ops = &sqlite_ops;
+	s->writer.db = db;
+	pthread_mutex_init(&s->writer.lock, NULL);
+	/* Readers: read-only and query_only, so a bug in a read path cannot write. */
+	for (size_t i = 0; i < READERS; i++) {
+		sqlite3 *rdb = NULL;
+		if (sqlite3_open_v2(path, &rdb, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+		    pragma(rdb, "PRAGMA query_only=1", NULL, err) < 0 || pragma(rdb, "PRAGMA foreign_keys=ON", NULL, err) < 0) {
+			if (err && err->code == RP_OK)
+				rp_error_set(err, RP_E_IO, "opening a reader: %s", rdb ? sqlite3_errmsg(rdb) : "out of memory");
+			sqlite3_close(rdb);
+			store_close(&s->base);
+			return NULL;
+		}
+		sqlite3_extended_result_codes(rdb, 1);
+		sqlite3_busy_timeout(rdb, 5000);
+		s->readers[i].db = rdb;
+		pthread_mutex_init(&s->readers[i].lock, NULL);
+		s->nreaders++;
+	}
+	return &s->base;
+fail:
+	rp_error_prefix(err, "opening database %s", path);
+	sqlite3_close(db);
+	return NULL;
+}

@@ -1,0 +1,143 @@
+/* The SQLite store's attestation operations: device lookup across tenants, revocation, single-use
+ * nonces and the record of issued device certificates (docs/protocol.md "Attestation protocol v1"). */
+#include <stdio.h>
+#include <string.h>
+#include "service/sqlrow.h"
+#include "service/store_sqlite_ops.h"
+
+static json_t *sq_device_lookup(struct store *st, const char *device_id, rp_error *err)
+{
+	(void)st;
+	sqlite3_stmt *stmt = sqlrow_prep("SELECT d.id AS device_id, d.public_key_pem, t.id AS tenant_id, "
+	                                 "g.id AS device_group_id, g.name AS device_group_name, "
+	                                 "(d.revoked_at IS NOT NULL) AS revoked FROM devices d "
+	                                 "LEFT JOIN tenants t ON t.seq = d.tenant_seq "
+	                                 "LEFT JOIN device_groups g ON g.seq = d.device_group_seq WHERE d.id = ?1",
+	                                 err);
+	if (!stmt)
+		return NULL;
+	_cleanup_sqlrow_ sqlite3_stmt *guard = stmt;
+	sqlrow_bind_text(stmt, 1, device_id);
+	return sqlrow_one(stmt, NULL, err, "device %s is not registered", device_id);
+}
+
+static int sq_device_revoke(struct store *st, const char *tenant_id, const char *device_id, int64_t now,
+                            rp_error *err)
+{
+	(void)st;
+	int64_t tseq;
+	if (sqlrow_tenant_seq(tenant_id, &tseq, err) < 0)
+		return -1;
+	sqlite3_stmt *stmt = sqlrow_prep("UPDATE devices SET revoked_at = coalesce(revoked_at, ?1), "
+	                                 "version = version + (revoked_at IS NULL) WHERE id = ?2 AND tenant_seq = ?3",
+	                                 err);
+	if (!stmt)
+		return -1;
+	_cleanup_sqlrow_ sqlite3_stmt *guard = stmt;
+	sqlite3_bind_int64(stmt, 1, now);
+	sqlrow_bind_text(stmt, 2, device_id);
+	sqlite3_bind_int64(stmt, 3, tseq);
+	if (sqlrow_run(stmt, "revoking the device", err) < 0)
+		return -1;
+	if (sqlite3_changes(sqlrow_db()) == 0)
+		return rp_error_set(err, RP_E_NOT_FOUND, "device %s not found in this tenant", device_id);
+	return 0;
+}
+
+static int sq_nonce_create(struct store *st, const char *nonce_hex, const char *device_id, int64_t expires_at,
+                           int64_t now, rp_error *err)
+{
+	(void)st;
+	/* Expired nonces go as new ones come, so the table holds about one nonce lifetime of traffic
+	 * plus an hour (kept that long to name a replay precisely rather than "unknown"). */
+	sqlite3_stmt *stmt = sqlrow_prep("DELETE FROM attestation_nonces WHERE expires_at < ?1", err);
+	if (!stmt)
+		return -1;
+	{
+		_cleanup_sqlrow_ sqlite3_stmt *guard = stmt;
+		sqlite3_bind_int64(stmt, 1, now - 3600);
+		if (sqlrow_run(stmt, "dropping expired nonces", err) < 0)
+			return -1;
+	}
+	stmt = sqlrow_prep("INSERT INTO attestation_nonces (nonce, device_id, expires_at) VALUES (?1, ?2, ?3)", err);
+	if (!stmt)
+		return -1;
+	_cleanup_sqlrow_ sqlite3_stmt *guard = stmt;
+	sqlrow_bind_text(stmt, 1, nonce_hex);
+	sqlrow_bind_text(stmt, 2, device_id);
+	sqlite3_bind_int64(stmt, 3, expires_at);
+	return sqlrow_run(stmt, "recording the nonce", err);
+}
+
+static int sq_nonce_consume(struct store *st, const char *nonce_hex, int64_t now, struct store_nonce *out,
+                            rp_error *err)
+{
+	(void)st;
+	memset(out, 0, sizeof(*out));
+	sqlite3_stmt *stmt =
+		sqlrow_prep("SELECT device_id, expires_at, used_at IS NOT NULL FROM attestation_nonces WHERE nonce = ?1", err);
+	if (!stmt)
+		return -1;
+	{
+		_cleanup_sqlrow_ sqlite3_stmt *guard = stmt;
+		sqlrow_bind_text(stmt, 1, nonce_hex);
+		int rc = sqlite3_step(stmt);
+		if (rc == SQLITE_DONE)
+			return 0;
+		if (rc != SQLITE_ROW)
+			return sqlrow_error(rc, "reading the nonce", err);
+		out->found = true;
+		snprintf(out->device_id, sizeof(out->device_id), "%s", (const char *)sqlite3_column_text(stmt, 0));
+		out->expires_at = sqlite3_column_int64(stmt, 1);
+		out->used = sqlite3_column_int64(stmt, 2) != 0;
+	}
+	stmt = sqlrow_prep("UPDATE attestation_nonces SET used_at = coalesce(used_at, ?2) WHERE nonce = ?1", err);
+	if (!stmt)
+		return -1;
+	_cleanup_sqlrow_ sqlite3_stmt *guard = stmt;
+	sqlrow_bind_text(stmt, 1, nonce_hex);
+	sqlite3_bind_int64(stmt, 2, now);
+	return sqlrow_run(stmt, "using the nonce", err);
+}
+
+static json_t *sq_image_by_sha256(struct store *st, const char *tenant_id, const char *sha256_hex, rp_error *err)
+{
+	(void)st;
+	sqlite3_stmt *stmt = sqlrow_prep("SELECT i.id AS image_id, i.image_type, i.version_string, i.sha256 "
+	                                 "FROM images i JOIN tenants t ON t.seq = i.tenant_seq "
+	                                 "WHERE i.sha256 = ?1 AND t.id = ?2",
+	                                 err);
+	if (!stmt)
+		return NULL;
+	_cleanup_sqlrow_ sqlite3_stmt *guard = stmt;
+	sqlrow_bind_text(stmt, 1, sha256_hex);
+	sqlrow_bind_text(stmt, 2, tenant_id);
+	return sqlrow_one(stmt, NULL, err, "no image with sha256 %s in this tenant", sha256_hex);
+}
+
+static int sq_certificate_record(struct store *st, const struct store_cert_record *c, rp_error *err)
+{
+	(void)st;
+	sqlite3_stmt *stmt = sqlrow_prep("INSERT INTO device_certificates (device_seq, kind, serial, not_after, issued_at) "
+	                                 "SELECT seq, ?2, ?3, ?4, ?5 FROM devices WHERE id = ?1",
+	                                 err);
+	if (!stmt)
+		return -1;
+	_cleanup_sqlrow_ sqlite3_stmt *guard = stmt;
+	sqlrow_bind_text(stmt, 1, c->device_id);
+	sqlrow_bind_text(stmt, 2, c->kind);
+	sqlrow_bind_text(stmt, 3, c->serial);
+	sqlite3_bind_int64(stmt, 4, c->not_after);
+	sqlite3_bind_int64(stmt, 5, c->issued_at);
+	return sqlrow_run(stmt, "recording the issued certificate", err);
+}
+
+void store_sqlite_attest_ops(struct store_ops *ops)
+{
+	ops->device_lookup = sq_device_lookup;
+	ops->device_revoke = sq_device_revoke;
+	ops->nonce_create = sq_nonce_create;
+	ops->nonce_consume = sq_nonce_consume;
+	ops->image_by_sha256 = sq_image_by_sha256;
+	ops->certificate_record = sq_certificate_record;
+}

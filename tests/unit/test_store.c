@@ -1,0 +1,303 @@
+/* Unit tests for rampartd's storage and API layer without HTTP: SQLite migrations in place,
+ * store semantics (last administrator, optimistic versions, claims), text validation, and
+ * api_dispatch end to end on a temporary state directory. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/fileio.h"
+#include "common/json.h"
+#include "common/xalloc.h"
+#include "service/api.h"
+#include "service/bodies.h"
+#include "service/devkey.h"
+#include "common/crypto.h"
+#include "common/encoding.h"
+#include "service/migrations.h"
+#include "service/state.h"
+#include "service/store_sqlite.h"
+#include "service/validate.h"
+
+static char tmpdir[256];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/rampart-test-store-XXXXXX");
+	assert_non_null(mkdtemp(tmpdir));
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	rp_error err = RP_ERROR_INIT;
+	assert_int_equal(rp_remove_tree(tmpdir, &err), 0);
+	return 0;
+}
+
+static char *db_path(void)
+{
+	return xasprintf("%s/test.db", tmpdir);
+}
+
+static void exec_sql(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	char *msg = NULL;
+	int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+	if (rc != SQLITE_OK)
+		fail_msg("%s: %s", sql, msg);
+	sqlite3_close(db);
+}
+
+static void migrates_v1_database_in_place(void **state)
+{
+	(void)state;
+	_cleanup_free_ char *path = db_path();
+	rp_error err = RP_ERROR_INIT;
+	struct store *st = store_sqlite_open(path, 1, &err);
+	assert_non_null(st);
+	int v = 0;
+	assert_int_equal(st->ops->schema_version(st, &v, &err), 0);
+	assert_int_equal(v, 1);
+	store_close(st);
+	/* Data written by a version-1 rampartd. */
+	exec_sql(path, "INSERT INTO tenants (id, name, created_at) VALUES "
+	               "('0c0c0c0c-1111-4222-8333-444444444444', 'Old', 1);"
+	               "INSERT INTO devices (id, public_key_pem, registered_at, tenant_seq, claimed_at) VALUES "
+	               "('aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', 'pem', 1, 1, 2);");
+
+	st = store_sqlite_open(path, 0, &err);
+	assert_non_null(st);
+	assert_int_equal(st->ops->schema_version(st, &v, &err), 0);
+	assert_int_equal(v, migrations_latest());
+	assert_int_equal(st->ops->begin(st, false, &err), 0);
+	json_t *d = st->ops->device_get(st, "0c0c0c0c-1111-4222-8333-444444444444",
+	                                "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", &err);
+	assert_non_null(d);
+	assert_true(json_is_false(json_object_get(d, "revoked")));
+	assert_true(json_is_null(json_object_get(d, "revoked_at")));
+	json_decref(d);
+	st->ops->rollback(st);
+	store_close(st);
+}
+
+static void refuses_newer_database(void **state)
+{
+	(void)state;
+	_cleanup_free_ char *path = db_path();
+	rp_error err = RP_ERROR_INIT;
+	struct store *st = store_sqlite_open(path, 0, &err);
+	assert_non_null(st);
+	store_close(st);
+	exec_sql(path, "INSERT INTO schema_migrations VALUES (99, 'from the future', 0)");
+	assert_null(store_sqlite_open(path, 0, &err));
+	assert_int_equal(err.code, RP_E_UNSUPPORTED);
+}
+
+static void store_semantics(void **state)
+{
+	(void)state;
+	_cleanup_free_ char *path = db_path();
+	rp_error err = RP_ERROR_INIT;
+	struct store *st = store_sqlite_open(path, 0, &err);
+	assert_non_null(st);
+	const char *t = "0c0c0c0c-1111-4222-8333-444444444444";
+	uint8_t h1[32] = {1}, h2[32] = {2};
+	assert_int_equal(st->ops->begin(st, true, &err), 0);
+	json_t *j = st->ops->tenant_create(st, t, "T", 1, &err);
+	assert_non_null(j);
+	json_decref(j);
+	assert_null(st->ops->tenant_create(st, "1c0c0c0c-1111-4222-8333-444444444444", "T", 1, &err));
+	assert_int_equal(err.code, RP_E_EXISTS);
+	assert_int_equal(st->ops->user_create(st, "ann", false, h1, 1, &err), 0);
+	assert_int_equal(st->ops->user_create(st, "bob", false, h2, 1, &err), 0);
+	json_decref(st->ops->role_add(st, t, "ann", STORE_ROLE_ADMINISTRATOR, 1, &err));
+	/* The last Administrator stays. */
+	assert_int_equal(st->ops->role_delete(st, t, "ann", &err), -1);
+	assert_int_equal(err.code, RP_E_CONFLICT);
+	json_decref(st->ops->role_add(st, t, "bob", STORE_ROLE_ADMINISTRATOR, 1, &err));
+	assert_int_equal(st->ops->role_delete(st, t, "ann", &err), 0);
+	struct store_principal who;
+	assert_int_equal(st->ops->token_lookup(st, h2, &who, &err), 0);
+	assert_string_equal(who.user, "bob");
+	uint8_t h3[32] = {3};
+	assert_int_equal(st->ops->token_lookup(st, h3, &who, &err), -1);
+	assert_int_equal(err.code, RP_E_PERMISSION);
+
+	j = st->ops->product_create(st, t, "2c0c0c0c-1111-4222-8333-444444444444", "P", "", 1, &err);
+	assert_non_null(j);
+	json_decref(j);
+	struct store_product_update u = {.description = "d", .expect_version = 7};
+	assert_null(st->ops->product_update(st, t, "P", &u, 2, &err));
+	assert_int_equal(err.code, RP_E_CONFLICT);
+	u.expect_version = 1;
+	j = st->ops->product_update(st, t, "P", &u, 2, &err);
+	assert_non_null(j);
+	assert_int_equal(json_integer_value(json_object_get(j, "version")), 2);
+	json_decref(j);
+	assert_int_equal(st->ops->commit(st, &err), 0);
+	store_close(st);
+}
+
+static void validation(void **state)
+{
+	(void)state;
+	rp_error err = RP_ERROR_INIT;
+	assert_true(validate_text("caf\xc3\xa9 \xe2\x98\x95", 9));
+	assert_false(validate_text("\xc0\xaf", 2));         /* overlong '/' */
+	assert_false(validate_text("\xed\xa0\x80", 3));     /* surrogate */
+	assert_false(validate_text("\xc2\x85", 2));         /* C1 control (NEL) */
+	assert_false(validate_text("a\x1b[31m", 6));        /* terminal escape */
+	assert_false(validate_text("\xf4\x90\x80\x80", 4)); /* beyond U+10FFFF */
+	assert_int_equal(validate_name("Coffee; DROP TABLE x", "name", &err), 0);
+	assert_int_equal(validate_name("", "name", &err), -1);
+	assert_int_equal(validate_name("0c0c0c0c-1111-4222-8333-444444444444", "name", &err), -1);
+	assert_int_equal(validate_user("alice@example.com", &err), 0);
+	assert_int_equal(validate_user("-x", &err), -1);
+	assert_int_equal(validate_user("a b", &err), -1);
+}
+
+static void bodies_are_strict(void **state)
+{
+	(void)state;
+	rp_error err = RP_ERROR_INIT;
+	json_t *j = json_loads("{\"name\": \"G\", \"os_feed\": \"RetailEval\", \"allow_crash_dumps\": true}", 0, NULL);
+	struct body_device_group g;
+	assert_int_equal(body_device_group(j, false, &g, &err), 0);
+	assert_true(g.f.has_allow_crash_dumps && g.f.allow_crash_dumps);
+	assert_int_equal(g.f.expect_version, -1);
+	json_decref(j);
+	j = json_loads("{\"name\": \"G\", \"product_id\": \"x\"}", 0, NULL);
+	assert_int_equal(body_device_group(j, false, &g, &err), -1); /* product_id is create-only */
+	json_decref(j);
+	j = json_loads("{}", 0, NULL);
+	struct body_product p;
+	assert_int_equal(body_product(j, false, &p, &err), -1); /* nothing to change */
+	json_decref(j);
+	j = json_loads("{\"image_ids\": [\"0c0c0c0c-1111-4222-8333-444444444444\", 5]}", 0, NULL);
+	struct body_deployment d;
+	assert_int_equal(body_deployment(j, &d, &err), -1);
+	json_decref(j);
+}
+
+static void device_keys_fast_and_generic_paths_agree(void **state)
+{
+	(void)state;
+	rp_error err = RP_ERROR_INIT;
+	for (int i = 0; i < 20; i++) {
+		_cleanup_pkey_ EVP_PKEY *key = rp_key_generate_p256(&err);
+		assert_non_null(key);
+		_cleanup_free_ char *pem = rp_key_public_pem(key, &err);
+		_cleanup_free_ char *want = rp_key_id_hex(key, &err);
+		char id[DEVKEY_ID_HEX_LEN + 1];
+		_cleanup_free_ char *canon = NULL;
+		assert_int_equal(devkey_parse(pem, strlen(pem), id, &canon, &err), 0);
+		assert_string_equal(id, want);
+		assert_string_equal(canon, pem);
+	}
+	/* A point moved off the curve is refused, not silently accepted by either path. */
+	_cleanup_pkey_ EVP_PKEY *key = rp_key_generate_p256(&err);
+	uint8_t *der = NULL;
+	size_t len = 0;
+	assert_int_equal(rp_key_public_der(key, &der, &len, &err), 0);
+	assert_int_equal(len, 91);
+	der[90] ^= 1;
+	_cleanup_free_ char *b64 = rp_base64_encode(der, len);
+	free(der);
+	_cleanup_free_ char *bad = xasprintf("-----BEGIN PUBLIC KEY-----\n%s\n-----END PUBLIC KEY-----\n", b64);
+	char id[DEVKEY_ID_HEX_LEN + 1];
+	char *canon = NULL;
+	assert_int_equal(devkey_parse(bad, strlen(bad), id, &canon, &err), -1);
+	assert_int_equal(err.code, RP_E_INVALID);
+	const char *junk = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n";
+	assert_int_equal(devkey_parse(junk, strlen(junk), id, &canon, &err), -1);
+	assert_int_equal(err.code, RP_E_INVALID);
+}
+
+static int64_t fixed_clock(void)
+{
+	return 1767225600; /* 2026-01-01 */
+}
+
+static json_t *call(struct api_ctx *ctx, const char *method, const char *path, const char *token, const char *body,
+                    int expect_status)
+{
+	char auth[128];
+	snprintf(auth, sizeof(auth), "Bearer %s", token ? token : "");
+	struct api_response res;
+	api_dispatch(ctx, method, path, NULL, token ? auth : NULL, body ? "application/json" : NULL,
+	             (const uint8_t *)body, body ? strlen(body) : 0, &res);
+	if (res.status != expect_status) {
+		_cleanup_free_ char *text = res.json ? rp_json_dump(res.json) : xstrdup("");
+		fail_msg("%s %s: status %d, expected %d: %s", method, path, res.status, expect_status, text);
+	}
+	json_t *j = res.json ? json_incref(res.json) : NULL;
+	api_response_free(&res);
+	return j;
+}
+
+static void dispatch_end_to_end(void **state)
+{
+	(void)state;
+	rp_error err = RP_ERROR_INIT;
+	char token[API_TOKEN_LEN + 1];
+	_cleanup_free_ char *dir = xasprintf("%s/state", tmpdir);
+	struct store *st = state_open(dir, token, &err);
+	assert_non_null(st);
+	assert_int_equal(strncmp(token, "rpt_", 4), 0);
+	struct api_ctx ctx = {.store = st, .state_dir = dir, .max_image_size = 1 << 20, .clock = fixed_clock};
+	pthread_mutex_init(&ctx.ca_lock, NULL);
+
+	json_decref(call(&ctx, "GET", "/v1/health", NULL, NULL, 200));
+	json_decref(call(&ctx, "GET", "/v1/whoami", NULL, NULL, 401));
+	json_t *t = call(&ctx, "POST", "/v1/tenants", token, "{\"name\": \"T\"}", 201);
+	_cleanup_free_ char *base = xasprintf("/v1/tenants/%s", json_string_value(json_object_get(t, "tenant_id")));
+	json_decref(t);
+	_cleanup_free_ char *products = xasprintf("%s/products", base);
+	json_decref(call(&ctx, "POST", products, token, "{\"name\": \"P\", \"bogus\": 1}", 400));
+	json_t *p = call(&ctx, "POST", products, token, "{\"name\": \"P\"}", 201);
+	assert_string_equal(json_string_value(json_object_get(p, "created_at")), "2026-01-01T00:00:00Z");
+	json_decref(p);
+	json_t *list = call(&ctx, "GET", products, token, NULL, 200);
+	assert_int_equal(json_array_size(json_object_get(list, "items")), 1);
+	json_decref(list);
+	_cleanup_free_ char *audit = xasprintf("%s/audit", base);
+	list = call(&ctx, "GET", audit, token, NULL, 200);
+	/* product.create refused, then product.create succeeded. */
+	assert_int_equal(json_array_size(json_object_get(list, "items")), 2);
+	json_decref(list);
+	pthread_mutex_destroy(&ctx.ca_lock);
+	store_close(st);
+
+	/* A second open finds the administrator and prints no new token. */
+	st = state_open(dir, token, &err);
+	assert_non_null(st);
+	assert_string_equal(token, "");
+	store_close(st);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(migrates_v1_database_in_place, setup, teardown),
+		cmocka_unit_test_setup_teardown(refuses_newer_database, setup, teardown),
+		cmocka_unit_test_setup_teardown(store_semantics, setup, teardown),
+		cmocka_unit_test(validation),
+		cmocka_unit_test(bodies_are_strict),
+		cmocka_unit_test(device_keys_fast_and_generic_paths_agree),
+		cmocka_unit_test_setup_teardown(dispatch_end_to_end, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
