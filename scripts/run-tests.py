@@ -121,7 +121,7 @@ def stage_fuzz():
         name = target.name[len("fuzz_"):]
         seeds = ROOT / "tests" / "fuzz" / "corpus" / name
         with tempfile.TemporaryDirectory() as work:
-            cmd = [str(target), f"-max_total_time={FUZZ_SECONDS}", "-timeout=10", "-rss_limit_mb=2048",
+            cmd = [str(target), f"-max_total_time={FUZZ_SECONDS}", "-timeout=10", "-rss_limit_mb=2048", "-malloc_limit_mb=16384",
                    "-print_final_stats=1", f"-artifact_prefix={work}/", work]
             if seeds.is_dir():
                 cmd.append(str(seeds))

@@ -6,18 +6,17 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <openssl/err.h>
-
+#include "common/error_internal.h"
 #include "common/log.h"
 
-RP_PRINTF(2, 0) static void vformat(rp_error *err, const char *fmt, va_list ap)
+void rp_error_vformat(rp_error *err, const char *fmt, va_list ap)
 {
 	int n = vsnprintf(err->message, sizeof(err->message), fmt, ap);
 	if (n < 0)
 		snprintf(err->message, sizeof(err->message), "(unformattable error message)");
 }
 
-static void append(rp_error *err, const char *suffix)
+void rp_error_append(rp_error *err, const char *suffix)
 {
 	size_t used = strlen(err->message);
 	if (used < sizeof(err->message) - 1)
@@ -32,7 +31,7 @@ int rp_error_set(rp_error *err, enum rp_errc code, const char *fmt, ...)
 	va_start(ap, fmt);
 	err->code = code;
 	err->sys_errno = 0;
-	vformat(err, fmt, ap);
+	rp_error_vformat(err, fmt, ap);
 	va_end(ap);
 	return -1;
 }
@@ -74,32 +73,12 @@ int rp_error_set_errno(rp_error *err, int errnum, const char *fmt, ...)
 		return -1;
 	va_list ap;
 	va_start(ap, fmt);
-	vformat(err, fmt, ap);
+	rp_error_vformat(err, fmt, ap);
 	va_end(ap);
 	err->code = code_from_errno(errnum);
 	err->sys_errno = errnum;
-	append(err, ": ");
-	append(err, strerror(errnum));
-	return -1;
-}
-
-int rp_error_set_openssl(rp_error *err, const char *fmt, ...)
-{
-	unsigned long e = ERR_peek_last_error();
-	char reason[256] = "unknown OpenSSL error";
-	if (e)
-		ERR_error_string_n(e, reason, sizeof(reason));
-	ERR_clear_error();
-	if (!err)
-		return -1;
-	va_list ap;
-	va_start(ap, fmt);
-	vformat(err, fmt, ap);
-	va_end(ap);
-	err->code = RP_E_CRYPTO;
-	err->sys_errno = 0;
-	append(err, ": ");
-	append(err, reason);
+	rp_error_append(err, ": ");
+	rp_error_append(err, strerror(errnum));
 	return -1;
 }
 
