@@ -1,0 +1,828 @@
+/* The application manager. Single-threaded: apps are tracked through pidfds in one epoll set;
+ * stop deadlines and restart backoffs are the epoll timeout. Every start re-reads the installed
+ * package: a signed package is verified again into a sealed copy and extracted from that copy,
+ * so what runs is what was verified at that moment. */
+#include "device/appmgr/appmgr.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/fileio.h"
+#include "common/guid.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "device/appmgr/app_loader.h"
+#include "device/appmgr/cgroup.h"
+#include "device/appmgr/sandbox_landlock.h"
+#include "device/appmgr/sandbox_tree.h"
+#include "device/appmgr/storage.h"
+#include "device/appmgr/uidalloc.h"
+#include "pkg/manifest.h"
+
+#define APPMGR_MAX_APPS 64
+#define APPMGR_TREE_MAX_ENTRIES 10000
+#define BACKOFF_MIN_MS 500
+#define BACKOFF_MAX_MS 30000
+#define STABLE_RUN_MS 60000
+
+extern char **environ;
+
+enum app_state { APP_STOPPED, APP_RUNNING, APP_STOPPING, APP_BACKOFF };
+
+static const char *const state_names[] = {"stopped", "running", "stopping", "backoff"};
+
+struct app {
+	char cid[RP_GUID_STRLEN + 1];
+	bool from_package;
+	uint32_t uid;
+	struct manifest *manifest;
+	enum app_state state;
+	pid_t pid;
+	int pidfd;
+	struct cgroup_app cg;
+	bool cg_live;
+	struct sandbox_child warm; /* prepared container waiting for a start request */
+	struct sandbox_child live; /* the running one (pid and pidfd mirrored above) */
+	bool storage_mounted;
+	int64_t started_ms, deadline_ms; /* deadline: SIGKILL (stopping) or restart (backoff) */
+	unsigned restarts, backoff_ms;
+	char last_exit[256];
+};
+
+struct appmgr {
+	struct appmgr_config cfg;
+	struct cgroup_layout cg;
+	struct sandbox_seccomp_prog seccomp;
+	int landlock_abi;
+	int epfd;
+	int lock_fd; /* flock on STATE/appmgr.lock: one manager per state directory */
+	struct app *apps[APPMGR_MAX_APPS];
+	size_t napps;
+	/* Installed apps that failed to load (e.g. the stored package no longer verifies). */
+	char broken_cid[APPMGR_MAX_APPS][RP_GUID_STRLEN + 1];
+	char *broken_why[APPMGR_MAX_APPS];
+	size_t nbroken;
+	char *apps_dir, *run_dir, *staging;
+};
+
+static void prewarm(struct appmgr *m, struct app *a);
+static void stop_and_wait(struct appmgr *m, struct app *a);
+static void app_log(struct app *a, enum rp_log_level lvl, const char *event, const char *what);
+static void cancel_warm(struct app *a);
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void appmgr_config_defaults(struct appmgr_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->uid_base = 100000;
+	cfg->uid_count = 1000;
+	cfg->memory_bytes = 64ull << 20;
+	cfg->pids_max = 32;
+	cfg->tmp_bytes = 1ull << 20;
+	cfg->cgroup_parent = "rampart-apps";
+	cfg->landlock_required_abi = SANDBOX_LANDLOCK_ABI_NET;
+	cfg->landlock_mode = SANDBOX_LANDLOCK_REQUIRED;
+	cfg->restart = true;
+}
+
+static char *app_path(const struct appmgr *m, const char *cid, const char *leaf)
+{
+	return xasprintf("%s/%s%s%s", m->apps_dir, cid, leaf ? "/" : "", leaf ? leaf : "");
+}
+
+static char *run_path(const struct appmgr *m, const char *what, const char *cid)
+{
+	return xasprintf("%s/%s/%s", m->run_dir, what, cid);
+}
+
+static struct app *find_app(struct appmgr *m, const char *cid)
+{
+	for (size_t i = 0; i < m->napps; i++)
+		if (strcasecmp(m->apps[i]->cid, cid) == 0)
+			return m->apps[i];
+	return NULL;
+}
+
+static void app_free(struct app *a)
+{
+	if (!a)
+		return;
+	manifest_free(a->manifest);
+	free(a);
+}
+
+static struct app_loader loader_of(const struct appmgr *m)
+{
+	struct app_loader l = {m->cfg.loader_path, m->cfg.trust_key_paths, m->cfg.trust_key_count};
+	return l;
+}
+
+static struct manifest *manifest_from_dir(const char *dir, rp_error *err)
+{
+	_cleanup_free_ char *path = xasprintf("%s/app_manifest.json", dir);
+	_cleanup_free_ uint8_t *buf = NULL;
+	size_t len = 0;
+	if (rp_read_file(path, MANIFEST_MAX_BYTES, &buf, &len, err) < 0)
+		return NULL;
+	return manifest_parse((const char *)buf, len, err);
+}
+
+/* Load apps/<cid>/app.json: {"uid": n, "source": "package"|"dir"} and the manifest. */
+static struct app *load_app(struct appmgr *m, const char *cid, rp_error *err)
+{
+	_cleanup_free_ char *rec = app_path(m, cid, "app.json");
+	_cleanup_json_ json_t *j = rp_json_load_file(rec, 4096, err);
+	if (!j)
+		return NULL;
+	int64_t uid = 0;
+	const char *source = NULL;
+	if (rp_json_get_int(j, "uid", true, 1, UINT32_MAX, &uid, err) < 0 ||
+	    rp_json_get_string(j, "source", true, &source, err) < 0)
+		return NULL;
+	struct app *a = xcalloc(1, sizeof(*a));
+	snprintf(a->cid, sizeof(a->cid), "%s", cid);
+	a->uid = (uint32_t)uid;
+	a->pidfd = -1;
+	a->warm = (struct sandbox_child)SANDBOX_CHILD_INIT;
+	a->live = (struct sandbox_child)SANDBOX_CHILD_INIT;
+	a->from_package = strcmp(source, "package") == 0;
+	if (a->from_package) {
+		_cleanup_free_ char *pkgpath = app_path(m, cid, "package");
+		struct app_loader l = loader_of(m);
+		if (app_loader_run(&l, "check", pkgpath, NULL, &a->manifest, err) < 0)
+			a->manifest = NULL;
+	} else {
+		_cleanup_free_ char *image = app_path(m, cid, "image");
+		a->manifest = manifest_from_dir(image, err);
+	}
+	if (!a->manifest) {
+		app_free(a);
+		return NULL;
+	}
+	return a;
+}
+
+struct appmgr *appmgr_open(const struct appmgr_config *cfg, rp_error *err)
+{
+	struct appmgr *m = xcalloc(1, sizeof(*m));
+	m->cfg = *cfg;
+	m->epfd = -1;
+	m->lock_fd = -1;
+	m->apps_dir = xasprintf("%s/apps", cfg->state_dir);
+	m->run_dir = xasprintf("%s/run", cfg->state_dir);
+	m->staging = xasprintf("%s/run/root", cfg->state_dir);
+	if (rp_mkdir_p(m->apps_dir, 0700, err) < 0 || rp_mkdir_p(m->staging, 0700, err) < 0)
+		goto fail;
+	{
+		/* Two managers on one state directory would fight over apps, cgroups and mounts. */
+		_cleanup_free_ char *lock = xasprintf("%s/appmgr.lock", cfg->state_dir);
+		m->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (m->lock_fd < 0) {
+			rp_error_set_errno(err, errno, "opening %s", lock);
+			goto fail;
+		}
+		if (flock(m->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+			if (errno == EWOULDBLOCK)
+				rp_error_set(err, RP_E_CONFLICT, "another rampart-appmgr is using %s; send it requests with "
+				             "'rampart-appmgr ctl --socket PATH ...' instead", cfg->state_dir);
+			else
+				rp_error_set_errno(err, errno, "locking %s", lock);
+			goto fail;
+		}
+	}
+	m->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (m->epfd < 0) {
+		rp_error_set_errno(err, errno, "epoll_create1");
+		goto fail;
+	}
+	if (cgroup_setup(&m->cg, cfg->cgroup_parent, err) < 0 || sandbox_seccomp_build(&m->seccomp, err) < 0)
+		goto fail;
+	m->landlock_abi = sandbox_landlock_abi();
+	rp_log_event(RP_LOG_INFO, "appmgr.started", "cgroup v%d, Landlock ABI %d (required %d%s)", (int)m->cg.mode,
+	             m->landlock_abi, cfg->landlock_required_abi,
+	             cfg->landlock_mode == SANDBOX_LANDLOCK_DEGRADED ? ", degraded mode allowed" : "");
+	DIR *d = opendir(m->apps_dir);
+	if (d) {
+		struct dirent *de;
+		while ((de = readdir(d)) != NULL && m->napps < APPMGR_MAX_APPS) {
+			if (!rp_guid_is_valid(de->d_name))
+				continue;
+			rp_error e = RP_ERROR_INIT;
+			struct app *a = load_app(m, de->d_name, &e);
+			if (a) {
+				m->apps[m->napps++] = a;
+				prewarm(m, a);
+			} else {
+				rp_log_event(RP_LOG_ERROR, "app.load.failed", "installed app %s cannot be loaded: %s",
+				             de->d_name, e.message);
+				if (m->nbroken < APPMGR_MAX_APPS) {
+					snprintf(m->broken_cid[m->nbroken], RP_GUID_STRLEN + 1, "%.36s", de->d_name);
+					m->broken_why[m->nbroken++] = xstrdup(e.message);
+				}
+			}
+		}
+		closedir(d);
+	}
+	return m;
+fail:
+	rp_error_prefix(err, "starting the application manager");
+	appmgr_close(m);
+	return NULL;
+}
+
+static int pick_uid(struct appmgr *m, uint32_t *uid, rp_error *err)
+{
+	uint32_t used[APPMGR_MAX_APPS];
+	for (size_t i = 0; i < m->napps; i++)
+		used[i] = m->apps[i]->uid;
+	return uidalloc_pick(used, m->napps, m->cfg.uid_base, m->cfg.uid_count, uid, err);
+}
+
+static int write_record(struct appmgr *m, const char *cid, uint32_t uid, const char *source, rp_error *err)
+{
+	_cleanup_free_ char *rec = app_path(m, cid, "app.json");
+	_cleanup_free_ char *text = xasprintf("{\"source\":\"%s\",\"uid\":%u}\n", source, uid);
+	return rp_write_file_atomic(rec, text, strlen(text), 0600, err);
+}
+
+static int check_new(struct appmgr *m, const struct manifest *mf, rp_error *err)
+{
+	if (mf->realtime)
+		return rp_error_set(err, RP_E_UNSUPPORTED, "real-time capable apps are not supported by this manager");
+	if (m->napps == APPMGR_MAX_APPS)
+		return rp_error_set(err, RP_E_LIMIT, "already %d apps installed", APPMGR_MAX_APPS);
+	for (size_t i = 0; i < m->napps; i++) {
+		if (strcmp(m->apps[i]->cid, mf->component_id) == 0)
+			continue; /* an update of the same app */
+		if (manifest_check_conflicts(m->apps[i]->manifest, mf, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Register (or replace, for an update) the app record in memory. */
+static int adopt(struct appmgr *m, const char *cid, rp_error *err)
+{
+	struct app *old = find_app(m, cid);
+	if (old && old->state != APP_STOPPED)
+		return rp_error_set(err, RP_E_CONFLICT, "app %s is running; stop it before updating", cid);
+	struct app *a = load_app(m, cid, err);
+	if (!a)
+		return -1;
+	if (old) {
+		cancel_warm(old);
+		if (old->storage_mounted) {
+			/* Stays mounted; the new record takes it over. */
+			a->storage_mounted = true;
+		}
+		for (size_t i = 0; i < m->napps; i++)
+			if (m->apps[i] == old)
+				m->apps[i] = a;
+		app_free(old);
+	} else {
+		m->apps[m->napps++] = a;
+	}
+	prewarm(m, a);
+	return 0;
+}
+
+static uint32_t uid_for(struct appmgr *m, const char *cid, rp_error *err, int *rc)
+{
+	struct app *old = find_app(m, cid);
+	uint32_t uid = 0;
+	*rc = 0;
+	if (old)
+		return old->uid; /* updates keep the uid: storage stays readable */
+	*rc = pick_uid(m, &uid, err);
+	return uid;
+}
+
+/* An update stops the running version first (SIGTERM, SIGKILL after 2 s); returns whether it was
+ * running, so the new version is started in its place. A backoff counts as running. */
+static bool update_stop(struct appmgr *m, struct app *old)
+{
+	if (!old || old->state == APP_STOPPED)
+		return false;
+	app_log(old, RP_LOG_INFO, "app.update.stopping", "stopping for an update");
+	stop_and_wait(m, old);
+	return true;
+}
+
+int appmgr_install_package(struct appmgr *m, const char *path, char cid[37], rp_error *err)
+{
+	/* The loader verifies and stores the verified bytes under a temporary name; the component
+	 * ID, from the verified manifest, then names the app's directory. */
+	_cleanup_free_ char *incoming = xasprintf("%s/.incoming-%d", m->apps_dir, (int)getpid());
+	struct app_loader l = loader_of(m);
+	_cleanup_manifest_ struct manifest *mf = NULL;
+	if (app_loader_run(&l, "store", path, incoming, &mf, err) < 0 || check_new(m, mf, err) < 0) {
+		unlink(incoming);
+		return rp_error_prefix(err, "installing %s", path);
+	}
+	int rc;
+	uint32_t uid = uid_for(m, mf->component_id, err, &rc);
+	struct app *old = find_app(m, mf->component_id);
+	bool was_running = rc == 0 && update_stop(m, old);
+	if (rc == 0 && old && old->state != APP_STOPPED)
+		rc = rp_error_set(err, RP_E_CONFLICT, "app %s did not stop for the update", mf->component_id);
+	_cleanup_free_ char *dir = app_path(m, mf->component_id, NULL);
+	_cleanup_free_ char *dst = app_path(m, mf->component_id, "package");
+	if (rc < 0 || rp_mkdir_p(dir, 0700, err) < 0) {
+		unlink(incoming);
+		return rp_error_prefix(err, "installing %s", path);
+	}
+	if (rename(incoming, dst) < 0) {
+		int e = errno;
+		unlink(incoming);
+		return rp_error_set_errno(err, e, "installing %s: storing the package", path);
+	}
+	if (write_record(m, mf->component_id, uid, "package", err) < 0 || adopt(m, mf->component_id, err) < 0)
+		return rp_error_prefix(err, "installing %s", path);
+	snprintf(cid, 37, "%s", mf->component_id);
+	if (was_running && appmgr_start(m, cid, err) < 0)
+		return rp_error_prefix(err, "restarting %s after the update", cid);
+	rp_log_event(RP_LOG_INFO, "app.installed", "installed %s (%s) from package, uid %u", mf->name, cid, uid);
+	return 0;
+}
+
+static int copy_tree(const char *src, const char *dst, rp_error *err)
+{
+	_cleanup_free_ char *from = xasprintf("%s/.", src);
+	char *const argv[] = {"cp", "-R", "--no-preserve=ownership", "--", from, (char *)dst, NULL};
+	pid_t pid;
+	int rc = posix_spawn(&pid, "/bin/cp", NULL, NULL, argv, environ);
+	if (rc != 0)
+		return rp_error_set_errno(err, rc, "running cp");
+	int status;
+	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return rp_error_set(err, RP_E_IO, "copying %s to %s failed", src, dst);
+	return 0;
+}
+
+int appmgr_install_dir(struct appmgr *m, const char *dir, char cid[37], rp_error *err)
+{
+	if (sandbox_tree_check(dir, APPMGR_TREE_MAX_ENTRIES, err) < 0)
+		return rp_error_prefix(err, "installing %s", dir);
+	_cleanup_manifest_ struct manifest *mf = manifest_from_dir(dir, err);
+	if (!mf || check_new(m, mf, err) < 0)
+		return rp_error_prefix(err, "installing %s", dir);
+	int rc;
+	uint32_t uid = uid_for(m, mf->component_id, err, &rc);
+	if (rc < 0)
+		return rp_error_prefix(err, "installing %s", dir);
+	struct app *old = find_app(m, mf->component_id);
+	bool was_running = update_stop(m, old);
+	if (old && old->state != APP_STOPPED)
+		return rp_error_set(err, RP_E_CONFLICT, "installing %s: app %s did not stop for the update", dir,
+		                    mf->component_id);
+	_cleanup_free_ char *appdir = app_path(m, mf->component_id, NULL);
+	_cleanup_free_ char *image = app_path(m, mf->component_id, "image");
+	_cleanup_free_ char *staged = app_path(m, mf->component_id, "image.new");
+	if (rp_mkdir_p(appdir, 0700, err) < 0 || rp_remove_tree(staged, err) < 0 || rp_mkdir_p(staged, 0755, err) < 0 ||
+	    copy_tree(dir, staged, err) < 0 || sandbox_tree_check(staged, APPMGR_TREE_MAX_ENTRIES, err) < 0 ||
+	    rp_remove_tree(image, err) < 0)
+		return rp_error_prefix(err, "installing %s", dir);
+	if (rename(staged, image) < 0)
+		return rp_error_set_errno(err, errno, "installing %s: renaming the image", dir);
+	if (write_record(m, mf->component_id, uid, "dir", err) < 0 || adopt(m, mf->component_id, err) < 0)
+		return rp_error_prefix(err, "installing %s", dir);
+	snprintf(cid, 37, "%s", mf->component_id);
+	if (was_running && appmgr_start(m, cid, err) < 0)
+		return rp_error_prefix(err, "restarting %s after the update", cid);
+	rp_log_event(RP_LOG_INFO, "app.installed", "installed %s (%s) from directory (development), uid %u", mf->name,
+	             cid, uid);
+	return 0;
+}
+
+/* The package tree to run. A signed package is verified again now by the loader and extracted
+ * from its sealed copy into a fresh root-owned directory; the manifest used to start the app is
+ * the one from that verification. */
+static char *prepare_root(struct appmgr *m, struct app *a, rp_error *err)
+{
+	if (!a->from_package)
+		return app_path(m, a->cid, "image");
+	_cleanup_free_ char *pkgpath = app_path(m, a->cid, "package");
+	_cleanup_free_ char *root = run_path(m, "images", a->cid);
+	if (rp_remove_tree(root, err) < 0 || rp_mkdir_p(root, 0755, err) < 0)
+		return NULL;
+	struct app_loader l = loader_of(m);
+	struct manifest *fresh = NULL;
+	if (app_loader_run(&l, "extract", pkgpath, root, &fresh, err) < 0)
+		return NULL;
+	if (strcmp(fresh->component_id, a->cid) != 0) {
+		rp_error_set(err, RP_E_VERIFY, "stored package now claims component %s", fresh->component_id);
+		manifest_free(fresh);
+		return NULL;
+	}
+	manifest_free(a->manifest);
+	a->manifest = fresh;
+	return steal_ptr(root);
+}
+
+static void app_log(struct app *a, enum rp_log_level lvl, const char *event, const char *what)
+{
+	rp_log_event(lvl, event, "app %s (%s): %s", a->manifest->name, a->cid, what);
+}
+
+static int open_log(struct appmgr *m, const struct app *a, rp_error *err)
+{
+	_cleanup_free_ char *path = app_path(m, a->cid, "log");
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return rp_error_set_errno(err, errno, "opening %s", path);
+	return fd;
+}
+
+static void drop_cgroup(struct app *a)
+{
+	if (!a->cg_live)
+		return;
+	rp_error e = RP_ERROR_INIT;
+	if (cgroup_app_destroy(&a->cg, &e) < 0)
+		rp_log_event(RP_LOG_WARNING, "app.cgroup.leak", "%s", e.message);
+	a->cg_live = false;
+}
+
+static void cancel_warm(struct app *a)
+{
+	if (a->warm.pid <= 0)
+		return;
+	sandbox_cancel(&a->warm);
+	drop_cgroup(a);
+}
+
+/* Load the package (verifying it again), mount storage, create the cgroup and build the
+ * container up to the app's execve (sandbox_prepare). */
+static int prepare_app(struct appmgr *m, struct app *a, rp_error *err)
+{
+	_cleanup_free_ char *root = prepare_root(m, a, err);
+	if (!root)
+		return -1;
+	_cleanup_free_ char *storage = NULL;
+	if (a->manifest->caps.mutable_storage_kb > 0) {
+		storage = run_path(m, "storage", a->cid);
+		if (!a->storage_mounted) {
+			_cleanup_free_ char *image = app_path(m, a->cid, "storage.img");
+			if (storage_mount(image, a->manifest->caps.mutable_storage_kb, storage, a->uid, a->uid, err) < 0)
+				return -1;
+			a->storage_mounted = true;
+		}
+	}
+	_cleanup_close_ int log_fd = open_log(m, a, err);
+	if (log_fd < 0)
+		return -1;
+	drop_cgroup(a);
+	if (cgroup_app_create(&m->cg, a->cid, m->cfg.memory_bytes, m->cfg.pids_max, &a->cg, err) < 0)
+		return -1;
+	a->cg_live = true;
+	const char *argv[MANIFEST_CMD_ARGS_MAX + 2];
+	argv[0] = a->manifest->entry_point;
+	for (size_t i = 0; i < a->manifest->cmd_args_count; i++)
+		argv[i + 1] = a->manifest->cmd_args[i];
+	argv[a->manifest->cmd_args_count + 1] = NULL;
+	struct sandbox_spec spec = {
+		.name = a->manifest->name[0] ? a->manifest->name : "app",
+		.rootfs = root,
+		.staging = m->staging,
+		.entry_point = a->manifest->entry_point,
+		.argv = argv,
+		.uid = a->uid,
+		.gid = a->uid,
+		.storage_dir = storage,
+		.broker_fd = -1,
+		.log_fd = log_fd,
+		.tmp_bytes = m->cfg.tmp_bytes,
+		.nofile = 256,
+		.nproc = m->cfg.pids_max,
+		.cgroup = &a->cg,
+		.seccomp = &m->seccomp,
+		.landlock_abi = m->landlock_abi,
+		.landlock_required_abi = m->cfg.landlock_required_abi,
+		.landlock_mode = m->cfg.landlock_mode,
+	};
+	int rc = sandbox_prepare(&spec, &a->warm, err);
+	cgroup_app_close_fds(&a->cg);
+	if (rc < 0)
+		drop_cgroup(a);
+	return rc;
+}
+
+/* Keep a prepared container for A so its next start is one pipe write (daemon mode). */
+static void prewarm(struct appmgr *m, struct app *a)
+{
+	if (!m->cfg.prewarm || a->warm.pid > 0)
+		return;
+	rp_error e = RP_ERROR_INIT;
+	if (prepare_app(m, a, &e) < 0)
+		rp_log_event(RP_LOG_WARNING, "app.prepare.failed", "app %s (%s): %s", a->manifest->name, a->cid, e.message);
+}
+
+static int not_found(struct appmgr *m, const char *cid, rp_error *err)
+{
+	for (size_t i = 0; i < m->nbroken; i++)
+		if (strcasecmp(m->broken_cid[i], cid) == 0)
+			return rp_error_set(err, RP_E_VERIFY, "app %s is installed but cannot be loaded: %s", cid,
+			                    m->broken_why[i]);
+	return rp_error_set(err, RP_E_NOT_FOUND, "no app %s is installed", cid);
+}
+
+int appmgr_start(struct appmgr *m, const char *cid, rp_error *err)
+{
+	struct app *a = find_app(m, cid);
+	if (!a)
+		return not_found(m, cid, err);
+	if (a->state == APP_RUNNING || a->state == APP_STOPPING)
+		return rp_error_set(err, RP_E_CONFLICT, "app %s is already running", cid);
+	int rc = a->warm.pid > 0 ? sandbox_release(&a->warm, err) : -1;
+	if (rc < 0) {
+		/* No prepared container, or it died: build one now. */
+		cancel_warm(a);
+		rp_error_clear(err);
+		if (prepare_app(m, a, err) < 0 || sandbox_release(&a->warm, err) < 0) {
+			cancel_warm(a);
+			snprintf(a->last_exit, sizeof(a->last_exit), "failed to start: %.200s", err->message);
+			app_log(a, RP_LOG_ERROR, "app.start.failed", err->message);
+			return rp_error_prefix(err, "starting %s", cid);
+		}
+		/* Synchronous starts wait for the execve, so its failure is the caller's error. */
+		if (!m->cfg.prewarm && sandbox_exec_result(&a->warm, a->manifest->name, err) < 0) {
+			siginfo_t si;
+			waitid(P_PIDFD, (id_t)a->warm.pidfd, &si, WEXITED);
+			sandbox_child_close(&a->warm);
+			drop_cgroup(a);
+			snprintf(a->last_exit, sizeof(a->last_exit), "failed to start: %.200s", err->message);
+			app_log(a, RP_LOG_ERROR, "app.start.failed", err->message);
+			return -1;
+		}
+	}
+	a->live = a->warm;
+	a->warm = (struct sandbox_child)SANDBOX_CHILD_INIT;
+	a->pid = a->live.pid;
+	a->pidfd = a->live.pidfd;
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = a};
+	if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, a->pidfd, &ev) < 0)
+		rp_abort("epoll_ctl on a fresh pidfd");
+	a->state = APP_RUNNING;
+	a->started_ms = now_ms();
+	rp_log_event(RP_LOG_INFO, "app.started", "app %s (%s) started, pid %d, uid %u", a->manifest->name, a->cid,
+	             (int)a->pid, a->uid);
+	return 0;
+}
+
+static void send_signal(struct app *a, int sig)
+{
+	if (a->pidfd >= 0)
+		syscall(SYS_pidfd_send_signal, a->pidfd, sig, NULL, 0);
+}
+
+int appmgr_stop(struct appmgr *m, const char *cid, rp_error *err)
+{
+	struct app *a = find_app(m, cid);
+	if (!a)
+		return not_found(m, cid, err);
+	if (a->state == APP_BACKOFF) {
+		a->state = APP_STOPPED;
+		return 0;
+	}
+	if (a->state != APP_RUNNING)
+		return 0;
+	/* The app is init of its PID namespace: SIGTERM reaches it only if it handles it. */
+	send_signal(a, SIGTERM);
+	a->state = APP_STOPPING;
+	a->deadline_ms = now_ms() + APPMGR_STOP_GRACE_MS;
+	app_log(a, RP_LOG_INFO, "app.stopping", "SIGTERM sent");
+	return 0;
+}
+
+bool appmgr_is_running(struct appmgr *m, const char *cid)
+{
+	struct app *a = find_app(m, cid);
+	return a && (a->state == APP_RUNNING || a->state == APP_STOPPING);
+}
+
+static void describe_exit(struct app *a, const siginfo_t *si, bool oom)
+{
+	if (si->si_code == CLD_EXITED)
+		snprintf(a->last_exit, sizeof(a->last_exit), "exited: status %d", si->si_status);
+	else if (oom)
+		snprintf(a->last_exit, sizeof(a->last_exit), "killed: memory limit");
+	else if (si->si_status == SIGSYS)
+		snprintf(a->last_exit, sizeof(a->last_exit), "killed: forbidden system call (SIGSYS)");
+	else
+		snprintf(a->last_exit, sizeof(a->last_exit), "killed: signal %d (%s)", si->si_status,
+		         strsignal(si->si_status));
+}
+
+static void on_exit_event(struct appmgr *m, struct app *a)
+{
+	siginfo_t si;
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_PIDFD, (id_t)a->pidfd, &si, WEXITED | WNOHANG) < 0 || si.si_pid == 0)
+		return;
+	epoll_ctl(m->epfd, EPOLL_CTL_DEL, a->pidfd, NULL);
+	bool oom = si.si_code != CLD_EXITED && cgroup_app_oom_kills(&a->cg) > 0;
+	describe_exit(a, &si, oom);
+	rp_error e = RP_ERROR_INIT;
+	if (sandbox_exec_result(&a->live, a->manifest->name, &e) < 0)
+		snprintf(a->last_exit, sizeof(a->last_exit), "failed to start: %.200s", e.message);
+	sandbox_child_close(&a->live);
+	a->pidfd = -1;
+	/* The app was init of its PID namespace, so its descendants are gone too; the group's
+	 * removal sweeps any stragglers. */
+	drop_cgroup(a);
+	app_log(a, oom ? RP_LOG_WARNING : RP_LOG_INFO, oom ? "app.killed.memory" : "app.exited", a->last_exit);
+	bool wanted_stop = a->state == APP_STOPPING;
+	a->state = APP_STOPPED;
+	a->pid = 0;
+	if (wanted_stop || !m->cfg.restart) {
+		prewarm(m, a);
+		return;
+	}
+	int64_t ran = now_ms() - a->started_ms;
+	if (ran > STABLE_RUN_MS || a->backoff_ms == 0)
+		a->backoff_ms = BACKOFF_MIN_MS;
+	else if (a->backoff_ms < BACKOFF_MAX_MS)
+		a->backoff_ms = a->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : a->backoff_ms * 2;
+	a->state = APP_BACKOFF;
+	a->deadline_ms = now_ms() + a->backoff_ms;
+	char msg[96];
+	snprintf(msg, sizeof(msg), "restarting in %u ms", a->backoff_ms);
+	app_log(a, RP_LOG_NOTICE, "app.restart.scheduled", msg);
+	prewarm(m, a);
+}
+
+static void on_deadlines(struct appmgr *m)
+{
+	int64_t now = now_ms();
+	for (size_t i = 0; i < m->napps; i++) {
+		struct app *a = m->apps[i];
+		if (a->deadline_ms > now)
+			continue;
+		if (a->state == APP_STOPPING) {
+			/* Killing init of the PID namespace kills every process in it. */
+			send_signal(a, SIGKILL);
+			a->deadline_ms = INT64_MAX;
+			app_log(a, RP_LOG_NOTICE, "app.stop.killed", "did not exit within 2 s of SIGTERM: SIGKILL");
+		} else if (a->state == APP_BACKOFF) {
+			a->state = APP_STOPPED;
+			a->restarts++;
+			rp_error e = RP_ERROR_INIT;
+			if (appmgr_start(m, a->cid, &e) < 0) {
+				a->state = APP_BACKOFF;
+				a->backoff_ms = a->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : a->backoff_ms * 2;
+				a->deadline_ms = now + a->backoff_ms;
+			}
+		}
+	}
+}
+
+int appmgr_wait(struct appmgr *m, int extra_fd, int timeout_ms)
+{
+	int64_t now = now_ms();
+	int64_t until = timeout_ms < 0 ? INT64_MAX : now + timeout_ms;
+	for (size_t i = 0; i < m->napps; i++) {
+		struct app *a = m->apps[i];
+		if ((a->state == APP_STOPPING || a->state == APP_BACKOFF) && a->deadline_ms < until)
+			until = a->deadline_ms;
+	}
+	int wait_ms = until == INT64_MAX ? -1 : (int)(until > now ? until - now : 0);
+	struct epoll_event evs[16];
+	int extra_ready = 0;
+	if (extra_fd >= 0) {
+		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+		if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, extra_fd, &ev) < 0 && errno != EEXIST)
+			rp_abort("epoll_ctl on the control fd");
+	}
+	int n = epoll_wait(m->epfd, evs, (int)RP_ARRAY_SIZE(evs), wait_ms);
+	for (int i = 0; i < n; i++) {
+		if (evs[i].data.ptr == NULL)
+			extra_ready = 1;
+		else
+			on_exit_event(m, evs[i].data.ptr);
+	}
+	on_deadlines(m);
+	return extra_ready;
+}
+
+static json_t *app_json(const struct app *a)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "component_id", json_string(a->cid));
+	json_object_set_new(o, "name", json_string(a->manifest->name));
+	json_object_set_new(o, "state", json_string(state_names[a->state]));
+	json_object_set_new(o, "uid", json_integer(a->uid));
+	if (a->pid > 0)
+		json_object_set_new(o, "pid", json_integer(a->pid));
+	json_object_set_new(o, "restarts", json_integer(a->restarts));
+	json_object_set_new(o, "source", json_string(a->from_package ? "package" : "directory (development)"));
+	if (a->last_exit[0])
+		json_object_set_new(o, "last_exit", json_string(a->last_exit));
+	return o;
+}
+
+json_t *appmgr_status(struct appmgr *m, const char *cid, rp_error *err)
+{
+	if (cid) {
+		struct app *a = find_app(m, cid);
+		if (!a) {
+			not_found(m, cid, err);
+			return NULL;
+		}
+		return app_json(a);
+	}
+	json_t *arr = json_array();
+	for (size_t i = 0; i < m->napps; i++)
+		json_array_append_new(arr, app_json(m->apps[i]));
+	return arr;
+}
+
+/* Stop and wait (bounded by the grace period plus a margin). */
+static void stop_and_wait(struct appmgr *m, struct app *a)
+{
+	rp_error e = RP_ERROR_INIT;
+	if (appmgr_stop(m, a->cid, &e) < 0)
+		return;
+	int64_t give_up = now_ms() + APPMGR_STOP_GRACE_MS + 3000;
+	while (a->state == APP_STOPPING && now_ms() < give_up)
+		(void)appmgr_wait(m, -1, 200);
+}
+
+int appmgr_remove(struct appmgr *m, const char *cid, rp_error *err)
+{
+	struct app *a = find_app(m, cid);
+	if (!a)
+		return rp_error_set(err, RP_E_NOT_FOUND, "no app %s is installed", cid);
+	stop_and_wait(m, a);
+	if (a->state == APP_STOPPING)
+		return rp_error_set(err, RP_E_INTERNAL, "app %s did not stop", cid);
+	cancel_warm(a);
+	if (a->storage_mounted) {
+		_cleanup_free_ char *mp = run_path(m, "storage", a->cid);
+		storage_unmount(mp);
+		a->storage_mounted = false;
+	}
+	_cleanup_free_ char *dir = app_path(m, a->cid, NULL);
+	_cleanup_free_ char *img = run_path(m, "images", a->cid);
+	if (rp_remove_tree(dir, err) < 0 || rp_remove_tree(img, err) < 0)
+		return rp_error_prefix(err, "removing %s", cid);
+	for (size_t i = 0; i < m->napps; i++) {
+		if (m->apps[i] == a) {
+			m->apps[i] = m->apps[--m->napps];
+			break;
+		}
+	}
+	rp_log_event(RP_LOG_INFO, "app.removed", "removed %s with its storage", a->cid);
+	app_free(a);
+	return 0;
+}
+
+void appmgr_close(struct appmgr *m)
+{
+	if (!m)
+		return;
+	/* Stop everything first: stopping looks apps up by ID, so none may be freed yet. */
+	for (size_t i = 0; i < m->napps; i++) {
+		struct app *a = m->apps[i];
+		stop_and_wait(m, a);
+		cancel_warm(a);
+		drop_cgroup(a);
+		if (a->storage_mounted) {
+			_cleanup_free_ char *mp = run_path(m, "storage", a->cid);
+			storage_unmount(mp);
+		}
+	}
+	for (size_t i = 0; i < m->napps; i++)
+		app_free(m->apps[i]);
+	m->napps = 0;
+	cgroup_teardown(&m->cg);
+	for (size_t i = 0; i < m->nbroken; i++)
+		free(m->broken_why[i]);
+	sandbox_seccomp_free(&m->seccomp);
+	if (m->epfd >= 0)
+		close(m->epfd);
+	if (m->lock_fd >= 0)
+		close(m->lock_fd);
+	free(m->apps_dir);
+	free(m->run_dir);
+	free(m->staging);
+	free(m);
+}

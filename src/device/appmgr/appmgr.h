@@ -1,0 +1,58 @@
+/* The application manager: installs app packages, starts each in its own sandbox, stops them
+ * (SIGTERM, then SIGKILL after 2 s), restarts apps that exit (bounded backoff), and reports
+ * status, including "killed: memory limit" when the cgroup's OOM killer ended an app. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <jansson.h>
+
+#include "common/error.h"
+#include "device/appmgr/sandbox.h"
+
+#define APPMGR_STOP_GRACE_MS 2000
+
+struct appmgr_config {
+	const char *state_dir;       /* apps/<component-id>/ and run/ live here */
+	uint32_t uid_base, uid_count;
+	uint64_t memory_bytes;       /* per app */
+	uint32_t pids_max;           /* per app */
+	uint64_t tmp_bytes;          /* /tmp per app */
+	const char *cgroup_parent;   /* created beneath the manager's own cgroups */
+	int landlock_required_abi;
+	enum sandbox_landlock_mode landlock_mode;
+	bool restart;                /* restart apps that exit by themselves */
+	bool prewarm;                /* keep a prepared container per stopped app (daemon mode) */
+	const char *const *trust_key_paths; /* PEM public keys that may sign installed packages */
+	size_t trust_key_count;
+	const char *loader_path;     /* rampart-app-loader, which verifies packages */
+};
+
+void appmgr_config_defaults(struct appmgr_config *cfg);
+
+struct appmgr;
+
+struct appmgr *appmgr_open(const struct appmgr_config *cfg, rp_error *err) RP_MUST_CHECK;
+/* Stops every app (SIGTERM, 2 s, SIGKILL), unmounts storage, frees. */
+void appmgr_close(struct appmgr *m);
+
+/* Install a signed package (verified against the trust keys now and again at every start), or,
+ * for development, an unpacked tree. *cid receives the component ID (37 bytes). */
+int appmgr_install_package(struct appmgr *m, const char *path, char cid[37], rp_error *err) RP_MUST_CHECK;
+int appmgr_install_dir(struct appmgr *m, const char *dir, char cid[37], rp_error *err) RP_MUST_CHECK;
+/* Stop the app if running and delete it with its storage. */
+int appmgr_remove(struct appmgr *m, const char *cid, rp_error *err) RP_MUST_CHECK;
+
+int appmgr_start(struct appmgr *m, const char *cid, rp_error *err) RP_MUST_CHECK;
+/* Ask the app to stop: SIGTERM now, SIGKILL to its whole container after 2 s. Returns at once;
+ * appmgr_wait() completes it. */
+int appmgr_stop(struct appmgr *m, const char *cid, rp_error *err) RP_MUST_CHECK;
+/* Status of one app, or of all when CID is NULL (an array). NULL + ERR if unknown. */
+json_t *appmgr_status(struct appmgr *m, const char *cid, rp_error *err);
+/* True while CID has a live process. */
+bool appmgr_is_running(struct appmgr *m, const char *cid);
+
+/* Wait up to TIMEOUT_MS (-1: until something happens) for app exits, stop deadlines and
+ * restarts, handling them; returns 1 when EXTRA_FD (if >= 0) is readable, else 0. */
+int appmgr_wait(struct appmgr *m, int extra_fd, int timeout_ms);

@@ -1,0 +1,206 @@
+/* The application manager's control socket. Requests come from other local processes, so each
+ * is size-bounded, strictly parsed, versioned, and accepted only from uid 0 (SO_PEERCRED). */
+#include "device/appmgr/appmgr_ctl.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/guid.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+
+static json_t *reply_error(const rp_error *e)
+{
+	return json_pack("{s:b, s:s, s:s}", "ok", 0, "code", rp_error_code_name(e->code), "error", e->message);
+}
+
+int appmgr_ctl_parse(const char *req, size_t len, struct appmgr_ctl_request *out, rp_error *err)
+{
+	static const char *const keys[] = {"version", "op", "app", "path", NULL};
+	memset(out, 0, sizeof(*out));
+	_cleanup_json_ json_t *j = rp_json_parse(req, len, APPMGR_CTL_MAX_MSG, "control request", err);
+	int64_t version = 0;
+	const char *op = NULL, *app = NULL, *path = NULL;
+	if (!j || rp_json_check_keys(j, keys, "control request", err) < 0 ||
+	    rp_json_get_int(j, "version", true, 1, 1000, &version, err) < 0 ||
+	    rp_json_get_string(j, "op", true, &op, err) < 0 || rp_json_get_string(j, "app", false, &app, err) < 0 ||
+	    rp_json_get_string(j, "path", false, &path, err) < 0)
+		return -1;
+	if (version != APPMGR_CTL_VERSION)
+		return rp_error_set(err, RP_E_UNSUPPORTED, "control protocol version %lld is not supported (this is %d)",
+		                    (long long)version, APPMGR_CTL_VERSION);
+	if (strcmp(op, "start") == 0)
+		out->op = APPMGR_CTL_START;
+	else if (strcmp(op, "stop") == 0)
+		out->op = APPMGR_CTL_STOP;
+	else if (strcmp(op, "status") == 0)
+		out->op = APPMGR_CTL_STATUS;
+	else if (strcmp(op, "install") == 0)
+		out->op = APPMGR_CTL_INSTALL;
+	else if (strcmp(op, "remove") == 0)
+		out->op = APPMGR_CTL_REMOVE;
+	else
+		return rp_error_set(err, RP_E_INVALID,
+		                    "unknown control operation (expected start, stop, status, install or remove)");
+	if (out->op == APPMGR_CTL_INSTALL) {
+		if (!path || path[0] != '/' || strlen(path) >= sizeof(out->path) || app)
+			return rp_error_set(err, RP_E_INVALID,
+			                    "control request \"install\" needs an absolute \"path\" (and no \"app\")");
+		memcpy(out->path, path, strlen(path) + 1);
+		return 0;
+	}
+	if (path)
+		return rp_error_set(err, RP_E_INVALID, "control request: \"path\" is only for \"install\"");
+	if (app) {
+		if (!rp_guid_is_valid(app))
+			return rp_error_set(err, RP_E_INVALID, "control request: \"app\" must be a component ID (GUID)");
+		snprintf(out->app, sizeof(out->app), "%s", app);
+	} else if (out->op != APPMGR_CTL_STATUS) {
+		return rp_error_set(err, RP_E_INVALID, "control request \"%s\" needs \"app\"", op);
+	}
+	return 0;
+}
+
+json_t *appmgr_ctl_handle(struct appmgr *m, const char *req, size_t len)
+{
+	rp_error err = RP_ERROR_INIT;
+	struct appmgr_ctl_request r;
+	if (appmgr_ctl_parse(req, len, &r, &err) < 0)
+		return reply_error(&err);
+	const char *app = r.app[0] ? r.app : NULL;
+	char cid[37];
+	int rc = 0;
+	if (r.op == APPMGR_CTL_START) {
+		rc = appmgr_start(m, app, &err);
+	} else if (r.op == APPMGR_CTL_STOP) {
+		rc = appmgr_stop(m, app, &err);
+	} else if (r.op == APPMGR_CTL_REMOVE) {
+		if (appmgr_remove(m, app, &err) < 0)
+			return reply_error(&err);
+		return json_pack("{s:b, s:n}", "ok", 1, "status");
+	} else if (r.op == APPMGR_CTL_INSTALL) {
+		struct stat st;
+		rc = stat(r.path, &st) == 0 && S_ISDIR(st.st_mode) ? appmgr_install_dir(m, r.path, cid, &err)
+		                                                     : appmgr_install_package(m, r.path, cid, &err);
+		app = cid;
+	}
+	if (rc < 0)
+		return reply_error(&err);
+	json_t *st = appmgr_status(m, app, &err);
+	if (!st)
+		return reply_error(&err);
+	return json_pack("{s:b, s:o}", "ok", 1, "status", st);
+}
+
+static void serve_one(struct appmgr *m, int lfd)
+{
+	int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (c < 0)
+		return;
+	struct ucred cred;
+	socklen_t cl = sizeof(cred);
+	json_t *reply = NULL;
+	char *buf = xmalloc(APPMGR_CTL_MAX_MSG);
+	if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 || cred.uid != 0) {
+		rp_error e = RP_ERROR_INIT;
+		rp_error_set(&e, RP_E_PERMISSION, "only root may control the application manager");
+		rp_log_event(RP_LOG_WARNING, "appmgr.ctl.refused", "control request from uid %u refused",
+		             (unsigned)cred.uid);
+		reply = reply_error(&e);
+	} else {
+		/* The client is local and root, but still bounded: a stuck one must not hang the loop. */
+		struct timeval tv = {2, 0};
+		setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		ssize_t n = recv(c, buf, APPMGR_CTL_MAX_MSG, MSG_TRUNC);
+		if (n > 0 && n <= APPMGR_CTL_MAX_MSG) {
+			reply = appmgr_ctl_handle(m, buf, (size_t)n);
+		} else {
+			rp_error e = RP_ERROR_INIT;
+			rp_error_set(&e, RP_E_INVALID, "control request missing or larger than %d bytes", APPMGR_CTL_MAX_MSG);
+			reply = reply_error(&e);
+		}
+	}
+	_cleanup_free_ char *out = rp_json_dump(reply);
+	json_decref(reply);
+	(void)!send(c, out, strlen(out), MSG_NOSIGNAL);
+	free(buf);
+	close(c);
+}
+
+int appmgr_ctl_serve(struct appmgr *m, const char *socket_path, rp_error *err)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(socket_path) >= sizeof(sa.sun_path))
+		return rp_error_set(err, RP_E_INVALID, "socket path too long: %s", socket_path);
+	memcpy(sa.sun_path, socket_path, strlen(socket_path) + 1);
+	_cleanup_close_ int lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (lfd < 0)
+		return rp_error_set_errno(err, errno, "socket");
+	unlink(socket_path);
+	mode_t old = umask(077);
+	int rc = bind(lfd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (rc < 0 || listen(lfd, 16) < 0)
+		return rp_error_set_errno(err, errno, "listening on %s", socket_path);
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	_cleanup_close_ int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0)
+		return rp_error_set_errno(err, errno, "signalfd");
+	rp_log_event(RP_LOG_INFO, "appmgr.listening", "control socket %s", socket_path);
+	for (;;) {
+		if (appmgr_wait(m, lfd, 500) == 1)
+			serve_one(m, lfd);
+		struct signalfd_siginfo si;
+		if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+			break;
+	}
+	rp_log_event(RP_LOG_INFO, "appmgr.stopping", "stopping every app (power-down)");
+	unlink(socket_path);
+	return 0;
+}
+
+int appmgr_ctl_client(const char *socket_path, const char *op, const char *arg, rp_error *err)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(socket_path) >= sizeof(sa.sun_path))
+		return rp_error_set(err, RP_E_INVALID, "socket path too long: %s", socket_path);
+	memcpy(sa.sun_path, socket_path, strlen(socket_path) + 1);
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return rp_error_set_errno(err, errno, "connecting to the application manager at %s", socket_path);
+	json_t *req = json_pack("{s:i, s:s}", "version", APPMGR_CTL_VERSION, "op", op);
+	if (arg)
+		json_object_set_new(req, strcmp(op, "install") == 0 ? "path" : "app", json_string(arg));
+	_cleanup_free_ char *out = rp_json_dump(req);
+	json_decref(req);
+	if (send(fd, out, strlen(out), MSG_NOSIGNAL) < 0)
+		return rp_error_set_errno(err, errno, "sending to the application manager");
+	_cleanup_free_ char *buf = xmalloc(APPMGR_CTL_MAX_MSG + 1);
+	ssize_t n = recv(fd, buf, APPMGR_CTL_MAX_MSG, 0);
+	if (n <= 0)
+		return rp_error_set_errno(err, n < 0 ? errno : EPIPE, "reading the application manager's reply");
+	buf[n] = '\0';
+	_cleanup_json_ json_t *reply = rp_json_parse(buf, (size_t)n, APPMGR_CTL_MAX_MSG, "reply", err);
+	if (!reply)
+		return -1;
+	json_t *ok = json_object_get(reply, "ok");
+	if (!json_is_true(ok)) {
+		json_t *msg = json_object_get(reply, "error");
+		return rp_error_set(err, RP_E_INVALID, "%s", json_is_string(msg) ? json_string_value(msg) : "request failed");
+	}
+	_cleanup_free_ char *st = rp_json_dump(json_object_get(reply, "status"));
+	printf("%s\n", st);
+	return 0;
+}
