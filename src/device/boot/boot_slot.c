@@ -1,0 +1,380 @@
+/* A/B slots: trusted keys, verified slot opening, state reconstruction and installation into the
+ * inactive slot. Installation writes the bytes of the sealed, already-verified copy of the bundle,
+ * so what lands in the slot is exactly what was checked (no re-read of the caller's file). */
+#include "device/boot/boot_slot.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/fileio.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "device/boot/boot_fault.h"
+#include "device/monitor/monitor_client.h"
+#include "device/rot/rot.h"
+
+#define BOOT_COPY_CHUNK (64 * 1024)
+
+char *boot_dir_path(const char *state_dir)
+{
+	return xasprintf("%s/boot", state_dir);
+}
+
+char *boot_state_path(const char *state_dir)
+{
+	return xasprintf("%s/boot/state", state_dir);
+}
+
+char *boot_slot_path(const char *state_dir, unsigned slot)
+{
+	return xasprintf("%s/boot/slots/%s/bundle.rpkg", state_dir, boot_state_slot_name(slot));
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int boot_trust_load(const char *state_dir, struct boot_trust *trust, rp_error *err)
+{
+	memset(trust, 0, sizeof(*trust));
+	_cleanup_free_ char *dir = xasprintf("%s/trust", state_dir);
+	DIR *d = opendir(dir);
+	if (!d)
+		return rp_error_set_errno(err, errno, "opening the trusted-key directory %s (install the image-signing "
+		                                      "public keys as %s/NAME.pub)", dir, dir);
+	char *names[BOOT_TRUST_MAX_KEYS];
+	size_t n = 0;
+	struct dirent *e;
+	int rc = 0;
+	while ((e = readdir(d))) {
+		size_t len = strlen(e->d_name);
+		if (e->d_name[0] == '.' || len < 5 || strcmp(e->d_name + len - 4, ".pub") != 0)
+			continue;
+		if (n == BOOT_TRUST_MAX_KEYS) {
+			rc = rp_error_set(err, RP_E_LIMIT, "%s holds more than %d keys", dir, BOOT_TRUST_MAX_KEYS);
+			break;
+		}
+		names[n++] = xstrdup(e->d_name);
+	}
+	closedir(d);
+	if (rc == 0 && n == 0)
+		rc = rp_error_set(err, RP_E_NOT_FOUND, "%s holds no trusted image-signing key (*.pub)", dir);
+	qsort(names, n, sizeof(names[0]), name_cmp);
+	for (size_t i = 0; i < n; i++) {
+		if (rc == 0) {
+			_cleanup_free_ char *path = xasprintf("%s/%s", dir, names[i]);
+			EVP_PKEY *k = rp_key_load_public_pem(path, err);
+			if (!k)
+				rc = rp_error_prefix(err, "loading trusted key %s", path);
+			else
+				trust->keys[trust->nkeys++] = k;
+		}
+		free(names[i]);
+	}
+	if (rc < 0)
+		boot_trust_free(trust);
+	return rc;
+}
+
+void boot_trust_free(struct boot_trust *trust)
+{
+	for (size_t i = 0; i < trust->nkeys; i++)
+		EVP_PKEY_free(trust->keys[i]);
+	trust->nkeys = 0;
+}
+
+int boot_lock(const char *state_dir, rp_error *err)
+{
+	_cleanup_free_ char *dir = boot_dir_path(state_dir);
+	if (rp_mkdir_p(dir, 0700, err) < 0)
+		return -1;
+	_cleanup_free_ char *path = xasprintf("%s/lock", dir);
+	_cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return rp_error_set_errno(err, errno, "opening %s", path);
+	/* Bounded wait: another install or the boot stage holds it only for short state transitions. */
+	for (int i = 0; i < 500; i++) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return steal_fd(fd);
+		if (errno != EWOULDBLOCK)
+			return rp_error_set_errno(err, errno, "locking %s", path);
+		nanosleep(&(struct timespec){.tv_nsec = 20 * 1000 * 1000}, NULL);
+	}
+	return rp_error_set(err, RP_E_CONFLICT, "%s is held by another rampart-boot process; try again", path);
+}
+
+struct package *boot_slot_open(const char *state_dir, unsigned slot, const struct boot_trust *trust, rp_error *err)
+{
+	_cleanup_free_ char *path = boot_slot_path(state_dir, slot);
+	struct stat stbuf;
+	if (lstat(path, &stbuf) < 0) {
+		rp_error_set_errno(err, errno, "slot %s (%s)", boot_state_slot_name(slot), path);
+		return NULL;
+	}
+	if (!S_ISREG(stbuf.st_mode)) {
+		rp_error_set(err, RP_E_INVALID, "slot %s: %s is not a regular file", boot_state_slot_name(slot), path);
+		return NULL;
+	}
+	struct package_trust pt = {.keys = trust->keys, .nkeys = trust->nkeys, .threshold = 1};
+	struct package *pkg = package_reader_open_path(path, NULL, &pt, err);
+	if (!pkg) {
+		rp_error_prefix(err, "slot %s: verifying %s", boot_state_slot_name(slot), path);
+		return NULL;
+	}
+	if (pkg->md.type != PACKAGE_TYPE_OS_BUNDLE) {
+		const char *tn = package_image_type_name(pkg->md.type);
+		rp_error_set(err, RP_E_VERIFY, "slot %s: %s is a %s package, not an os-bundle", boot_state_slot_name(slot),
+		             path, tn ? tn : "unknown");
+		package_free(pkg);
+		return NULL;
+	}
+	return pkg;
+}
+
+int boot_state_reconstruct(const char *state_dir, const struct boot_trust *trust, uint64_t floor,
+                           struct boot_state *st, rp_error *err)
+{
+	uint64_t version[BOOT_SLOTS] = {0};
+	bool ok[BOOT_SLOTS] = {false};
+	for (unsigned s = 0; s < BOOT_SLOTS; s++) {
+		rp_error e = RP_ERROR_INIT;
+		_cleanup_package_ struct package *pkg = boot_slot_open(state_dir, s, trust, &e);
+		if (!pkg) {
+			if (e.code != RP_E_NOT_FOUND)
+				rp_log_event(RP_LOG_WARNING, "boot.slot.refused", "%s", e.message);
+			continue;
+		}
+		if (pkg->md.version < floor) {
+			rp_log_event(RP_LOG_WARNING, "boot.slot.refused", "slot %s: version %llu is below the floor %llu",
+			             boot_state_slot_name(s), (unsigned long long)pkg->md.version,
+			             (unsigned long long)floor);
+			continue;
+		}
+		ok[s] = true;
+		version[s] = pkg->md.version;
+	}
+	if (!ok[0] && !ok[1])
+		return rp_error_set(err, RP_E_VERIFY, "no slot holds a verified os-bundle at or above the version floor %llu",
+		                    (unsigned long long)floor);
+	unsigned best = !ok[0] ? 1 : !ok[1] ? 0 : version[1] > version[0] ? 1 : 0;
+	unsigned other = 1 - best;
+	boot_state_init(st);
+	st->active = (uint8_t)best;
+	st->previous = ok[other] ? (uint8_t)other : BOOT_SLOT_NONE;
+	st->committed_version = floor;
+	if (version[best] > floor) {
+		/* Never proven healthy as far as we can tell: give it one attempt, with the other slot as
+		 * fallback when there is one. */
+		st->pending = true;
+		st->attempts_left = 1;
+	}
+	boot_state_set_result(st, "boot state reconstructed from the slots: slot %s (version %llu) active",
+	                      boot_state_slot_name(best), (unsigned long long)version[best]);
+	return 0;
+}
+
+int boot_state_load_or_reconstruct(const char *state_dir, const struct boot_trust *trust, uint64_t floor,
+                                   struct boot_state *st, bool *fresh, bool *rebuilt, rp_error *err)
+{
+	_cleanup_free_ char *path = boot_state_path(state_dir);
+	rp_error e = RP_ERROR_INIT;
+	*fresh = false;
+	*rebuilt = false;
+	if (boot_state_load(path, st, &e) == 0)
+		return 0;
+	if (e.code == RP_E_NOT_FOUND) {
+		*fresh = true;
+		boot_state_init(st);
+		return 0;
+	}
+	rp_log_event(RP_LOG_WARNING, "boot.state.damaged", "%s; reconstructing it from the verified slots", e.message);
+	*rebuilt = true;
+	return boot_state_reconstruct(state_dir, trust, floor, st, err);
+}
+
+int boot_floor_read(const char *state_dir, const char *rot_backend, const char *tcti, const char *monitor_socket,
+                    uint64_t *floor, rp_error *err)
+{
+	rp_error e = RP_ERROR_INIT;
+	if (rot_backend) {
+		rot_config cfg = {.tcti = tcti, .create = false};
+		_cleanup_rot_ rot *r = rot_open(rot_backend, state_dir, &cfg, NULL, &e);
+		if (r)
+			return rot_counter_read(r, BOOT_ROT_COUNTER_OS_FLOOR, floor, err) < 0
+			               ? rp_error_prefix(err, "reading the OS version floor")
+			               : 0;
+		if (!monitor_socket || e.code != RP_E_CONFLICT) {
+			*err = e;
+			return rp_error_prefix(err, "reading the OS version floor");
+		}
+	}
+	if (!monitor_socket)
+		return rp_error_set(err, RP_E_INVALID, "no way to read the OS version floor: give --rot or --monitor-socket");
+	_cleanup_monitor_client_ monitor_client *c = monitor_client_connect(monitor_socket, err);
+	evidence_counter counters[EVIDENCE_MAX_COUNTERS];
+	size_t n = 0;
+	if (!c || monitor_client_read_counters(c, counters, &n, err) < 0)
+		return rp_error_prefix(err, "reading the OS version floor through the monitor");
+	for (size_t i = 0; i < n; i++)
+		if (counters[i].index == BOOT_ROT_COUNTER_OS_FLOOR) {
+			*floor = counters[i].value;
+			return 0;
+		}
+	return rp_error_set(err, RP_E_INVALID, "the monitor did not report counter %d (the OS version floor)",
+	                    BOOT_ROT_COUNTER_OS_FLOOR);
+}
+
+/* Write the verified bytes to DIR/bundle.rpkg.tmp, fsync, rename over bundle.rpkg, fsync DIR.
+ * Disk full (or any error) removes the temporary file and leaves bundle.rpkg as it was. */
+static int slot_write(const char *dir, const struct package *pkg, rp_error *err)
+{
+	_cleanup_free_ char *tmp = xasprintf("%s/bundle.rpkg.tmp", dir);
+	_cleanup_free_ char *dst = xasprintf("%s/bundle.rpkg", dir);
+	_cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return rp_error_set_errno(err, errno, "creating %s", tmp);
+	for (size_t off = 0; off < pkg->len; off += BOOT_COPY_CHUNK) {
+		size_t n = pkg->len - off < BOOT_COPY_CHUNK ? pkg->len - off : BOOT_COPY_CHUNK;
+		if (rp_write_full(fd, pkg->data + off, n) < 0) {
+			int saved = errno;
+			unlink(tmp);
+			return rp_error_set_errno(err, saved, "writing %s", tmp);
+		}
+		boot_fault_point("install.copy");
+	}
+	if (fsync(fd) < 0) {
+		int saved = errno;
+		unlink(tmp);
+		return rp_error_set_errno(err, saved, "flushing %s", tmp);
+	}
+	boot_fault_point("install.before-rename");
+	if (rename(tmp, dst) < 0) {
+		int saved = errno;
+		unlink(tmp);
+		return rp_error_set_errno(err, saved, "renaming %s to %s", tmp, dst);
+	}
+	return rp_fsync_dir(dir, err);
+}
+
+int boot_slot_install(const struct boot_install_request *req, struct boot_install_result *res, rp_error *err)
+{
+	memset(res, 0, sizeof(*res));
+	unsigned attempts = req->attempts ? req->attempts : BOOT_DEFAULT_ATTEMPTS;
+	if (attempts > BOOT_ATTEMPTS_MAX)
+		return rp_error_set(err, RP_E_INVALID, "attempts %u is over the limit of %d", attempts, BOOT_ATTEMPTS_MAX);
+	struct boot_trust trust;
+	if (boot_trust_load(req->state_dir, &trust, err) < 0)
+		return rp_error_prefix(err, "installing an OS bundle");
+	int rc = -1;
+	_cleanup_close_ int lock = boot_lock(req->state_dir, err);
+	struct package_trust pt = {.keys = trust.keys, .nkeys = trust.nkeys, .threshold = 1};
+	_cleanup_package_ struct package *pkg = NULL;
+	_cleanup_package_ struct package *cur = NULL;
+	_cleanup_free_ char *slot_dir = NULL, *state_path = boot_state_path(req->state_dir);
+	uint64_t floor = 0;
+	struct boot_state st;
+	bool fresh = false, rebuilt = false;
+	if (lock < 0)
+		goto out;
+	pkg = req->path ? package_reader_open_path(req->path, NULL, &pt, err)
+	                : package_reader_open_fd(req->fd, NULL, &pt, err);
+	if (!pkg) {
+		rp_error_prefix(err, "verifying the bundle");
+		goto out;
+	}
+	if (pkg->md.type != PACKAGE_TYPE_OS_BUNDLE) {
+		const char *tn = package_image_type_name(pkg->md.type);
+		rp_error_set(err, RP_E_VERIFY, "the package is a %s, not an os-bundle", tn ? tn : "unknown type");
+		goto out;
+	}
+	if (boot_floor_read(req->state_dir, req->rot_backend, req->tcti, req->monitor_socket, &floor, err) < 0)
+		goto out;
+	if (boot_state_load_or_reconstruct(req->state_dir, &trust, floor, &st, &fresh, &rebuilt, err) < 0)
+		goto out;
+	if (fresh) {
+		/* No record yet, but a slot may hold a bundle placed at manufacture: keep it as fallback. */
+		rp_error e = RP_ERROR_INIT;
+		if (boot_state_reconstruct(req->state_dir, &trust, floor, &st, &e) == 0)
+			fresh = false;
+	}
+	if (st.committed_version > floor)
+		floor = st.committed_version;
+	res->floor = floor;
+	res->version = pkg->md.version;
+	if (!fresh && st.pending) {
+		rp_error_set(err, RP_E_CONFLICT,
+		             "slot %s holds an update that has not passed its health check yet; boot it (it commits "
+		             "or rolls back) before installing another",
+		             boot_state_slot_name(st.active));
+		goto out;
+	}
+	if (pkg->md.version < floor) {
+		rp_error_set(err, RP_E_VERIFY,
+		             "version %llu is below the device's OS version floor %llu: downgrades are refused",
+		             (unsigned long long)pkg->md.version, (unsigned long long)floor);
+		goto out;
+	}
+	unsigned target = 0;
+	if (!fresh) {
+		rp_error e = RP_ERROR_INIT;
+		cur = boot_slot_open(req->state_dir, st.active, &trust, &e);
+		if (cur) {
+			res->previous_version = cur->md.version;
+			if (pkg->md.version <= cur->md.version) {
+				rp_error_set(err, RP_E_VERIFY,
+				             "version %llu is not newer than the running version %llu (slot %s): "
+				             "downgrades and reinstalls are refused",
+				             (unsigned long long)pkg->md.version, (unsigned long long)cur->md.version,
+				             boot_state_slot_name(st.active));
+				goto out;
+			}
+			target = 1u - st.active;
+		} else {
+			/* The active slot does not verify: install over it, keep the other as fallback. */
+			rp_log_event(RP_LOG_WARNING, "boot.install.active-unusable", "%s; installing into it", e.message);
+			target = st.active;
+		}
+	}
+	boot_fault_point("install.verified");
+	res->slot = target;
+	slot_dir = xasprintf("%s/boot/slots/%s", req->state_dir, boot_state_slot_name(target));
+	if (rp_mkdir_p(slot_dir, 0700, err) < 0 || slot_write(slot_dir, pkg, err) < 0) {
+		rp_error_prefix(err, "writing slot %s (the device keeps its current OS)", boot_state_slot_name(target));
+		goto out;
+	}
+	boot_fault_point("install.after-rename");
+	struct boot_state next = st;
+	if (fresh) {
+		boot_state_init(&next);
+		next.generation = st.generation;
+	}
+	if (target != next.active) {
+		next.previous = next.active;
+		next.active = (uint8_t)target;
+	} else if (!cur) {
+		next.previous = BOOT_SLOT_NONE;
+	}
+	next.pending = true;
+	next.attempts_left = (uint8_t)attempts;
+	next.bad_mask &= (uint8_t)~(1u << target);
+	boot_state_set_result(&next, "installed version %llu into slot %s; pending its health check",
+	                      (unsigned long long)pkg->md.version, boot_state_slot_name(target));
+	if (boot_state_save(state_path, &next, err) < 0) {
+		rp_error_prefix(err, "switching to slot %s (the device keeps its current OS)", boot_state_slot_name(target));
+		goto out;
+	}
+	boot_fault_point("install.after-switch");
+	rp_log_event(RP_LOG_NOTICE, "boot.install.done", "version %llu installed into slot %s; boots at next start",
+	             (unsigned long long)pkg->md.version, boot_state_slot_name(target));
+	rc = 0;
+out:
+	boot_trust_free(&trust);
+	return rc;
+}

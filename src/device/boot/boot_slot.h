@@ -1,0 +1,73 @@
+/* A/B slots in the device state directory: where they live, opening a slot's bundle with full
+ * verification (trusted keys, type os-bundle), the exclusive state lock, and installing a new
+ * bundle into the inactive slot for the update client (docs/protocol.md, "Device state directory
+ * and A/B slots"). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <openssl/evp.h>
+#include "common/error.h"
+#include "device/boot/boot_state.h"
+#include "pkg/package_reader.h"
+
+#define BOOT_TRUST_MAX_KEYS 16
+#define BOOT_ROT_COUNTER_OS_FLOOR 0 /* root-of-trust counter holding the OS version floor */
+#define BOOT_DEFAULT_ATTEMPTS 2
+
+/* Trusted image-signing keys: STATE/trust/\*.pub, sorted by name. */
+struct boot_trust {
+	EVP_PKEY *keys[BOOT_TRUST_MAX_KEYS];
+	size_t nkeys;
+};
+int boot_trust_load(const char *state_dir, struct boot_trust *trust, rp_error *err) RP_MUST_CHECK;
+void boot_trust_free(struct boot_trust *trust);
+
+/* STATE/boot, STATE/boot/state, STATE/boot/slots/<a|b>/bundle.rpkg (malloc'd). */
+char *boot_dir_path(const char *state_dir);
+char *boot_state_path(const char *state_dir);
+char *boot_slot_path(const char *state_dir, unsigned slot);
+
+/* Take the exclusive lock STATE/boot/lock (blocking up to a few seconds); returns the fd. */
+int boot_lock(const char *state_dir, rp_error *err) RP_MUST_CHECK;
+
+/* Open SLOT's bundle: signature by a trusted key, type os-bundle. RP_E_NOT_FOUND when empty. */
+struct package *boot_slot_open(const char *state_dir, unsigned slot, const struct boot_trust *trust, rp_error *err);
+
+/* The state when the file is missing or damaged: the slot whose bundle verifies with the highest
+ * version >= FLOOR becomes active (pending with one attempt when above FLOOR), the other one, if it
+ * verifies and is >= FLOOR, its fallback. Fails when no slot verifies: never an unverified bundle. */
+int boot_state_reconstruct(const char *state_dir, const struct boot_trust *trust, uint64_t floor,
+                           struct boot_state *st, rp_error *err) RP_MUST_CHECK;
+
+/* Load STATE/boot/state; a missing file gives a fresh state (*fresh true), a damaged one is
+ * reconstructed from the slots (logged; *rebuilt true, the caller should save it). */
+int boot_state_load_or_reconstruct(const char *state_dir, const struct boot_trust *trust, uint64_t floor,
+                                   struct boot_state *st, bool *fresh, bool *rebuilt, rp_error *err) RP_MUST_CHECK;
+
+struct boot_install_request {
+	const char *state_dir;
+	const char *path;  /* bundle file, or NULL to read FD */
+	int fd;
+	unsigned attempts; /* 0 means BOOT_DEFAULT_ATTEMPTS */
+	/* Where to learn the version floor (best effort: the boot stage checks it again at boot): the
+	 * root of trust directly when it is free, else the monitor socket when given; the state's last
+	 * committed version always counts. */
+	const char *rot_backend, *tcti, *monitor_socket;
+};
+
+struct boot_install_result {
+	unsigned slot;
+	uint64_t version, previous_version, floor;
+};
+
+/* Verify the bundle (trusted signature, os-bundle, version > active version and >= floor), copy the
+ * verified bytes into the inactive slot atomically (temp + fsync + rename + fsync dir), then mark
+ * it pending with the given attempts. Any failure leaves both slots and the state as they were. */
+int boot_slot_install(const struct boot_install_request *req, struct boot_install_result *res,
+                      rp_error *err) RP_MUST_CHECK;
+
+/* Read the OS floor: the root of trust directly (must not be in use), else the monitor socket. */
+int boot_floor_read(const char *state_dir, const char *rot_backend, const char *tcti, const char *monitor_socket,
+                    uint64_t *floor, rp_error *err) RP_MUST_CHECK;
