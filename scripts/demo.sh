@@ -112,6 +112,54 @@ show "$RAMPART" ca-certificate list
 show "$RAMPART" ca-certificate download-chain --destination "$DEMO/operator/tenant-ca-chain.pem"
 show openssl verify -CAfile "$DEMO/operator/tenant-ca-chain.pem" "$DEMO/operator/tenant-ca-chain.pem"
 
+step "7b. Attestation: the device proves what it runs and gets 24 h certificates; any MQTT broker that trusts the tenant CA accepts them"
+AGENT="$BUILD/src/device/agent/rampart-agent"
+say "The tenant uploads its OS bundle; the boot stage measures it into PCR 8 (here, by hand, through the monitor)."
+mkdir -p "$DEMO/developer/os" && echo "rampart os 1" >"$DEMO/developer/os/release"
+show "$RAMPART" image-package pack --type os-bundle --payload-directory "$DEMO/developer/os" \
+	--component-id 0a0b0c0d-1111-4222-8333-444455556666 --name rampart-os --key "$DEMO/developer/release.key" \
+	--version 1 --output "$DEMO/developer/os-1.imagepackage"
+show "$RAMPART" image add --image "$DEMO/developer/os-1.imagepackage"
+OS_SHA=$(sha256sum "$DEMO/developer/os-1.imagepackage" | cut -d' ' -f1)
+"$MONITOR" --state "$DEMO/device" --rot soft --socket "$DEMO/device/monitor.sock" --allow "agent=$(id -u)" \
+	--allow "boot=$(id -u)" >"$DEMO/device/monitor.log" 2>&1 &
+PIDS+=($!)
+for ((i = 0; i < 100; i++)); do grep -q monitor.ready "$DEMO/device/monitor.log" 2>/dev/null && break; sleep 0.1; done
+show "$RAMPART_OS" measure --socket "$DEMO/device/monitor.sock" --pcr 8 --name os-bundle --version 1 --sha256 "$OS_SHA"
+AGENT_ARGS=(--state "$DEMO/device" --monitor-socket "$DEMO/device/monitor.sock" --service "https://127.0.0.1:$PORT"
+	--service-ca "$DEMO/service/tls/cert.pem")
+show "$AGENT" "${AGENT_ARGS[@]}" --once
+show openssl x509 -in "$DEMO/device/agent/client.pem" -noout -subject -issuer -startdate -enddate
+show openssl verify -CAfile "$DEMO/operator/tenant-ca-chain.pem" -purpose sslclient "$DEMO/device/agent/client.pem"
+if command -v mosquitto >/dev/null || [[ -x /usr/sbin/mosquitto ]]; then
+	say "Mosquitto with require_certificate true and the tenant CA chain as its CA file:"
+	MQ="$DEMO/mqtt" && mkdir -p "$MQ" && MQPORT=$(free_port)
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$MQ/bca.key" -out "$MQ/bca.pem" \
+		-days 1 -subj "/CN=demo broker CA" 2>/dev/null
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$MQ/broker.key" -out "$MQ/broker.csr" \
+		-subj "/CN=127.0.0.1" 2>/dev/null
+	printf 'subjectAltName=IP:127.0.0.1\n' >"$MQ/ext.cnf"
+	openssl x509 -req -in "$MQ/broker.csr" -CA "$MQ/bca.pem" -CAkey "$MQ/bca.key" -CAcreateserial -days 1 \
+		-extfile "$MQ/ext.cnf" -out "$MQ/broker.pem" 2>/dev/null
+	printf 'listener %s 127.0.0.1\ncafile %s\ncertfile %s\nkeyfile %s\nrequire_certificate true\nuse_identity_as_username true\nallow_anonymous false\nuser %s\n' \
+		"$MQPORT" "$DEMO/operator/tenant-ca-chain.pem" "$MQ/broker.pem" "$MQ/broker.key" "$(id -un)" >"$MQ/mosquitto.conf"
+	"$(command -v mosquitto || echo /usr/sbin/mosquitto)" -c "$MQ/mosquitto.conf" >"$MQ/mosquitto.log" 2>&1 &
+	PIDS+=($!)
+	wait_for_port "$MQPORT"
+	PUB=(mosquitto_pub -h 127.0.0.1 -p "$MQPORT" --cafile "$MQ/bca.pem" -t thermostat/temperature -m 21.5)
+	show "${PUB[@]}" --cert "$DEMO/device/agent/client.pem" --key "$DEMO/device/agent/client.key"
+	say "-> accepted: the device's 24 h certificate chains to the tenant CA"
+	refused "${PUB[@]}"
+	TENANT_ID=$("$RAMPART" tenant show --output json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["tenant_id"])')
+	"$BUILD/src/device/agent/attest-ca-tool" --ca-dir "$DEMO/service/ca/$TENANT_ID" --tenant "$TENANT_ID" \
+		--device-id "$DEVICE_ID" --now "$(date +%s)" --expired --key-out "$MQ/old.key" --cert-out "$MQ/old.pem"
+	say "An expired certificate from the same tenant CA:"
+	refused "${PUB[@]}" --cert "$MQ/old.pem" --key "$MQ/old.key"
+fi
+say "The operator revokes the device: it gets no certificate again."
+show "$RAMPART" device revoke --device "$DEVICE_ID"
+refused "$AGENT" "${AGENT_ARGS[@]}" --once
+
 step "8. Every change is in the audit log"
 show "$RAMPART" audit list
 

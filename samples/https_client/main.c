@@ -1,8 +1,8 @@
 /* https_client: a mutual-TLS client of an allowed host that authenticates with the device
  * certificate (DeviceAuthentication), using OpenSSL.
  *   app HOST PORT [ADDRESS [CA_FILE]]
- * HOST is verified against the server certificate and sent as SNI; ADDRESS (default: HOST when it
- * is an IP literal) is where to connect. CA_FILE (default certs/ca.pem in the image package) holds
+ * HOST is verified against the server certificate and sent as SNI; ADDRESS (default: HOST) is
+ * where to connect, through the network broker (Networking_Connect) in a container. CA_FILE (default certs/ca.pem in the image package) holds
  * the CAs that may sign the server certificate. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -30,18 +30,13 @@ static void log_ssl_error(const char *what)
 	Log_Debug("ERROR: %s: %s\n", what, e ? reason : "unknown TLS error");
 }
 
-static int connect_to(const char *address, const char *port_text)
+/* Outside a container there is no broker (ENOTCONN): connect directly, as during development. */
+static int connect_directly(const char *address, unsigned long port)
 {
 	struct sockaddr_in6 a6 = {.sin6_family = AF_INET6};
 	struct sockaddr_in a4 = {.sin_family = AF_INET};
-	char *end = NULL;
-	unsigned long port = strtoul(port_text, &end, 10);
-	int fd;
+	int fd = -1;
 
-	if (!*port_text || *end || port == 0 || port > 65535) {
-		Log_Debug("ERROR: bad port \"%s\"\n", port_text);
-		return -1;
-	}
 	if (inet_pton(AF_INET, address, &a4.sin_addr) == 1) {
 		a4.sin_port = htons((uint16_t)port);
 		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -53,14 +48,34 @@ static int connect_to(const char *address, const char *port_text)
 		if (fd >= 0 && connect(fd, (struct sockaddr *)&a6, sizeof(a6)) == 0)
 			return fd;
 	} else {
-		/* Name resolution belongs to the network broker (AllowedConnections); a statically
-		 * linked app has no NSS modules, so it takes an address. */
-		Log_Debug("ERROR: \"%s\" is not an IP address; pass ADDRESS\n", address);
+		/* Without the broker nothing resolves names: a static app has no NSS modules. */
+		Log_Debug("ERROR: \"%s\" is not an IP address and there is no network broker; pass ADDRESS\n", address);
 		return -1;
 	}
 	Log_Debug("ERROR: connecting to %s port %lu: %s\n", address, port, strerror(errno));
 	if (fd >= 0)
 		close(fd);
+	return -1;
+}
+
+/* In a container the app's network namespace has only loopback: the network broker checks ADDRESS
+ * against AllowedConnections, resolves it and hands back a connected socket. */
+static int connect_to(const char *address, const char *port_text)
+{
+	char *end = NULL;
+	unsigned long port = strtoul(port_text, &end, 10);
+	int fd;
+
+	if (!*port_text || *end || port == 0 || port > 65535) {
+		Log_Debug("ERROR: bad port \"%s\"\n", port_text);
+		return -1;
+	}
+	fd = Networking_Connect(address, (uint16_t)port, Networking_Socket_Tcp);
+	if (fd >= 0)
+		return fd;
+	if (errno == ENOTCONN)
+		return connect_directly(address, port);
+	Log_Debug("ERROR: connecting to %s port %lu through the network broker: %s\n", address, port, strerror(errno));
 	return -1;
 }
 

@@ -38,11 +38,15 @@ int cmd_image_package(int argc, char **argv);
 int cmd_login(int argc, char **argv);
 int cmd_logout(int argc, char **argv);
 int cmd_whoami(int argc, char **argv);
+int cmd_agent(int argc, char **argv);
 int cmd_tenant(int argc, char **argv);
 int cmd_role(int argc, char **argv);
 int cmd_product(int argc, char **argv);
 int cmd_device_group(int argc, char **argv);
 int cmd_device(int argc, char **argv);
+/* cmd_device_devmode.c: the development-mode commands of the device group (device-local API). */
+struct cli_cmd;
+const struct cli_cmd *cmd_device_devmode_cmds(size_t *n);
 int cmd_image(int argc, char **argv);
 int cmd_ca_certificate(int argc, char **argv);
 int cmd_audit(int argc, char **argv);

@@ -1,5 +1,6 @@
 /* `rampart device`: registering devices (the maker, by device ID and identity public key),
- * claiming them into a tenant once, listing, showing and moving them between device groups. */
+ * claiming them into a tenant once, listing, showing and moving them between device groups, and
+ * revoking them (no more certificates). */
 #include <ctype.h>
 #include <string.h>
 
@@ -323,6 +324,105 @@ static int device_update(struct cli_ctx *ctx)
 	return 0;
 }
 
+/* Revoked devices get no certificate again; the ones they hold expire within 24 h. */
+static int device_revoke(struct cli_ctx *ctx)
+{
+	rp_error err = RP_ERROR_INIT;
+	char id[DEVICE_ID_LEN + 1];
+	if (normalize_device_id(cli_opt(ctx, "device"), id, &err) < 0)
+		return cli_fail(&err);
+	_cleanup_session_ struct cli_session s = {0};
+	const char *tenant = NULL;
+	_cleanup_json_ json_t *reply = NULL;
+	if (cli_session_start(&s, ctx, true, &tenant, &err) < 0) {
+		rp_error_prefix(&err, "revoking device %s", id);
+		return cli_fail(&err);
+	}
+	_cleanup_free_ char *path = api_path("/v1/tenants/%s/devices/%s/revoke", tenant, id);
+	if (api_client_call(s.api, "POST", path, NULL, &reply, &err) < 0) {
+		rp_error_prefix(&err, "revoking device %s", id);
+		return cli_fail(&err);
+	}
+	cli_render_object(ctx->output, reply);
+	return 0;
+}
+
+/* Update status (docs/protocol.md "Update delivery"): the device's last report and what its device
+ * group's director targets now. */
+static const struct cli_column update_image_cols[] = {
+    {"Name", "name"}, {"Type", "type"}, {"Version", "version"}, {"State", "state"}, {"Reason", "reason"},
+    {"Time", "time"}};
+static const struct cli_column targeted_cols[] = {
+    {"Image ID", "image_id"}, {"Type", "type"}, {"Version", "version"}, {"Length", "length"}, {"SHA-256", "sha256"}};
+
+static json_t *update_status_fetch(struct cli_ctx *ctx, rp_error *err)
+{
+	char id[DEVICE_ID_LEN + 1];
+	if (normalize_device_id(cli_opt(ctx, "device"), id, err) < 0)
+		return NULL;
+	_cleanup_session_ struct cli_session s = {0};
+	const char *tenant = NULL;
+	json_t *reply = NULL;
+	if (cli_session_start(&s, ctx, true, &tenant, err) < 0)
+		return rp_error_prefix(err, "update status of device %s", id), NULL;
+	_cleanup_free_ char *path = api_path("/v1/tenants/%s/devices/%s/update-status", tenant, id);
+	if (api_client_call(s.api, "GET", path, NULL, &reply, err) < 0)
+		return rp_error_prefix(err, "update status of device %s", id), NULL;
+	return reply;
+}
+
+static int device_show_deployment_status(struct cli_ctx *ctx)
+{
+	rp_error err = RP_ERROR_INIT;
+	_cleanup_json_ json_t *st = update_status_fetch(ctx, &err);
+	if (!st)
+		return cli_fail(&err);
+	if (ctx->output == CLI_OUTPUT_JSON) {
+		cli_render_object(ctx->output, st);
+		return 0;
+	}
+	_cleanup_json_ json_t *summary = json_pack("{s:O, s:O, s:O, s:O}", "device_group_id",
+	                                           json_object_get(st, "device_group_id") ?: json_null(), "reported_at",
+	                                           json_object_get(st, "reported_at") ?: json_null(), "last_check",
+	                                           json_object_get(st, "last_check") ?: json_null(), "last_error",
+	                                           json_object_get(st, "last_error") ?: json_null());
+	cli_render_object(ctx->output, summary);
+	cli_render_list(ctx->output, json_object_get(st, "images"), update_image_cols, RP_ARRAY_SIZE(update_image_cols));
+	return 0;
+}
+
+static int device_image_list(struct cli_ctx *ctx, bool installed)
+{
+	rp_error err = RP_ERROR_INIT;
+	_cleanup_json_ json_t *st = update_status_fetch(ctx, &err);
+	if (!st)
+		return cli_fail(&err);
+	if (!installed) {
+		cli_render_list(ctx->output, json_object_get(st, "targeted"), targeted_cols, RP_ARRAY_SIZE(targeted_cols));
+		return 0;
+	}
+	_cleanup_json_ json_t *items = json_array();
+	size_t i;
+	json_t *img;
+	json_array_foreach(json_object_get(st, "images"), i, img) {
+		const char *state = json_string_value(json_object_get(img, "state"));
+		if (state && (strcmp(state, "installed") == 0 || strcmp(state, "committed") == 0))
+			json_array_append(items, img);
+	}
+	cli_render_list(ctx->output, items, update_image_cols, RP_ARRAY_SIZE(update_image_cols));
+	return 0;
+}
+
+static int device_image_list_installed(struct cli_ctx *ctx)
+{
+	return device_image_list(ctx, true);
+}
+
+static int device_image_list_targeted(struct cli_ctx *ctx)
+{
+	return device_image_list(ctx, false);
+}
+
 static const struct cli_opt register_opts[] = {
 	{"public-key", 'k', "FILE", "the device's identity public key (PEM, P-256)", false, false},
 	{"device-id", 0, "ID", "expected device ID (checked against the key)", false, false},
@@ -361,10 +461,25 @@ static const struct cli_cmd device_cmds[] = {
 	{"show", "Show a device", show_opts, CLI_CMD_SERVICE, device_show, NULL},
 	{"update", "Move a device to another device group", update_opts, CLI_CMD_SERVICE, device_update,
 	 "  rampart device update --device DEVICE_ID --device-group 'Thermostat/Field Test'\n"},
+	{"revoke", "Revoke a device: the service issues it no certificate again", show_opts, CLI_CMD_SERVICE,
+	 device_revoke, "  rampart device revoke --device DEVICE_ID\n"},
+	{"show-deployment-status", "Show the device's last update report: per-image state and errors", show_opts,
+	 CLI_CMD_SERVICE, device_show_deployment_status, "  rampart device show-deployment-status --device DEVICE_ID\n"},
+	{"image list-installed", "Images the device reports installed or committed", show_opts, CLI_CMD_SERVICE,
+	 device_image_list_installed, NULL},
+	{"image list-targeted", "Images the device's group targets now (its director)", show_opts, CLI_CMD_SERVICE,
+	 device_image_list_targeted, NULL},
 };
 
 int cmd_device(int argc, char **argv)
 {
+	/* The development-mode commands (cmd_device_devmode.c) join this group's table. */
+	size_t nlocal = 0;
+	const struct cli_cmd *local = cmd_device_devmode_cmds(&nlocal);
+	size_t n = RP_ARRAY_SIZE(device_cmds) + nlocal;
+	_cleanup_free_ struct cli_cmd *all = xcalloc(n, sizeof(*all));
+	memcpy(all, device_cmds, sizeof(device_cmds));
+	memcpy(all + RP_ARRAY_SIZE(device_cmds), local, nlocal * sizeof(*all));
 	return cli_run_group("device", "Devices: registered by their maker, claimed by one tenant, placed in a device group",
-	                     device_cmds, RP_ARRAY_SIZE(device_cmds), argc, argv);
+	                     all, n, argc, argv);
 }

@@ -25,6 +25,7 @@ static const struct cli_group groups[] = {
 	{"image", "upload, show and download images; trusted signing keys", cmd_image},
 	{"ca-certificate", "the tenant CA: list, download, chain, proof of possession", cmd_ca_certificate},
 	{"audit", "read the audit log", cmd_audit},
+	{"agent", "on the device: attest now, attestation status (rampart-agent)", cmd_agent},
 };
 
 static void usage(FILE *out)

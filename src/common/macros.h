@@ -14,7 +14,8 @@
 
 #define RP_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-#define _cleanup_(fn) __attribute__((cleanup(fn)))
+/* `unused`: a scope guard whose only use is its cleanup is still a use (clang warns otherwise). */
+#define _cleanup_(fn) __attribute__((cleanup(fn), unused))
 
 static inline void rp_freep(void *p) { free(*(void **)p); }
 static inline void rp_closep(int *fd)

@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/parse.h"
 #include "common/xalloc.h"
+#include "service/device_auth.h"
 #include "service/validate.h"
 
 #define PATH_MAX_SEGMENTS 12
@@ -434,7 +435,15 @@ void api_dispatch(struct api_ctx *ctx, const char *method, const char *raw_path,
 			req.tenant_id = req.params[i].value;
 	}
 
-	if (route->access != API_PUBLIC) {
+	if (route->access == API_DEVICE) {
+		if (ctx->store->ops->begin(ctx->store, route->action != NULL, &err) < 0)
+			goto out_error;
+		in_txn = true;
+		if (device_auth_verify(ctx, req.now, req.device_id, req.device_tenant, &err) < 0)
+			goto out_error;
+		req.tenant_id = req.device_tenant;
+		snprintf(req.who.user, sizeof(req.who.user), "device:%.16s", req.device_id);
+	} else if (route->access != API_PUBLIC) {
 		if (ctx->store->ops->begin(ctx->store, route->action != NULL, &err) < 0)
 			goto out_error;
 		in_txn = true;

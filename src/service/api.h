@@ -33,6 +33,7 @@ enum api_access {
 	API_TENANT_READER,     /* any role in {tenant_id} */
 	API_TENANT_CONTRIBUTOR,
 	API_TENANT_ADMINISTRATOR,
+	API_DEVICE, /* mutual TLS with the device-API certificate from attestation (device_auth.h) */
 };
 
 enum api_body { API_BODY_NONE, API_BODY_JSON, API_BODY_BINARY };
@@ -51,6 +52,8 @@ struct api_request {
 	struct store_principal who;
 	enum store_role role;  /* in tenant_id, when the route has one */
 	const char *tenant_id; /* the {tenant_id} parameter, or NULL */
+	char device_id[65];    /* API_DEVICE routes: the authenticated device, and its tenant */
+	char device_tenant[37];
 	int64_t now;
 };
 

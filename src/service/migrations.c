@@ -121,6 +121,26 @@ static const struct migration migrations[] = {
 	 "CREATE INDEX deployments_group ON deployments (device_group_seq, seq);"
 	 "CREATE INDEX images_tenant ON images (tenant_seq, seq);"
 	 "CREATE INDEX audit_tenant ON audit (tenant_id, seq);"},
+	{3, "attestation: single-use nonces and the record of issued device certificates",
+	 "CREATE TABLE attestation_nonces ("
+	 "  nonce TEXT PRIMARY KEY,"
+	 "  device_id TEXT NOT NULL,"
+	 "  expires_at INTEGER NOT NULL,"
+	 "  used_at INTEGER);"
+	 "CREATE INDEX attestation_nonces_expiry ON attestation_nonces (expires_at);"
+	 "CREATE TABLE device_certificates ("
+	 "  seq INTEGER PRIMARY KEY,"
+	 "  device_seq INTEGER NOT NULL REFERENCES devices(seq),"
+	 "  kind TEXT NOT NULL CHECK (kind IN ('client', 'device_api')),"
+	 "  serial TEXT NOT NULL,"
+	 "  not_after INTEGER NOT NULL,"
+	 "  issued_at INTEGER NOT NULL);"
+	 "CREATE INDEX device_certificates_device ON device_certificates (device_seq, seq);"},
+	{4, "update status: the last per-image status report of each device",
+	 "CREATE TABLE device_update_status ("
+	 "  device_seq INTEGER PRIMARY KEY REFERENCES devices(seq),"
+	 "  reported_at INTEGER NOT NULL,"
+	 "  report TEXT NOT NULL);"},
 };
 
 int migrations_latest(void)

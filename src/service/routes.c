@@ -66,6 +66,37 @@ const struct api_route api_routes[] = {
 
 	{"GET", T "/audit", routes_audit_tenant, API_TENANT_ADMINISTRATOR, API_BODY_NONE, NULL},
 	{"GET", "/v1/audit", routes_audit_all, API_SERVICE_ADMIN, API_BODY_NONE, NULL},
+
+	/* Devices attest without a token: the evidence signature by the registered key authenticates
+	 * them; the handlers audit every attempt in the device's tenant themselves. */
+	{"POST", "/v1/attestation/challenge", routes_attest_challenge, API_PUBLIC, API_BODY_JSON, NULL},
+	{"POST", "/v1/attestation/evidence", routes_attest_evidence, API_PUBLIC, API_BODY_JSON, NULL},
+	{"POST", T "/devices/{device_id}/revoke", routes_device_revoke, API_TENANT_CONTRIBUTOR, API_BODY_NONE,
+	 "device.revoke"},
+	/* The device API: mutual TLS with the device-API certificate, no token. */
+	{"GET", "/v1/device/self", routes_device_self, API_DEVICE, API_BODY_NONE, NULL},
+
+	/* Update delivery: TUF metadata is public (signatures, versions and expiry protect it, so any
+	 * cache may serve it); status reports come from the agent (docs/protocol.md "Update delivery"). */
+	{"GET", "/v1/tuf/tenants/{tenant}/image/{file}", routes_tuf_image_get, API_PUBLIC, API_BODY_NONE, NULL},
+	{"GET", "/v1/tuf/device-groups/{device_group_id}/director/{file}", routes_tuf_director_get, API_PUBLIC,
+	 API_BODY_NONE, NULL},
+	{"PUT", T "/tuf/image/targets", routes_tuf_targets_upload, API_TENANT_ADMINISTRATOR, API_BODY_BINARY,
+	 "tuf.targets.upload"},
+	{"POST", "/v1/devices/{device_id}/update-status", routes_device_update_status_post, API_AUTHENTICATED,
+	 API_BODY_JSON, "device.update_status"},
+	{"GET", T "/devices/{device_id}/update-status", routes_device_update_status_get, API_TENANT_READER,
+	 API_BODY_NONE, NULL},
+	{"POST", "/v1/device/update-status", routes_device_self_update_status, API_DEVICE, API_BODY_JSON,
+	 "device.update_status"},
+	{"GET", "/v1/device/blobs/sha256/{digest}", routes_device_blob_get, API_DEVICE, API_BODY_NONE, NULL},
+
+	/* Device capabilities (routes_capability.c) */
+	{"POST", T "/devices/{device_id}/capabilities/{type}", routes_capability_issue, API_TENANT_CONTRIBUTOR,
+	 API_BODY_JSON, "device.capability.issue"},
+	{"GET", T "/devices/{device_id}/capabilities/{type}", routes_capability_get, API_TENANT_CONTRIBUTOR,
+	 API_BODY_NONE, NULL},
+	{"GET", T "/capability-signing-key", routes_capability_signing_key, API_TENANT_READER, API_BODY_NONE, NULL},
 };
 
 const size_t api_routes_count = sizeof(api_routes) / sizeof(api_routes[0]);

@@ -52,6 +52,27 @@ ROUTE(routes_ca_proof);
 /* routes_audit.c */
 ROUTE(routes_audit_tenant);
 ROUTE(routes_audit_all);
+/* routes_attestation.c */
+ROUTE(routes_attest_challenge);
+ROUTE(routes_attest_evidence);
+ROUTE(routes_device_revoke);
+ROUTE(routes_device_self);
+/* routes_update.c */
+ROUTE(routes_tuf_image_get);
+ROUTE(routes_tuf_director_get);
+ROUTE(routes_tuf_targets_upload);
+ROUTE(routes_device_update_status_post);
+ROUTE(routes_device_update_status_get);
+ROUTE(routes_device_self_update_status);
+ROUTE(routes_device_blob_get);
+/* Make the group's director list exactly the deployment's images (called in the same transaction). */
+int routes_update_publish_deployment(struct api_ctx *ctx, const char *tenant_id, const char *group_id,
+                                     const char *const *image_ids, size_t n, int64_t now, rp_error *err) RP_MUST_CHECK;
+
+/* routes_capability.c */
+ROUTE(routes_capability_issue);
+ROUTE(routes_capability_get);
+ROUTE(routes_capability_signing_key);
 
 /* The tenant CA's directory: STATE/ca/<tenant_id> (malloc'd). */
 char *routes_ca_dir(const struct api_ctx *ctx, const char *tenant_id);

@@ -98,8 +98,10 @@ ROUTE(routes_deployment_create)
 		return -1;
 	json_t *d = ctx->store->ops->deployment_create(ctx->store, req->tenant_id, gid, id, b.image_ids, b.n,
 	                                               req->who.user, req->now, err);
-	if (!d)
+	if (!d || routes_update_publish_deployment(ctx, req->tenant_id, gid, b.image_ids, b.n, req->now, err) < 0) {
+		json_decref(d);
 		return -1;
+	}
 	api_set_target(res, "%s: deployment %s of %zu image(s)", gid, id, b.n);
 	api_reply_json(res, 201, d);
 	return 0;

@@ -12,6 +12,7 @@
 #include "pkg/package_reader.h"
 #include "service/bodies.h"
 #include "service/routes.h"
+#include "service/update_publish.h"
 #include "service/validate.h"
 
 #define TRUSTED_KEYS_MAX 1000
@@ -104,6 +105,12 @@ ROUTE(routes_image_add)
 	_cleanup_free_ char *path = xasprintf("%s/%s", dir, hex);
 	if (rp_mkdir_p(dir, 0700, err) < 0 || rp_write_file_atomic(path, req->body, req->body_len, 0600, err) < 0)
 		return rp_error_prefix(err, "storing the image blob");
+	/* Release it in the tenant's TUF image repository (docs/protocol.md "Update delivery"). */
+	struct update_publish_image pub = {.image_id = img.image_id, .component_id = img.component_id,
+	                                   .image_type = img.image_type, .sha256 = img.sha256, .size = img.size,
+	                                   .version = img.version};
+	if (update_publish_image_added(ctx->state_dir, req->tenant_id, &pub, req->now, err) < 0)
+		return -1;
 	snprintf(res->location, sizeof(res->location), "/v1/tenants/%s/images/%s", req->tenant_id, img.image_id);
 	return 0;
 }

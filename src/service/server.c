@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -20,6 +21,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "service/device_auth.h"
 
 struct server {
 	struct MHD_Daemon *daemon;
@@ -65,7 +67,25 @@ static enum MHD_Result queue_error(struct MHD_Connection *conn, enum rp_errc cod
 	return queue(conn, api_status_for(code, false), buffer_response(text, strlen(text), "application/json"));
 }
 
-static struct MHD_Response *file_response(const char *path, const char *type)
+/* Offset N of "bytes=N-", the only range form the update client sends to resume a download;
+ * 0 for anything else (the whole file is sent, which RFC 9110 allows). */
+static uint64_t range_start(const char *range, uint64_t size)
+{
+	if (!range || strncmp(range, "bytes=", 6) != 0)
+		return 0;
+	uint64_t off = 0;
+	const char *p = range + 6;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (off > (UINT64_MAX - 9) / 10)
+			return 0;
+		off = off * 10 + (uint64_t)(*p - '0');
+	}
+	if (p == range + 6 || strcmp(p, "-") != 0 || off >= size)
+		return 0;
+	return off;
+}
+
+static struct MHD_Response *file_response(const char *path, const char *type, const char *range, int *status)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	struct stat st;
@@ -74,13 +94,22 @@ static struct MHD_Response *file_response(const char *path, const char *type)
 			close(fd);
 		return NULL;
 	}
+	uint64_t size = (uint64_t)st.st_size, off = range_start(range, size);
 	/* MHD owns fd from here and closes it. */
-	struct MHD_Response *r = MHD_create_response_from_fd64((uint64_t)st.st_size, fd);
+	struct MHD_Response *r = MHD_create_response_from_fd_at_offset64(size - off, fd, off);
 	if (!r) {
 		close(fd);
 		return NULL;
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
+	if (off > 0) {
+		char cr[80];
+		snprintf(cr, sizeof(cr), "bytes %llu-%llu/%llu", (unsigned long long)off, (unsigned long long)(size - 1),
+		         (unsigned long long)size);
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+		*status = MHD_HTTP_PARTIAL_CONTENT;
+	}
 	return r;
 }
 
@@ -124,14 +153,23 @@ static enum MHD_Result dispatch(struct server *srv, struct MHD_Connection *conn,
 	struct query_builder q = {0};
 	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, add_arg, &q);
 	struct api_response res;
+	const gnutls_datum_t *peer = NULL;
+	unsigned npeer = 0;
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (ci && ci->tls_session)
+		peer = gnutls_certificate_get_peers((gnutls_session_t)ci->tls_session, &npeer);
+	device_auth_set_peer(peer && npeer > 0 ? peer[0].data : NULL, peer && npeer > 0 ? peer[0].size : 0);
 	api_dispatch(srv->api, method, url, q.buf,
 	             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
 	             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE), p->body, p->len,
 	             &res);
+	device_auth_set_peer(NULL, 0);
 	free(q.buf);
 	struct MHD_Response *r;
+	int file_status = 0;
 	if (res.file_path) {
-		r = file_response(res.file_path, res.content_type);
+		r = file_response(res.file_path, res.content_type,
+		                  MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE), &file_status);
 		if (!r) {
 			api_response_free(&res);
 			return queue_error(conn, RP_E_NOT_FOUND, "the blob is recorded but its file is missing");
@@ -146,7 +184,7 @@ static enum MHD_Result dispatch(struct server *srv, struct MHD_Connection *conn,
 	}
 	if (r && res.location[0])
 		MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, res.location);
-	int status = res.status ? res.status : 200;
+	int status = file_status ? file_status : res.status ? res.status : 200;
 	api_response_free(&res);
 	return queue(conn, status, r);
 }
@@ -218,7 +256,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls, en
 	}
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+RP_PRINTF(2, 0) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	(void)cls;
 	char msg[512];
@@ -275,6 +313,9 @@ struct server *server_start(struct api_ctx *ctx, const struct config *cfg, const
 	srv->daemon = MHD_start_daemon(
 		flags, port, NULL, NULL, handler, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_HTTPS_MEM_KEY, srv->key_pem, MHD_OPTION_HTTPS_MEM_CERT, srv->cert_pem,
+		/* A trust list makes the TLS layer ASK for (never require) a client certificate; the
+		 * device API verifies it against the tenant CA itself (device_auth.c). */
+		MHD_OPTION_HTTPS_MEM_TRUST, srv->cert_pem,
 		/* TLS 1.2 and 1.3 only, GnuTLS's secure defaults otherwise. */
 		MHD_OPTION_HTTPS_PRIORITIES, "SECURE256:SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,

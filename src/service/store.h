@@ -104,6 +104,22 @@ struct store_audit_filter {
 	int64_t until; /* 0 = no bound */
 };
 
+/* Attestation nonces and issued certificates. */
+struct store_nonce {
+	bool found;
+	char device_id[65];
+	int64_t expires_at;
+	bool used; /* before this lookup */
+};
+
+struct store_cert_record {
+	const char *device_id;
+	const char *kind; /* "client" | "device_api" */
+	const char *serial;
+	int64_t not_after;
+	int64_t issued_at;
+};
+
 struct store;
 
 struct store_ops {
@@ -196,6 +212,31 @@ struct store_ops {
 	int (*audit_append)(struct store *st, const struct store_audit_entry *e, rp_error *err);
 	json_t *(*audit_list)(struct store *st, const struct store_audit_filter *f, const struct store_page *page,
 	                      int64_t *next, rp_error *err);
+
+	/* ---- attestation (docs/protocol.md "Attestation protocol v1") ---- */
+	/* A device by ID whichever tenant holds it: device_id, public_key_pem, tenant_id (null when
+	 * unclaimed), device_group_id, device_group_name, revoked. RP_E_NOT_FOUND when unregistered. */
+	json_t *(*device_lookup)(struct store *st, const char *device_id, rp_error *err);
+	/* Mark the tenant's device revoked (idempotent); RP_E_NOT_FOUND outside the tenant. */
+	int (*device_revoke)(struct store *st, const char *tenant_id, const char *device_id, int64_t now,
+	                    rp_error *err);
+	/* Record a nonce issued to DEVICE_ID; drops nonces expired for over an hour. */
+	int (*nonce_create)(struct store *st, const char *nonce_hex, const char *device_id, int64_t expires_at,
+	                    int64_t now, rp_error *err);
+	/* Look NONCE up and mark it used; OUT tells what it was before (found, device, expiry, used). */
+	int (*nonce_consume)(struct store *st, const char *nonce_hex, int64_t now, struct store_nonce *out,
+	                     rp_error *err);
+	/* The tenant's image whose package has this SHA-256 (hex); RP_E_NOT_FOUND otherwise. */
+	json_t *(*image_by_sha256)(struct store *st, const char *tenant_id, const char *sha256_hex, rp_error *err);
+	int (*certificate_record)(struct store *st, const struct store_cert_record *c, rp_error *err);
+
+	/* ---- update status (docs/protocol.md "Update delivery") ---- */
+	/* Replace the device's last update-status report (a JSON document); RP_E_NOT_FOUND when the
+	 * device is not registered. */
+	int (*update_status_put)(struct store *st, const char *device_id, const char *report_json, int64_t now,
+	                         rp_error *err);
+	/* The last report of the tenant's device with "reported_at"; RP_E_NOT_FOUND when none. */
+	json_t *(*update_status_get)(struct store *st, const char *tenant_id, const char *device_id, rp_error *err);
 };
 
 struct store {

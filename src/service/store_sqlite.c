@@ -127,6 +127,8 @@ static void sqlite_ops_init(void)
 	store_sqlite_access_ops(&sqlite_ops);
 	store_sqlite_fleet_ops(&sqlite_ops);
 	store_sqlite_images_ops(&sqlite_ops);
+	store_sqlite_attest_ops(&sqlite_ops);
+	store_sqlite_update_ops(&sqlite_ops);
 }
 
 static int pragma(sqlite3 *db, const char *sql, const char *expect, rp_error *err)

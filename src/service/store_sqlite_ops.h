@@ -6,3 +6,5 @@
 void store_sqlite_access_ops(struct store_ops *ops);
 void store_sqlite_fleet_ops(struct store_ops *ops);
 void store_sqlite_images_ops(struct store_ops *ops);
+void store_sqlite_attest_ops(struct store_ops *ops);
+void store_sqlite_update_ops(struct store_ops *ops);

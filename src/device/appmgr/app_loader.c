@@ -5,29 +5,44 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/fileio.h"
+#include "common/json.h"
 #include "common/xalloc.h"
 
 extern char **environ;
 
 #define LOADER_STDERR_MAX 4096
 
-int app_loader_run(const struct app_loader *l, const char *cmd, const char *pkg, const char *dest,
-                   struct manifest **out, rp_error *err)
+/* Run the loader; its stdout (at most MANIFEST_MAX_BYTES) goes to *OUT. */
+static int run_loader(const struct app_loader *l, const char *cmd, const char *pkg, const char *dest, uint8_t **out,
+                      size_t *out_len, rp_error *err)
 {
 	*out = NULL;
-	if (l->trust_key_count == 0)
+	bool sideload = l->capability_path != NULL;
+	if (!sideload && l->trust_key_count == 0)
 		return rp_error_set(err, RP_E_VERIFY, "no trusted package signing keys are configured (--trust-key)");
 	if (l->trust_key_count > 8)
 		return rp_error_set(err, RP_E_LIMIT, "at most 8 trusted package signing keys");
-	const char *argv[2 * 8 + 6];
+	if (sideload && (!l->capability_key || !l->device_id))
+		return rp_error_set(err, RP_E_PERMISSION, "development mode is not configured on this device "
+		                    "(rampart-appmgr --capability-key PEM --device-id ID)");
+	const char *argv[2 * 8 + 12];
 	size_t n = 0;
 	argv[n++] = "rampart-app-loader";
-	for (size_t i = 0; i < l->trust_key_count; i++) {
+	if (sideload) {
+		argv[n++] = "--capability";
+		argv[n++] = l->capability_path;
+		argv[n++] = "--capability-key";
+		argv[n++] = l->capability_key;
+		argv[n++] = "--device-id";
+		argv[n++] = l->device_id;
+	}
+	for (size_t i = 0; !sideload && i < l->trust_key_count; i++) {
 		argv[n++] = "--trust-key";
 		argv[n++] = l->trust_keys[i];
 	}
@@ -85,6 +100,33 @@ int app_loader_run(const struct app_loader *l, const char *cmd, const char *pkg,
 		*err = rerr;
 		return -1;
 	}
-	*out = manifest_parse((const char *)manifest, mlen, err);
+	*out = steal_ptr(manifest);
+	*out_len = mlen;
+	return 0;
+}
+
+int app_loader_run(const struct app_loader *l, const char *cmd, const char *pkg, const char *dest,
+                   struct manifest **out, rp_error *err)
+{
+	*out = NULL;
+	_cleanup_free_ uint8_t *text = NULL;
+	size_t len = 0;
+	if (run_loader(l, cmd, pkg, dest, &text, &len, err) < 0)
+		return -1;
+	*out = manifest_parse((const char *)text, len, err);
 	return *out ? 0 : -1;
+}
+
+json_t *app_loader_capability(const struct app_loader *l, const char *path, rp_error *err)
+{
+	/* The capability options (--capability-key, --device-id) go with the "capability" command;
+	 * package trust keys do not. */
+	struct app_loader cl = *l;
+	cl.trust_key_count = 0;
+	cl.capability_path = path;
+	_cleanup_free_ uint8_t *text = NULL;
+	size_t len = 0;
+	if (run_loader(&cl, "capability", path, NULL, &text, &len, err) < 0)
+		return NULL;
+	return rp_json_parse((const char *)text, len, MANIFEST_MAX_BYTES, "capability", err);
 }

@@ -25,7 +25,9 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "device/appmgr/app_loader.h"
+#include "device/appmgr/appmgr_broker.h"
 #include "device/appmgr/cgroup.h"
+#include "device/appmgr/devmode.h"
 #include "device/appmgr/sandbox_landlock.h"
 #include "device/appmgr/sandbox_tree.h"
 #include "device/appmgr/storage.h"
@@ -47,6 +49,7 @@ static const char *const state_names[] = {"stopped", "running", "stopping", "bac
 struct app {
 	char cid[RP_GUID_STRLEN + 1];
 	bool from_package;
+	bool sideloaded; /* development mode: verified against the capability's development keys */
 	uint32_t uid;
 	struct manifest *manifest;
 	enum app_state state;
@@ -56,6 +59,7 @@ struct app {
 	bool cg_live;
 	struct sandbox_child warm; /* prepared container waiting for a start request */
 	struct sandbox_child live; /* the running one (pid and pidfd mirrored above) */
+	struct appmgr_broker broker; /* serves the prepared or running container on its fd 3 */
 	bool storage_mounted;
 	int64_t started_ms, deadline_ms; /* deadline: SIGKILL (stopping) or restart (backoff) */
 	unsigned restarts, backoff_ms;
@@ -76,12 +80,14 @@ struct appmgr {
 	char *broken_why[APPMGR_MAX_APPS];
 	size_t nbroken;
 	char *apps_dir, *run_dir, *staging;
+	char *capability_path; /* STATE/devmode/capability (devmode.h) */
 };
 
 static void prewarm(struct appmgr *m, struct app *a);
 static void stop_and_wait(struct appmgr *m, struct app *a);
 static void app_log(struct app *a, enum rp_log_level lvl, const char *event, const char *what);
-static void cancel_warm(struct app *a);
+static void cancel_warm_in(struct appmgr *m, struct app *a);
+static int not_found(struct appmgr *m, const char *cid, rp_error *err);
 
 static int64_t now_ms(void)
 {
@@ -130,9 +136,18 @@ static void app_free(struct app *a)
 	free(a);
 }
 
-static struct app_loader loader_of(const struct appmgr *m)
+/* Cloud apps are verified against the trust keys; sideloaded ones against the capability's
+ * development keys (the loader checks the capability first). */
+static struct app_loader loader_of(const struct appmgr *m, bool sideloaded)
 {
-	struct app_loader l = {m->cfg.loader_path, m->cfg.trust_key_paths, m->cfg.trust_key_count};
+	struct app_loader l = {
+		.path = m->cfg.loader_path,
+		.trust_keys = m->cfg.trust_key_paths,
+		.trust_key_count = m->cfg.trust_key_count,
+		.capability_path = sideloaded ? m->capability_path : NULL,
+		.capability_key = m->cfg.capability_key_path,
+		.device_id = m->cfg.device_id,
+	};
 	return l;
 }
 
@@ -164,10 +179,12 @@ static struct app *load_app(struct appmgr *m, const char *cid, rp_error *err)
 	a->pidfd = -1;
 	a->warm = (struct sandbox_child)SANDBOX_CHILD_INIT;
 	a->live = (struct sandbox_child)SANDBOX_CHILD_INIT;
-	a->from_package = strcmp(source, "package") == 0;
+	a->broker = (struct appmgr_broker)APPMGR_BROKER_INIT;
+	a->sideloaded = strcmp(source, "sideload") == 0;
+	a->from_package = strcmp(source, "package") == 0 || a->sideloaded;
 	if (a->from_package) {
 		_cleanup_free_ char *pkgpath = app_path(m, cid, "package");
-		struct app_loader l = loader_of(m);
+		struct app_loader l = loader_of(m, a->sideloaded);
 		if (app_loader_run(&l, "check", pkgpath, NULL, &a->manifest, err) < 0)
 			a->manifest = NULL;
 	} else {
@@ -190,6 +207,7 @@ struct appmgr *appmgr_open(const struct appmgr_config *cfg, rp_error *err)
 	m->apps_dir = xasprintf("%s/apps", cfg->state_dir);
 	m->run_dir = xasprintf("%s/run", cfg->state_dir);
 	m->staging = xasprintf("%s/run/root", cfg->state_dir);
+	m->capability_path = devmode_capability_path(cfg->state_dir);
 	if (rp_mkdir_p(m->apps_dir, 0700, err) < 0 || rp_mkdir_p(m->staging, 0700, err) < 0)
 		goto fail;
 	{
@@ -289,7 +307,7 @@ static int adopt(struct appmgr *m, const char *cid, rp_error *err)
 	if (!a)
 		return -1;
 	if (old) {
-		cancel_warm(old);
+		cancel_warm_in(m, old);
 		if (old->storage_mounted) {
 			/* Stays mounted; the new record takes it over. */
 			a->storage_mounted = true;
@@ -327,12 +345,12 @@ static bool update_stop(struct appmgr *m, struct app *old)
 	return true;
 }
 
-int appmgr_install_package(struct appmgr *m, const char *path, char cid[37], rp_error *err)
+static int install_package(struct appmgr *m, const char *path, bool sideload, char cid[37], rp_error *err)
 {
 	/* The loader verifies and stores the verified bytes under a temporary name; the component
 	 * ID, from the verified manifest, then names the app's directory. */
 	_cleanup_free_ char *incoming = xasprintf("%s/.incoming-%d", m->apps_dir, (int)getpid());
-	struct app_loader l = loader_of(m);
+	struct app_loader l = loader_of(m, sideload);
 	_cleanup_manifest_ struct manifest *mf = NULL;
 	if (app_loader_run(&l, "store", path, incoming, &mf, err) < 0 || check_new(m, mf, err) < 0) {
 		unlink(incoming);
@@ -341,6 +359,10 @@ int appmgr_install_package(struct appmgr *m, const char *path, char cid[37], rp_
 	int rc;
 	uint32_t uid = uid_for(m, mf->component_id, err, &rc);
 	struct app *old = find_app(m, mf->component_id);
+	/* Sideloading never replaces an app the cloud installed (its rules stay the cloud's). */
+	if (rc == 0 && sideload && old && !old->sideloaded)
+		rc = rp_error_set(err, RP_E_CONFLICT, "app %s was installed from the cloud, not sideloaded; it cannot be "
+		                  "replaced by a sideloaded package", mf->component_id);
 	bool was_running = rc == 0 && update_stop(m, old);
 	if (rc == 0 && old && old->state != APP_STOPPED)
 		rc = rp_error_set(err, RP_E_CONFLICT, "app %s did not stop for the update", mf->component_id);
@@ -355,12 +377,42 @@ int appmgr_install_package(struct appmgr *m, const char *path, char cid[37], rp_
 		unlink(incoming);
 		return rp_error_set_errno(err, e, "installing %s: storing the package", path);
 	}
-	if (write_record(m, mf->component_id, uid, "package", err) < 0 || adopt(m, mf->component_id, err) < 0)
+	if (write_record(m, mf->component_id, uid, sideload ? "sideload" : "package", err) < 0 ||
+	    adopt(m, mf->component_id, err) < 0)
 		return rp_error_prefix(err, "installing %s", path);
 	snprintf(cid, 37, "%s", mf->component_id);
 	if (was_running && appmgr_start(m, cid, err) < 0)
 		return rp_error_prefix(err, "restarting %s after the update", cid);
-	rp_log_event(RP_LOG_INFO, "app.installed", "installed %s (%s) from package, uid %u", mf->name, cid, uid);
+	rp_log_event(RP_LOG_INFO, "app.installed", "installed %s (%s) from %s, uid %u", mf->name, cid,
+	             sideload ? "a sideloaded development package" : "package", uid);
+	return 0;
+}
+
+int appmgr_install_package(struct appmgr *m, const char *path, char cid[37], rp_error *err)
+{
+	return install_package(m, path, false, cid, err);
+}
+
+int appmgr_sideload_package(struct appmgr *m, const char *path, char cid[37], rp_error *err)
+{
+	return install_package(m, path, true, cid, err);
+}
+
+const struct appmgr_config *appmgr_get_config(const struct appmgr *m)
+{
+	return &m->cfg;
+}
+
+int appmgr_storage_info(struct appmgr *m, const char *cid, uint32_t *limit_kb, char **mountpoint, rp_error *err)
+{
+	*limit_kb = 0;
+	*mountpoint = NULL;
+	struct app *a = find_app(m, cid);
+	if (!a)
+		return not_found(m, cid, err);
+	*limit_kb = a->manifest->caps.mutable_storage_kb;
+	if (a->storage_mounted)
+		*mountpoint = run_path(m, "storage", a->cid);
 	return 0;
 }
 
@@ -424,7 +476,7 @@ static char *prepare_root(struct appmgr *m, struct app *a, rp_error *err)
 	_cleanup_free_ char *root = run_path(m, "images", a->cid);
 	if (rp_remove_tree(root, err) < 0 || rp_mkdir_p(root, 0755, err) < 0)
 		return NULL;
-	struct app_loader l = loader_of(m);
+	struct app_loader l = loader_of(m, a->sideloaded);
 	struct manifest *fresh = NULL;
 	if (app_loader_run(&l, "extract", pkgpath, root, &fresh, err) < 0)
 		return NULL;
@@ -462,12 +514,47 @@ static void drop_cgroup(struct app *a)
 	a->cg_live = false;
 }
 
-static void cancel_warm(struct app *a)
+/* The broker lives exactly as long as the container it serves. */
+static void stop_broker(struct appmgr *m, struct app *a)
+{
+	if (a->broker.link_fd >= 0)
+		epoll_ctl(m->epfd, EPOLL_CTL_DEL, a->broker.link_fd, NULL);
+	appmgr_broker_stop(&a->broker);
+}
+
+static void cancel_warm_in(struct appmgr *m, struct app *a)
 {
 	if (a->warm.pid <= 0)
 		return;
 	sandbox_cancel(&a->warm);
 	drop_cgroup(a);
+	stop_broker(m, a);
+}
+
+/* Start A's broker for the tree at ROOT; returns the app's end of the channel, -1 when the
+ * manager runs without brokers, or -2 with ERR set. */
+static int start_broker(struct appmgr *m, struct app *a, const char *root, int log_fd, rp_error *err)
+{
+	if (!m->cfg.broker_path)
+		return -1;
+	stop_broker(m, a);
+	_cleanup_free_ char *manifest = xasprintf("%s/app_manifest.json", root);
+	_cleanup_free_ char *events = app_path(m, a->cid, "broker.log");
+	struct appmgr_broker_spec bs = {
+		.broker_path = m->cfg.broker_path,
+		.board_path = m->cfg.board_path,
+		.manifest_path = manifest,
+		.event_log = events,
+		.stderr_fd = log_fd,
+		.allow_loopback = m->cfg.broker_allow_loopback,
+	};
+	int app_fd = -1;
+	if (appmgr_broker_start(&bs, &a->broker, &app_fd, err) < 0)
+		return -2;
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &a->broker};
+	if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, a->broker.link_fd, &ev) < 0)
+		rp_abort("epoll_ctl on a fresh broker link");
+	return app_fd;
 }
 
 /* Load the package (verifying it again), mount storage, create the cgroup and build the
@@ -494,6 +581,12 @@ static int prepare_app(struct appmgr *m, struct app *a, rp_error *err)
 	if (cgroup_app_create(&m->cg, a->cid, m->cfg.memory_bytes, m->cfg.pids_max, &a->cg, err) < 0)
 		return -1;
 	a->cg_live = true;
+	_cleanup_close_ int broker_fd = start_broker(m, a, root, log_fd, err);
+	if (broker_fd == -2) {
+		broker_fd = -1;
+		drop_cgroup(a);
+		return rp_error_prefix(err, "starting the broker");
+	}
 	const char *argv[MANIFEST_CMD_ARGS_MAX + 2];
 	argv[0] = a->manifest->entry_point;
 	for (size_t i = 0; i < a->manifest->cmd_args_count; i++)
@@ -508,7 +601,7 @@ static int prepare_app(struct appmgr *m, struct app *a, rp_error *err)
 		.uid = a->uid,
 		.gid = a->uid,
 		.storage_dir = storage,
-		.broker_fd = -1,
+		.broker_fd = broker_fd,
 		.log_fd = log_fd,
 		.tmp_bytes = m->cfg.tmp_bytes,
 		.nofile = 256,
@@ -521,8 +614,10 @@ static int prepare_app(struct appmgr *m, struct app *a, rp_error *err)
 	};
 	int rc = sandbox_prepare(&spec, &a->warm, err);
 	cgroup_app_close_fds(&a->cg);
-	if (rc < 0)
+	if (rc < 0) {
 		drop_cgroup(a);
+		stop_broker(m, a);
+	}
 	return rc;
 }
 
@@ -555,10 +650,10 @@ int appmgr_start(struct appmgr *m, const char *cid, rp_error *err)
 	int rc = a->warm.pid > 0 ? sandbox_release(&a->warm, err) : -1;
 	if (rc < 0) {
 		/* No prepared container, or it died: build one now. */
-		cancel_warm(a);
+		cancel_warm_in(m, a);
 		rp_error_clear(err);
 		if (prepare_app(m, a, err) < 0 || sandbox_release(&a->warm, err) < 0) {
-			cancel_warm(a);
+			cancel_warm_in(m, a);
 			snprintf(a->last_exit, sizeof(a->last_exit), "failed to start: %.200s", err->message);
 			app_log(a, RP_LOG_ERROR, "app.start.failed", err->message);
 			return rp_error_prefix(err, "starting %s", cid);
@@ -569,6 +664,7 @@ int appmgr_start(struct appmgr *m, const char *cid, rp_error *err)
 			waitid(P_PIDFD, (id_t)a->warm.pidfd, &si, WEXITED);
 			sandbox_child_close(&a->warm);
 			drop_cgroup(a);
+			stop_broker(m, a);
 			snprintf(a->last_exit, sizeof(a->last_exit), "failed to start: %.200s", err->message);
 			app_log(a, RP_LOG_ERROR, "app.start.failed", err->message);
 			return -1;
@@ -649,6 +745,7 @@ static void on_exit_event(struct appmgr *m, struct app *a)
 	/* The app was init of its PID namespace, so its descendants are gone too; the group's
 	 * removal sweeps any stragglers. */
 	drop_cgroup(a);
+	stop_broker(m, a);
 	app_log(a, oom ? RP_LOG_WARNING : RP_LOG_INFO, oom ? "app.killed.memory" : "app.exited", a->last_exit);
 	bool wanted_stop = a->state == APP_STOPPING;
 	a->state = APP_STOPPED;
@@ -695,6 +792,30 @@ static void on_deadlines(struct appmgr *m)
 	}
 }
 
+static bool lookup_peer(void *ctx, const char *cid, struct appmgr_broker_peer *out)
+{
+	struct app *a = find_app(ctx, cid);
+	if (!a)
+		return false;
+	out->manifest = a->manifest;
+	out->broker = &a->broker;
+	out->running = a->state == APP_RUNNING;
+	return true;
+}
+
+/* A request from A's broker: app-to-app routing (appmgr_broker.c). */
+static void serve_link(struct appmgr *m, struct app *a)
+{
+	if (a->broker.link_fd < 0)
+		return;
+	if (!appmgr_broker_serve_link(&a->broker, a->manifest, lookup_peer, m)) {
+		epoll_ctl(m->epfd, EPOLL_CTL_DEL, a->broker.link_fd, NULL);
+		close(a->broker.link_fd);
+		a->broker.link_fd = -1;
+		a->broker.accepts_apps = false;
+	}
+}
+
 int appmgr_wait(struct appmgr *m, int extra_fd, int timeout_ms)
 {
 	int64_t now = now_ms();
@@ -714,8 +835,14 @@ int appmgr_wait(struct appmgr *m, int extra_fd, int timeout_ms)
 	}
 	int n = epoll_wait(m->epfd, evs, (int)RP_ARRAY_SIZE(evs), wait_ms);
 	for (int i = 0; i < n; i++) {
+		struct app *link_of = NULL;
+		for (size_t k = 0; k < m->napps && evs[i].data.ptr; k++)
+			if (evs[i].data.ptr == &m->apps[k]->broker)
+				link_of = m->apps[k];
 		if (evs[i].data.ptr == NULL)
 			extra_ready = 1;
+		else if (link_of)
+			serve_link(m, link_of);
 		else
 			on_exit_event(m, evs[i].data.ptr);
 	}
@@ -733,7 +860,9 @@ static json_t *app_json(const struct app *a)
 	if (a->pid > 0)
 		json_object_set_new(o, "pid", json_integer(a->pid));
 	json_object_set_new(o, "restarts", json_integer(a->restarts));
-	json_object_set_new(o, "source", json_string(a->from_package ? "package" : "directory (development)"));
+	json_object_set_new(o, "source", json_string(a->sideloaded     ? "sideload"
+	                                             : a->from_package ? "package"
+	                                                               : "directory (development)"));
 	if (a->last_exit[0])
 		json_object_set_new(o, "last_exit", json_string(a->last_exit));
 	return o;
@@ -774,7 +903,7 @@ int appmgr_remove(struct appmgr *m, const char *cid, rp_error *err)
 	stop_and_wait(m, a);
 	if (a->state == APP_STOPPING)
 		return rp_error_set(err, RP_E_INTERNAL, "app %s did not stop", cid);
-	cancel_warm(a);
+	cancel_warm_in(m, a);
 	if (a->storage_mounted) {
 		_cleanup_free_ char *mp = run_path(m, "storage", a->cid);
 		storage_unmount(mp);
@@ -803,7 +932,7 @@ void appmgr_close(struct appmgr *m)
 	for (size_t i = 0; i < m->napps; i++) {
 		struct app *a = m->apps[i];
 		stop_and_wait(m, a);
-		cancel_warm(a);
+		cancel_warm_in(m, a);
 		drop_cgroup(a);
 		if (a->storage_mounted) {
 			_cleanup_free_ char *mp = run_path(m, "storage", a->cid);
@@ -824,5 +953,6 @@ void appmgr_close(struct appmgr *m)
 	free(m->apps_dir);
 	free(m->run_dir);
 	free(m->staging);
+	free(m->capability_path);
 	free(m);
 }

@@ -27,6 +27,15 @@ struct appmgr_config {
 	const char *const *trust_key_paths; /* PEM public keys that may sign installed packages */
 	size_t trust_key_count;
 	const char *loader_path;     /* rampart-app-loader, which verifies packages */
+	/* Per-app brokers (appmgr_broker.c): rampart-periph-broker and the device's board file.
+	 * broker_path NULL: apps get no broker (fd 3 absent; applibs calls fail with ENOTCONN). */
+	const char *broker_path;
+	const char *board_path;
+	bool broker_allow_loopback;  /* --allow-loopback-targets for every broker (tests, demo) */
+	/* Development mode (devmode.h): the key that signs capabilities and this device's ID. Both
+	 * unset: capabilities are refused, and so is sideloading. */
+	const char *capability_key_path;
+	const char *device_id;
 };
 
 void appmgr_config_defaults(struct appmgr_config *cfg);
@@ -41,6 +50,16 @@ void appmgr_close(struct appmgr *m);
  * for development, an unpacked tree. *cid receives the component ID (37 bytes). */
 int appmgr_install_package(struct appmgr *m, const char *path, char cid[37], rp_error *err) RP_MUST_CHECK;
 int appmgr_install_dir(struct appmgr *m, const char *dir, char cid[37], rp_error *err) RP_MUST_CHECK;
+/* Development mode: install a development package verified against the development keys of the
+ * installed capability (app_loader.h); the app is recorded as sideloaded and every later load
+ * checks the capability again. Refused when CID is already installed from the cloud. */
+int appmgr_sideload_package(struct appmgr *m, const char *path, char cid[37], rp_error *err) RP_MUST_CHECK;
+/* The manager's configuration (state directory, capability key, device ID, loader). */
+const struct appmgr_config *appmgr_get_config(const struct appmgr *m);
+/* Mutable storage of CID: its quota (0 when the app has none) and, when mounted, the mountpoint
+ * (malloc'd into *MOUNTPOINT, else NULL). */
+int appmgr_storage_info(struct appmgr *m, const char *cid, uint32_t *limit_kb, char **mountpoint,
+                        rp_error *err) RP_MUST_CHECK;
 /* Stop the app if running and delete it with its storage. */
 int appmgr_remove(struct appmgr *m, const char *cid, rp_error *err) RP_MUST_CHECK;
 

@@ -16,6 +16,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "device/appmgr/devmode.h"
 
 static json_t *reply_error(const rp_error *e)
 {
@@ -71,6 +72,10 @@ int appmgr_ctl_parse(const char *req, size_t len, struct appmgr_ctl_request *out
 
 json_t *appmgr_ctl_handle(struct appmgr *m, const char *req, size_t len)
 {
+	/* Development-mode operations (devmode.h) share this socket and its root-only check. */
+	json_t *dev = devmode_ctl_handle(m, req, len);
+	if (dev)
+		return dev;
 	rp_error err = RP_ERROR_INIT;
 	struct appmgr_ctl_request r;
 	if (appmgr_ctl_parse(req, len, &r, &err) < 0)

@@ -36,6 +36,12 @@ static void usage(FILE *f)
 	      "  --state DIR           state directory (apps/, run/)\n"
 	      "  --trust-key PEM       public key that may sign packages (repeatable)\n"
 	      "  --loader PATH         package verifier (default: rampart-app-loader next to this program)\n"
+	      "  --broker PATH         per-app broker (default: rampart-periph-broker next to this program)\n"
+	      "  --board FILE          board definition for the brokers (default: the simulated board)\n"
+	      "  --no-broker           start apps without a broker (applibs calls fail with ENOTCONN)\n"
+	      "  --broker-allow-loopback-targets  let apps' allowed hosts resolve to loopback (tests, demo)\n"
+	      "  --capability-key PEM  public key that signs appDevelopment capabilities (development mode)\n"
+	      "  --device-id ID        this device's ID (64 hex), which a capability must name\n"
 	      "  --memory SIZE         memory limit per app (default 64M)\n"
 	      "  --pids N              process limit per app (default 32)\n"
 	      "  --cgroup-parent NAME  cgroup created under the manager's own (default rampart-apps)\n"
@@ -52,6 +58,8 @@ struct opts {
 	const char *keys[MAX_TRUST_KEYS];
 	size_t nkeys;
 	char loader[4096];
+	char broker[4096];
+	bool no_broker;
 	const char *socket;
 	uint64_t timeout_ms;
 	bool no_prewarm;
@@ -60,7 +68,7 @@ struct opts {
 /* FIRST: stop at the command word; otherwise options and operands may be mixed. */
 static int parse_opts(int argc, char **argv, bool first, struct opts *o, rp_error *err)
 {
-	enum { O_STATE = 256, O_TRUST, O_MEM, O_PIDS, O_CGP, O_LLABI, O_LLDEG, O_NORESTART, O_SOCKET, O_TIMEOUT, O_LOGF, O_NOPREWARM, O_LOADER };
+	enum { O_STATE = 256, O_TRUST, O_MEM, O_PIDS, O_CGP, O_LLABI, O_LLDEG, O_NORESTART, O_SOCKET, O_TIMEOUT, O_LOGF, O_NOPREWARM, O_LOADER, O_CAPKEY, O_DEVID, O_BROKER, O_BOARD, O_NOBROKER, O_BRLOOP };
 	static const struct option longopts[] = {
 		{"state", required_argument, NULL, O_STATE},       {"trust-key", required_argument, NULL, O_TRUST},
 		{"memory", required_argument, NULL, O_MEM},        {"pids", required_argument, NULL, O_PIDS},
@@ -69,6 +77,10 @@ static int parse_opts(int argc, char **argv, bool first, struct opts *o, rp_erro
 		{"socket", required_argument, NULL, O_SOCKET},     {"timeout-ms", required_argument, NULL, O_TIMEOUT},
 		{"log-format", required_argument, NULL, O_LOGF},   {"help", no_argument, NULL, 'h'},
 		{"no-prewarm", no_argument, NULL, O_NOPREWARM},    {"loader", required_argument, NULL, O_LOADER},
+		{"broker", required_argument, NULL, O_BROKER},     {"board", required_argument, NULL, O_BOARD},
+		{"no-broker", no_argument, NULL, O_NOBROKER},
+		{"broker-allow-loopback-targets", no_argument, NULL, O_BRLOOP},
+		{"capability-key", required_argument, NULL, O_CAPKEY}, {"device-id", required_argument, NULL, O_DEVID},
 		{NULL, 0, NULL, 0},
 	};
 	int c;
@@ -100,6 +112,12 @@ static int parse_opts(int argc, char **argv, bool first, struct opts *o, rp_erro
 		case O_SOCKET: o->socket = optarg; break;
 		case O_NOPREWARM: o->no_prewarm = true; break;
 		case O_LOADER: o->cfg.loader_path = optarg; break;
+		case O_BROKER: o->cfg.broker_path = optarg; break;
+		case O_BOARD: o->cfg.board_path = optarg; break;
+		case O_NOBROKER: o->no_broker = true; break;
+		case O_BRLOOP: o->cfg.broker_allow_loopback = true; break;
+		case O_CAPKEY: o->cfg.capability_key_path = optarg; break;
+		case O_DEVID: o->cfg.device_id = optarg; break;
 		case O_TIMEOUT:
 			if (rp_parse_u64(optarg, 1, 86400000, &o->timeout_ms, err) < 0)
 				return rp_error_prefix(err, "--timeout-ms");
@@ -118,6 +136,50 @@ static int parse_opts(int argc, char **argv, bool first, struct opts *o, rp_erro
 	o->cfg.trust_key_paths = o->keys;
 	o->cfg.trust_key_count = o->nkeys;
 	return 0;
+}
+
+/* Every app gets its own broker on fd 3 unless --no-broker. Defaults: rampart-periph-broker next
+ * to this program (or in the build tree's broker directory) and the board compiled in for
+ * development builds; a missing default board means no brokers (logged), an explicit one must exist. */
+static int default_broker(struct opts *o, rp_error *err)
+{
+	if (o->no_broker) {
+		o->cfg.broker_path = NULL;
+		return 0;
+	}
+	if (!o->cfg.board_path) {
+#ifdef RAMPART_DEFAULT_BOARD
+		if (access(RAMPART_DEFAULT_BOARD, R_OK) == 0)
+			o->cfg.board_path = RAMPART_DEFAULT_BOARD;
+#endif
+		if (!o->cfg.board_path) {
+			rp_log_event(RP_LOG_WARNING, "appmgr.no_broker", "no --board given: apps run without a broker");
+			o->cfg.broker_path = NULL;
+			return 0;
+		}
+	} else if (access(o->cfg.board_path, R_OK) < 0) {
+		return rp_error_set_errno(err, errno, "--board %s", o->cfg.board_path);
+	}
+	if (o->cfg.broker_path)
+		return 0;
+	static const char *const candidates[] = {"/rampart-periph-broker", "/../broker/rampart-periph-broker"};
+	ssize_t n = readlink("/proc/self/exe", o->broker, sizeof(o->broker) - 1);
+	if (n <= 0)
+		return rp_error_set_errno(err, errno, "finding rampart-periph-broker: readlink /proc/self/exe");
+	o->broker[n] = '\0';
+	char *slash = strrchr(o->broker, '/');
+	for (size_t i = 0; slash && i < RP_ARRAY_SIZE(candidates); i++) {
+		size_t len = strlen(candidates[i]);
+		if ((size_t)(slash - o->broker) + len + 1 > sizeof(o->broker))
+			break;
+		memcpy(slash, candidates[i], len + 1);
+		if (access(o->broker, X_OK) == 0) {
+			o->cfg.broker_path = o->broker;
+			return 0;
+		}
+	}
+	return rp_error_set(err, RP_E_NOT_FOUND,
+	                    "rampart-periph-broker not found next to rampart-appmgr; pass --broker PATH or --no-broker");
 }
 
 static void print_json(json_t *j)
@@ -202,6 +264,8 @@ int main(int argc, char **argv)
 		rp_error_set(&err, RP_E_PERMISSION, "the application manager must run as root (it creates containers)");
 		goto out;
 	}
+	if (default_broker(&o, &err) < 0)
+		goto out;
 	if (!o.cfg.loader_path) {
 		/* Default: rampart-app-loader next to this program. */
 		ssize_t n = readlink("/proc/self/exe", o.loader, sizeof(o.loader) - 1);

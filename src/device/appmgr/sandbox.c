@@ -449,7 +449,7 @@ int sandbox_prepare(const struct sandbox_spec *spec, struct sandbox_child *child
 	if (plan_entries(p, err) < 0 || join(p->dev, spec->staging, "dev", err) < 0 ||
 	    join(p->proc, spec->staging, "proc", err) < 0 || join(p->tmp, spec->staging, "tmp", err) < 0 ||
 	    join(p->mnt, spec->staging, "mnt", err) < 0 ||
-	    join(p->storage, spec->staging, SANDBOX_STORAGE_PATH + 1, err) < 0)
+	    join(p->storage, spec->staging, &SANDBOX_STORAGE_PATH[1], err) < 0)
 		return rp_error_prefix(err, "preparing the sandbox for %s", spec->name);
 	snprintf(p->tmp_opts, sizeof(p->tmp_opts), "mode=0700,uid=%u,gid=%u,size=%llu,nr_inodes=1024",
 	         (unsigned)spec->uid, (unsigned)spec->gid, (unsigned long long)spec->tmp_bytes);

@@ -106,8 +106,9 @@ int sandbox_seccomp_build(struct sandbox_seccomp_prog *out, rp_error *err)
 			if (families[f] != AF_UNIX && types[t] == SOCK_SEQPACKET)
 				continue;
 			struct scmp_arg_cmp cmp[] = {
-				SCMP_A0(SCMP_CMP_EQ, (uint64_t)families[f]),
-				SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, (uint64_t)types[t]),
+				/* Spelled out: libseccomp's SCMP_A0() leaves datum_b implicit, which clang flags. */
+				{.arg = 0, .op = SCMP_CMP_EQ, .datum_a = (uint64_t)families[f], .datum_b = 0},
+				{.arg = 1, .op = SCMP_CMP_MASKED_EQ, .datum_a = 0xf, .datum_b = (uint64_t)types[t]},
 			};
 			if (rule(ctx, SCMP_ACT_ALLOW, "socket", 2, cmp, err) < 0)
 				return -1;

@@ -108,6 +108,17 @@ int backend_gpio_set(struct backend_gpio *g, uint8_t value)
 void backend_gpio_close(struct backend_gpio *g) { (void)g; }
 #endif
 
+
+/* SPI_IOC_MESSAGE(n) with a runtime n, spelled out: the kernel macro sizes a char array by n,
+ * which compilers treat as a variable-length array. */
+static unsigned long spi_message_request(size_t n)
+{
+	size_t size = n * sizeof(struct spi_ioc_transfer);
+	if (size >= (1u << _IOC_SIZEBITS))
+		size = 0;
+	return _IOC(_IOC_WRITE, SPI_IOC_MAGIC, 0, size);
+}
+
 static speed_t baud_constant(uint32_t baud)
 {
 	static const struct {
@@ -210,7 +221,7 @@ int backend_spi_transfer(int fd, const struct broker_msg *m, uint8_t *rd, size_t
 			off += s->len;
 		}
 	}
-	if (ioctl(fd, SPI_IOC_MESSAGE(m->spi_count), x) < 0)
+	if (ioctl(fd, spi_message_request(m->spi_count), x) < 0)
 		return -errno;
 	*rd_len = off;
 	return 0;

@@ -22,13 +22,17 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "device/broker/backend_linux.h"
+#include "device/broker/broker_net.h"
 #include "device/broker/broker_proto.h"
 #include "device/broker/broker_wire.h"
 
 #define BROKER_CHANNELS_MAX 64
 #define UART_CHUNK 1024
 
-enum chan_kind { CH_CONTROL, CH_PERIPH, CH_UART_SIM, CH_SYSEVENT };
+enum chan_kind { CH_CONTROL, CH_PERIPH, CH_UART_SIM, CH_SYSEVENT, CH_APPCONN, CH_LINK };
+
+/* handle_control's answer for app.connect while the app manager decides: no response yet. */
+#define BROKER_DEFERRED (-1)
 
 struct chan {
 	uint64_t serial; /* epoll's key: never reused, so a stale event cannot hit a new channel */
@@ -62,6 +66,10 @@ struct broker {
 	size_t nchans;
 	uint64_t next_serial;
 	uint8_t rd[BROKER_XFER_MAX];
+	struct chan *control, *link, *appconn; /* appconn: where incoming app connections go */
+	bool connect_pending;                  /* an app.connect waits for the manager's answer */
+	uint32_t connect_seq;
+	char connect_peer[BROKER_COMPONENT_ID_LEN + 1];
 };
 
 /* ---- event log ---- */
@@ -202,6 +210,12 @@ static void chan_close(struct broker *b, struct chan *c)
 			break;
 		}
 	}
+	if (c == b->control)
+		b->control = NULL;
+	if (c == b->link)
+		b->link = NULL;
+	if (c == b->appconn)
+		b->appconn = NULL;
 	if (c->p) {
 		b->open_mask[c->pidx] &= ~c->open_bit;
 		ev(b, "close", c->p, "{}");
@@ -231,6 +245,12 @@ static struct chan *chan_new_pair(struct broker *b, enum chan_kind kind, int typ
 	}
 	*app_fd = sv[1];
 	return c;
+}
+
+static void protocol_error_msg(struct broker *b, const char *why)
+{
+	rp_log_event(RP_LOG_WARNING, "broker.protocol_error", "app %s: %s", b->policy->app_name, why);
+	ev(b, "protocol_error", NULL, "{s:s}", "reason", why);
 }
 
 /* ---- control requests ---- */
@@ -365,6 +385,108 @@ static bool network_ready(const struct broker *b)
 	return ready;
 }
 
+/* One message to the app manager on the link channel; a manager that does not read it loses the
+ * link (app connections then fail with ECONNREFUSED), never the app's session. */
+static void link_send(struct broker *b, uint16_t type, const char *cid, int fd)
+{
+	struct broker_msg m = {.type = type};
+	rp_buf out;
+	if (cid)
+		memcpy(m.component_id, cid, BROKER_COMPONENT_ID_LEN + 1);
+	rp_buf_init(&out);
+	broker_msg_encode(&m, &out);
+	if (broker_wire_send(b->link->fd, out.data, out.len, fd) < 0) {
+		rp_log_event(RP_LOG_WARNING, "broker.link_lost", "app %s: the app manager does not read its link: %s",
+		             b->policy->app_name, strerror(errno));
+		chan_close(b, b->link);
+	}
+	rp_buf_free(&out);
+}
+
+/* app.connect: this app must list the peer; the app manager, which sees every running app,
+ * checks the peer lists this app too, and hands out the two ends of a socketpair. */
+static int app_connect(struct broker *b, const struct broker_msg *req)
+{
+	const struct broker_policy *pol = b->policy;
+	bool listed = false;
+	for (size_t i = 0; i < pol->app_connection_count; i++)
+		if (strcasecmp(pol->app_connections[i], req->component_id) == 0)
+			listed = true;
+	if (!listed)
+		return deny(b, "app.connect", 0, EPERM, "AllowedApplicationConnections does not list this component");
+	if (!b->link)
+		return deny(b, "app.connect", 0, ECONNREFUSED, "the peer application is not reachable (no app manager)");
+	if (b->connect_pending)
+		return deny(b, "app.connect", 0, EBUSY, "another app.connect is in progress");
+	b->connect_pending = true;
+	b->connect_seq = req->seq;
+	memcpy(b->connect_peer, req->component_id, sizeof(b->connect_peer));
+	link_send(b, BROKER_LINK_CONNECT, req->component_id, -1);
+	if (!b->link) {
+		b->connect_pending = false;
+		return deny(b, "app.connect", 0, ECONNREFUSED, "the app manager is gone");
+	}
+	return BROKER_DEFERRED;
+}
+
+static void send_to_app(struct broker *b, struct chan *c, const struct broker_msg *m, int fd)
+{
+	rp_buf out;
+	rp_buf_init(&out);
+	broker_msg_encode(m, &out);
+	if (broker_wire_send(c->fd, out.data, out.len, fd) < 0)
+		protocol_error_msg(b, "the app does not read its channel");
+	rp_buf_free(&out);
+}
+
+/* A message from the app manager: the answer to our app.connect, or a peer's connection. */
+static bool serve_link(struct broker *b, struct chan *c)
+{
+	uint8_t buf[BROKER_MSG_MAX];
+	struct broker_msg m;
+	rp_error err = RP_ERROR_INIT;
+	int fd = -1;
+	ssize_t n = broker_wire_recv(c->fd, buf, sizeof(buf), &fd);
+
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return true;
+	if (n <= 0 || broker_msg_decode(buf, (size_t)n, &m, &err) < 0) {
+		if (fd >= 0)
+			close(fd);
+		rp_log_event(RP_LOG_WARNING, "broker.link_lost", "app %s: link to the app manager closed%s%s",
+		             b->policy->app_name, err.message[0] ? ": " : "", err.message);
+		if (b->connect_pending && b->control) {
+			struct broker_msg r = {.type = BROKER_APP_CONNECT | BROKER_RESPONSE, .seq = b->connect_seq,
+			                       .status = ECONNREFUSED};
+			b->connect_pending = false;
+			send_to_app(b, b->control, &r, -1);
+		}
+		return false;
+	}
+	if (m.type == (BROKER_LINK_CONNECT | BROKER_RESPONSE) && b->connect_pending && b->control) {
+		struct broker_msg r = {.type = BROKER_APP_CONNECT | BROKER_RESPONSE, .seq = b->connect_seq,
+		                       .status = m.status};
+		b->connect_pending = false;
+		if (m.status == 0 && fd < 0)
+			r.status = EPROTO;
+		if (r.status != 0)
+			deny(b, "app.connect", 0, (int)r.status,
+			     r.status == EPERM ? "the peer does not list this app in AllowedApplicationConnections"
+			                       : "the peer application is not running or not accepting connections");
+		else
+			ev(b, "app.connect", NULL, "{s:s}", "peer", b->connect_peer);
+		send_to_app(b, b->control, &r, r.status == 0 ? fd : -1);
+	} else if (m.type == BROKER_LINK_INCOMING && fd >= 0 && b->appconn) {
+		struct broker_msg r = {.type = BROKER_APP_INCOMING};
+		memcpy(r.component_id, m.component_id, sizeof(r.component_id));
+		ev(b, "app.incoming", NULL, "{s:s}", "peer", m.component_id);
+		send_to_app(b, b->appconn, &r, fd);
+	}
+	if (fd >= 0)
+		close(fd);
+	return true;
+}
+
 static int handle_control(struct broker *b, const struct broker_msg *req, struct broker_msg *resp, int *app_fd)
 {
 	const struct broker_policy *pol = b->policy;
@@ -411,11 +533,39 @@ static int handle_control(struct broker *b, const struct broker_msg *req, struct
 		return b->opts.power_hook ? b->opts.power_hook(b->opts.power_ctx, req->dir, req->id) : 0;
 	}
 	case BROKER_APP_CONNECT:
-		for (size_t i = 0; i < pol->app_connection_count; i++)
-			if (strcasecmp(pol->app_connections[i], req->component_id) == 0)
-				/* Declared, but app-to-app routing belongs to the app manager, not this broker. */
-				return deny(b, what, 0, ECONNREFUSED, "the peer application is not reachable");
-		return deny(b, what, 0, EPERM, "AllowedApplicationConnections does not list this component");
+		return app_connect(b, req);
+	case BROKER_APP_LISTEN:
+		if (pol->app_connection_count == 0)
+			return deny(b, what, 0, EPERM, "AllowedApplicationConnections is empty");
+		if (b->appconn)
+			return deny(b, what, 0, EBUSY, "already listening for app connections");
+		if (!(b->appconn = chan_new_pair(b, CH_APPCONN, SOCK_SEQPACKET, app_fd)))
+			return deny(b, what, 0, errno, "creating the connection channel failed");
+		if (b->link)
+			link_send(b, BROKER_LINK_LISTENING, NULL, -1);
+		ev(b, "app.listen", NULL, "{}");
+		return 0;
+	case BROKER_NET_CONNECT:
+	case BROKER_NET_LISTEN: {
+		struct broker_net_options no = {.allow_loopback_targets = b->opts.allow_loopback_targets,
+		                                .connect_timeout_ms = b->opts.connect_timeout_ms};
+		const char *why = "";
+		const char *proto = req->dir == BROKER_NET_TCP ? "tcp" : "udp";
+		int r = req->type == BROKER_NET_CONNECT ? broker_net_connect(pol, &no, req, app_fd, &why)
+		                                        : broker_net_listen(pol, req, app_fd, &why);
+		if (r != 0) {
+			ev(b, "denied", NULL, "{s:s, s:s, s:s, s:I, s:s, s:s}", "request", what, "host",
+			   req->type == BROKER_NET_CONNECT ? req->host : "", "protocol", proto, "port", (json_int_t)req->id,
+			   "errno", r == EPERM ? "EPERM" : strerror(r), "reason", why);
+			rp_log_event(RP_LOG_WARNING, "broker.denied", "app %s: %s %s %s:%" PRIu32 " refused (%s): %s",
+			             pol->app_name, what, proto, req->type == BROKER_NET_CONNECT ? req->host : "*", req->id,
+			             strerror(r), why);
+			return r;
+		}
+		ev(b, req->type == BROKER_NET_CONNECT ? "net.connect" : "net.listen", NULL, "{s:s, s:s, s:I}", "host",
+		   req->type == BROKER_NET_CONNECT ? req->host : "*", "protocol", proto, "port", (json_int_t)req->id);
+		return 0;
+	}
 	default:
 		return EINVAL;
 	}
@@ -641,13 +791,16 @@ static bool serve_message(struct broker *b, struct chan *c)
 		protocol_error(b, c, err.message);
 		return false;
 	}
-	if ((req.type & BROKER_RESPONSE) || req.type == BROKER_SYSEVENT_NOTIFY ||
-	    broker_msg_is_control(req.type) != (c->kind == CH_CONTROL) || c->kind == CH_SYSEVENT) {
+	if ((req.type & BROKER_RESPONSE) || req.type == BROKER_SYSEVENT_NOTIFY || req.type == BROKER_APP_INCOMING ||
+	    broker_msg_is_link(req.type) || broker_msg_is_control(req.type) != (c->kind == CH_CONTROL) ||
+	    c->kind == CH_SYSEVENT || c->kind == CH_APPCONN) {
 		protocol_error(b, c, "message type not allowed on this channel");
 		return false;
 	}
 	memset(&resp, 0, sizeof(resp));
 	status = c->kind == CH_CONTROL ? handle_control(b, &req, &resp, &app_fd) : handle_periph(b, c, &req, &resp);
+	if (status == BROKER_DEFERRED)
+		return true; /* answered when the app manager replies (serve_link) */
 	resp.type = (uint16_t)(req.type | BROKER_RESPONSE);
 	resp.seq = req.seq;
 	resp.status = (uint32_t)status;
@@ -697,6 +850,14 @@ int broker_run(struct broker *b, int control_fd, rp_error *err)
 	control = chan_add(b, control_fd, CH_CONTROL);
 	if (!control)
 		return rp_error_set_errno(err, errno, "watching the control socket");
+	b->control = control;
+	if (b->opts.has_link) {
+		if (getsockopt(b->opts.link_fd, SOL_SOCKET, SO_TYPE, &sotype, &sl) < 0 || sotype != SOCK_SEQPACKET)
+			return rp_error_set(err, RP_E_INVALID, "link fd %d is not a SOCK_SEQPACKET socket", b->opts.link_fd);
+		if (fcntl(b->opts.link_fd, F_SETFL, O_NONBLOCK) < 0 || fcntl(b->opts.link_fd, F_SETFD, FD_CLOEXEC) < 0 ||
+		    !(b->link = chan_add(b, b->opts.link_fd, CH_LINK)))
+			return rp_error_set_errno(err, errno, "watching the link socket");
+	}
 	/* Record who is on the other end: the app manager passes an app's end; anything else is a
 	 * misconfiguration worth seeing in the log. */
 	struct ucred cred = {0};
@@ -722,7 +883,9 @@ int broker_run(struct broker *b, int control_fd, rp_error *err)
 			if (!c)
 				continue;
 			if (evs[i].events & EPOLLIN)
-				alive = c->kind == CH_UART_SIM ? serve_uart(b, c) : serve_message(b, c);
+				alive = c->kind == CH_UART_SIM ? serve_uart(b, c)
+				        : c->kind == CH_LINK   ? serve_link(b, c)
+				                               : serve_message(b, c);
 			else if (evs[i].events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP))
 				alive = false;
 			if (!alive) {

@@ -3,6 +3,7 @@
  * protocol v1"). A library so the app manager can run one per app; main.c is a thin wrapper. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -20,6 +21,13 @@ struct broker_options {
 	/* Called for granted power requests (app manager hook); NULL = only logged. Returns 0 or an errno. */
 	int (*power_hook)(void *ctx, uint8_t action, uint32_t arg);
 	void *power_ctx;
+	/* Network operations (broker_net.h): loopback/own-address targets, connect timeout. */
+	bool allow_loopback_targets;
+	int connect_timeout_ms;
+	/* Link channel to the app manager for app-to-app connections (docs/protocol.md, "Network
+	 * broker operations v1"); without one, app.connect to a declared peer is ECONNREFUSED. */
+	bool has_link;
+	int link_fd;
 };
 
 /* Resolve every peripheral the policy names against the board; a manifest entry the board does

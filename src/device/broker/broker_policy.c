@@ -20,6 +20,11 @@ void broker_policy_free(struct broker_policy *p)
 	for (size_t i = 0; i < p->app_connection_count; i++)
 		free(p->app_connections[i]);
 	free(p->app_connections);
+	for (size_t i = 0; i < p->allowed_connection_count; i++)
+		free(p->allowed_connections[i]);
+	free(p->allowed_connections);
+	free(p->tcp_server_ports);
+	free(p->udp_server_ports);
 	free(p);
 }
 
@@ -37,6 +42,17 @@ struct broker_policy *broker_policy_from_manifest(const struct manifest *m)
 	struct broker_policy *p = xcalloc(1, sizeof(*p));
 
 	snprintf(p->app_name, sizeof(p->app_name), "%s", m->name);
+	snprintf(p->component_id, sizeof(p->component_id), "%s", m->component_id);
+	copy_list(c->allowed_connections, c->allowed_connections_count, &p->allowed_connections,
+	          &p->allowed_connection_count);
+	p->tcp_server_ports = xcalloc(c->allowed_tcp_server_ports_count + 1, sizeof(uint16_t));
+	if (c->allowed_tcp_server_ports_count)
+		memcpy(p->tcp_server_ports, c->allowed_tcp_server_ports, c->allowed_tcp_server_ports_count * sizeof(uint16_t));
+	p->tcp_server_port_count = c->allowed_tcp_server_ports_count;
+	p->udp_server_ports = xcalloc(c->allowed_udp_server_ports_count + 1, sizeof(uint16_t));
+	if (c->allowed_udp_server_ports_count)
+		memcpy(p->udp_server_ports, c->allowed_udp_server_ports, c->allowed_udp_server_ports_count * sizeof(uint16_t));
+	p->udp_server_port_count = c->allowed_udp_server_ports_count;
 	copy_list(c->gpio, c->gpio_count, &p->periph[BOARD_GPIO], &p->periph_count[BOARD_GPIO]);
 	copy_list(c->uart, c->uart_count, &p->periph[BOARD_UART], &p->periph_count[BOARD_UART]);
 	copy_list(c->i2c_master, c->i2c_master_count, &p->periph[BOARD_I2C], &p->periph_count[BOARD_I2C]);

@@ -16,6 +16,7 @@
 
 struct broker_policy {
 	char app_name[32];
+	char component_id[37]; /* lowercase; the app manager's link channel names apps by it */
 	char **periph[BOARD_TYPE_COUNT]; /* manifest entries as written ("$SAMPLE_LED", "8") */
 	size_t periph_count[BOARD_TYPE_COUNT];
 	char **app_connections; /* AllowedApplicationConnections, lowercase component IDs */
@@ -24,6 +25,11 @@ struct broker_policy {
 	bool software_update_deferral;
 	unsigned power_controls; /* BROKER_POWER_* bits */
 	bool device_auth;
+	/* Network grants (src/device/broker/broker_net.c). */
+	char **allowed_connections; /* lowercase names, "*.domain" wildcards, canonical IP literals */
+	size_t allowed_connection_count;
+	uint16_t *tcp_server_ports, *udp_server_ports;
+	size_t tcp_server_port_count, udp_server_port_count;
 };
 
 /* Copy the grants the broker enforces out of a parsed manifest (the app manager's path). */

@@ -26,6 +26,9 @@ static const struct {
 	{BROKER_SYSEVENT_RESUME, "sysevent.resume"},
 	{BROKER_POWER, "power"},
 	{BROKER_APP_CONNECT, "app.connect"},
+	{BROKER_NET_CONNECT, "net.connect"},
+	{BROKER_NET_LISTEN, "net.listen"},
+	{BROKER_APP_LISTEN, "app.listen"},
 	{BROKER_GPIO_GET, "gpio.get"},
 	{BROKER_GPIO_SET, "gpio.set"},
 	{BROKER_I2C_CONFIG, "i2c.config"},
@@ -37,6 +40,10 @@ static const struct {
 	{BROKER_ADC_SET_REF, "adc.set_reference"},
 	{BROKER_PWM_APPLY, "pwm.apply"},
 	{BROKER_SYSEVENT_NOTIFY, "sysevent.notify"},
+	{BROKER_APP_INCOMING, "app.incoming"},
+	{BROKER_LINK_CONNECT, "link.connect"},
+	{BROKER_LINK_LISTENING, "link.listening"},
+	{BROKER_LINK_INCOMING, "link.incoming"},
 };
 
 const char *broker_msg_type_name(uint16_t type)
@@ -50,7 +57,28 @@ const char *broker_msg_type_name(uint16_t type)
 
 bool broker_msg_is_control(uint16_t type)
 {
-	return type >= BROKER_GPIO_OPEN && type <= BROKER_APP_CONNECT;
+	return type >= BROKER_GPIO_OPEN && type <= BROKER_APP_LISTEN;
+}
+
+bool broker_msg_is_link(uint16_t type)
+{
+	type &= (uint16_t)~BROKER_RESPONSE;
+	return type >= BROKER_LINK_CONNECT && type <= BROKER_LINK_INCOMING;
+}
+
+/* Host names, IPv4 and IPv6 literals only: the allow-list check compares bytes, so anything a
+ * resolver might interpret differently (spaces, '%' zone IDs, brackets, trailing dots) is refused. */
+static bool host_chars_ok(const char *h, size_t n)
+{
+	if (n == 0 || h[n - 1] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = h[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+		      c == ':'))
+			return false;
+	}
+	return true;
 }
 
 static bool known_type(uint16_t type)
@@ -105,9 +133,29 @@ static void encode_request(const struct broker_msg *m, rp_buf *b)
 		rp_buf_u32(b, m->id);
 		break;
 	case BROKER_APP_CONNECT:
+	case BROKER_APP_INCOMING:
+	case BROKER_LINK_CONNECT:
+	case BROKER_LINK_INCOMING:
 		if (strlen(m->component_id) != BROKER_COMPONENT_ID_LEN)
 			rp_abort("broker_msg_encode: component ID must be 36 characters");
 		rp_buf_append(b, m->component_id, BROKER_COMPONENT_ID_LEN);
+		break;
+	case BROKER_NET_CONNECT: {
+		size_t n = strlen(m->host);
+		if (n == 0 || n > BROKER_HOST_MAX)
+			rp_abort("broker_msg_encode: host must be 1..253 bytes");
+		rp_buf_u8(b, m->dir);
+		rp_buf_u16(b, (uint16_t)m->id);
+		rp_buf_u8(b, (uint8_t)n);
+		rp_buf_append(b, m->host, n);
+		break;
+	}
+	case BROKER_NET_LISTEN:
+		rp_buf_u8(b, m->dir);
+		rp_buf_u16(b, (uint16_t)m->id);
+		break;
+	case BROKER_APP_LISTEN:
+	case BROKER_LINK_LISTENING:
 		break;
 	case BROKER_GPIO_SET:
 		rp_buf_u8(b, m->value);
@@ -282,11 +330,52 @@ static int decode_request(rp_reader *r, struct broker_msg *m, rp_error *err)
 			return -1;
 		break;
 	case BROKER_APP_CONNECT:
+	case BROKER_APP_INCOMING:
+	case BROKER_LINK_CONNECT:
+	case BROKER_LINK_INCOMING:
 		if (rp_reader_bytes(r, "component id", m->component_id, BROKER_COMPONENT_ID_LEN)) {
 			m->component_id[BROKER_COMPONENT_ID_LEN] = '\0';
 			if (!rp_guid_is_valid(m->component_id))
 				return bad(err, m, "component id is not a GUID");
 		}
+		break;
+	case BROKER_NET_CONNECT: {
+		uint16_t port = 0;
+		uint8_t n = 0;
+		rp_reader_u8(r, "socket type", &m->dir);
+		rp_reader_u16(r, "port", &port);
+		rp_reader_u8(r, "host length", &n);
+		if (!rp_reader_ok(r))
+			break;
+		if (range_u8(err, m, "socket type", m->dir, BROKER_NET_TCP, BROKER_NET_UDP) < 0)
+			return -1;
+		if (port == 0)
+			return bad(err, m, "port 0 is not a destination");
+		if (n == 0 || n > BROKER_HOST_MAX)
+			return bad(err, m, "host length must be 1..253");
+		m->id = port;
+		if (rp_reader_bytes(r, "host", m->host, n)) {
+			m->host[n] = '\0';
+			if (!host_chars_ok(m->host, n))
+				return bad(err, m, "host must be a host name or an IP literal (letters, digits, '.', '-', ':')");
+		}
+		break;
+	}
+	case BROKER_NET_LISTEN: {
+		uint16_t port = 0;
+		rp_reader_u8(r, "socket type", &m->dir);
+		rp_reader_u16(r, "port", &port);
+		if (!rp_reader_ok(r))
+			break;
+		if (range_u8(err, m, "socket type", m->dir, BROKER_NET_TCP, BROKER_NET_UDP) < 0)
+			return -1;
+		if (port == 0)
+			return bad(err, m, "port 0 cannot be listened on");
+		m->id = port;
+		break;
+	}
+	case BROKER_APP_LISTEN:
+	case BROKER_LINK_LISTENING:
 		break;
 	case BROKER_GPIO_SET:
 		rp_reader_u8(r, "value", &m->value);
@@ -414,7 +503,11 @@ int broker_msg_decode(const uint8_t *buf, size_t len, struct broker_msg *out, rp
 	if (version != BROKER_PROTO_VERSION)
 		return rp_error_set(err, RP_E_UNSUPPORTED, "broker message: protocol version %u is not supported (expected %u)",
 		                    version, BROKER_PROTO_VERSION);
-	if (!known_type(out->type) || (out->type & BROKER_RESPONSE && out->type == (BROKER_SYSEVENT_NOTIFY | BROKER_RESPONSE)))
+	if (!known_type(out->type) || (out->type & BROKER_RESPONSE &&
+	                                  (out->type == (BROKER_SYSEVENT_NOTIFY | BROKER_RESPONSE) ||
+	                                   out->type == (BROKER_APP_INCOMING | BROKER_RESPONSE) ||
+	                                   out->type == (BROKER_LINK_INCOMING | BROKER_RESPONSE) ||
+	                                   out->type == (BROKER_LINK_LISTENING | BROKER_RESPONSE))))
 		return rp_error_set(err, RP_E_INVALID, "broker message: unknown type %u", out->type);
 	if (out->type & BROKER_RESPONSE) {
 		if (out->status > MAX_ERRNO)

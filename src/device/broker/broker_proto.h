@@ -17,6 +17,8 @@
 #define BROKER_XFER_MAX 2048
 #define BROKER_SPI_SEGMENTS_MAX 16
 #define BROKER_COMPONENT_ID_LEN 36
+/* Longest host name or IP literal in net.connect (an AllowedConnections entry's limit). */
+#define BROKER_HOST_MAX 253
 /* The fd on which a sandboxed app inherits its broker socket. */
 #define BROKER_APP_FD 3
 
@@ -37,6 +39,10 @@ enum broker_msg_type {
 	BROKER_SYSEVENT_RESUME = 10,
 	BROKER_POWER = 11,
 	BROKER_APP_CONNECT = 12,
+	/* Network broker operations (protocol section "Network broker operations v1"). */
+	BROKER_NET_CONNECT = 13,
+	BROKER_NET_LISTEN = 14,
+	BROKER_APP_LISTEN = 15,
 	/* Handle channels (the fd an open returned), bound to one peripheral. */
 	BROKER_GPIO_GET = 32,
 	BROKER_GPIO_SET = 33,
@@ -50,7 +56,15 @@ enum broker_msg_type {
 	BROKER_PWM_APPLY = 41,
 	/* Unsolicited, broker to app, on a system-event channel. */
 	BROKER_SYSEVENT_NOTIFY = 64,
+	/* Unsolicited, broker to app, on an app-connection channel: a peer's socket. */
+	BROKER_APP_INCOMING = 65,
+	/* Link channel between a broker and the app manager, never valid from an app. */
+	BROKER_LINK_CONNECT = 96,   /* broker -> manager: connect my app to this component */
+	BROKER_LINK_LISTENING = 97, /* broker -> manager: my app accepts app connections */
+	BROKER_LINK_INCOMING = 98,  /* manager -> broker: a peer's socket for my app */
 };
+
+enum broker_net_socket { BROKER_NET_TCP = 1, BROKER_NET_UDP = 2 };
 
 enum broker_gpio_dir { BROKER_GPIO_INPUT = 0, BROKER_GPIO_OUTPUT = 1 };
 enum broker_power_action { BROKER_POWER_REBOOT = 1, BROKER_POWER_DOWN = 2, BROKER_POWER_PROFILE = 3 };
@@ -94,6 +108,7 @@ struct broker_msg {
 	struct broker_spi_segment spi[BROKER_SPI_SEGMENTS_MAX];
 	uint8_t spi_count;
 	char component_id[BROKER_COMPONENT_ID_LEN + 1];
+	char host[BROKER_HOST_MAX + 1]; /* net.connect: host name or IP literal, NUL-terminated */
 };
 
 /* Append the encoded message to OUT. Aborts on a message that violates the limits above (a bug
@@ -104,5 +119,7 @@ int broker_msg_decode(const uint8_t *buf, size_t len, struct broker_msg *out, rp
 
 /* True when TYPE (a request type) belongs on the control channel. */
 bool broker_msg_is_control(uint16_t type);
+/* True for the broker <-> app manager link types, which an app may never send. */
+bool broker_msg_is_link(uint16_t type);
 /* Name for logs ("gpio.open"); "unknown" for anything else. */
 const char *broker_msg_type_name(uint16_t type);

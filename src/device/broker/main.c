@@ -16,8 +16,11 @@ static void usage(FILE *f)
 	fprintf(f, "usage: rampart-periph-broker --board FILE --manifest app_manifest.json [--socket-fd N]\n"
 	           "                             [--log EVENTS.jsonl] [--network-ready yes|no|auto]\n"
 	           "                             [--log-level debug|info|notice|warning|error]\n"
+	           "                             [--link-fd N] [--allow-loopback-targets] [--connect-timeout-ms N]\n"
 	           "Serves peripheral broker protocol v1 on the SOCK_SEQPACKET socket at fd N (default %d)\n"
-	           "until the app closes it; grants only what the manifest declares.\n",
+	           "until the app closes it; grants only what the manifest declares. --link-fd: the app\n"
+	           "manager's link for app-to-app connections. --allow-loopback-targets: let AllowedConnections\n"
+	           "hosts resolve to loopback or the device's own addresses (tests, demo; off by default).\n",
 	           BROKER_APP_FD);
 }
 
@@ -27,13 +30,15 @@ int main(int argc, char **argv)
 		{"board", required_argument, NULL, 'b'},     {"manifest", required_argument, NULL, 'm'},
 		{"socket-fd", required_argument, NULL, 's'}, {"log", required_argument, NULL, 'l'},
 		{"network-ready", required_argument, NULL, 'n'}, {"log-level", required_argument, NULL, 'v'},
+		{"link-fd", required_argument, NULL, 'k'},   {"allow-loopback-targets", no_argument, NULL, 'L'},
+		{"connect-timeout-ms", required_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
 	};
 	const char *board_path = NULL, *manifest_path = NULL;
 	struct broker_options opts = {.network_ready = -1};
 	enum rp_log_level level = RP_LOG_NOTICE;
 	rp_error err = RP_ERROR_INIT;
-	uint32_t fd = BROKER_APP_FD;
+	uint32_t fd = BROKER_APP_FD, u32;
 	struct board *board = NULL;
 	struct broker_policy *policy = NULL;
 	struct broker *b = NULL;
@@ -56,6 +61,26 @@ int main(int argc, char **argv)
 			break;
 		case 'l':
 			opts.event_log_path = optarg;
+			break;
+		case 'k':
+			if (rp_parse_u32(optarg, 0, 1023, &u32, &err) < 0) {
+				rp_error_prefix(&err, "--link-fd");
+				rp_error_report(&err, "rampart-periph-broker");
+				return 2;
+			}
+			opts.has_link = true;
+			opts.link_fd = (int)u32;
+			break;
+		case 'L':
+			opts.allow_loopback_targets = true;
+			break;
+		case 't':
+			if (rp_parse_u32(optarg, 1, 600000, &u32, &err) < 0) {
+				rp_error_prefix(&err, "--connect-timeout-ms");
+				rp_error_report(&err, "rampart-periph-broker");
+				return 2;
+			}
+			opts.connect_timeout_ms = (int)u32;
 			break;
 		case 'n':
 			if (strcmp(optarg, "yes") == 0)

@@ -1,5 +1,6 @@
 /* applibs networking: readiness comes from the broker (which sees the host's interfaces); the
- * app's own network namespace has only loopback, so it cannot answer this itself. */
+ * app's own network namespace has only loopback, so it cannot answer this itself, and outbound
+ * and listening sockets are made by the broker (Networking_Connect, Networking_Listen). */
 #include <applibs/networking.h>
 
 #include <errno.h>
@@ -70,4 +71,40 @@ int Networking_GetInterfaceConnectionStatus(const char *name, Networking_Interfa
 	                      Networking_InterfaceConnectionStatus_ConnectedToInternet)
 	                   : 0;
 	return 0;
+}
+
+int Networking_Connect(const char *host, uint16_t port, Networking_SocketType type)
+{
+	struct broker_msg req = {.type = BROKER_NET_CONNECT, .dir = (uint8_t)type, .id = port};
+	size_t n;
+
+	if (!host) {
+		errno = EFAULT;
+		return -1;
+	}
+	n = strlen(host);
+	if (n == 0 || n > BROKER_HOST_MAX || port == 0 || (type != Networking_Socket_Tcp && type != Networking_Socket_Udp)) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char c = host[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+		      c == ':')) {
+			errno = EINVAL;
+			return -1;
+		}
+	}
+	memcpy(req.host, host, n + 1);
+	return broker_client_open(&req);
+}
+
+int Networking_Listen(uint16_t port, Networking_SocketType type)
+{
+	struct broker_msg req = {.type = BROKER_NET_LISTEN, .dir = (uint8_t)type, .id = port};
+	if (port == 0 || (type != Networking_Socket_Tcp && type != Networking_Socket_Udp)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return broker_client_open(&req);
 }

@@ -47,6 +47,19 @@ ssize_t Networking_GetInterfaces(Networking_NetworkInterface *outNetworkInterfac
 int Networking_GetInterfaceConnectionStatus(const char *networkInterfaceName,
                                             Networking_InterfaceConnectionStatus *outStatus);
 
+/* Rampart extension. An app's network namespace holds only loopback, so sockets to the outside
+ * come from the network broker: it checks HOST against AllowedConnections (names as listed,
+ * "*.domain" wildcards, IP literals), resolves it outside the sandbox, connects and hands back
+ * the connected socket. TYPE is Networking_Socket_Tcp (outbound UDP is not offered). Returns a
+ * blocking, close-on-exec socket fd, or -1 with errno: EPERM (host not allowed, or it resolved
+ * only to addresses apps may not reach), EHOSTUNREACH (name did not resolve), ECONNREFUSED,
+ * ETIMEDOUT, EPROTONOSUPPORT (UDP), EINVAL (bad arguments), ENOTCONN (no broker). */
+typedef enum { Networking_Socket_Tcp = 1, Networking_Socket_Udp = 2 } Networking_SocketType;
+int Networking_Connect(const char *host, uint16_t port, Networking_SocketType type);
+/* Rampart extension: a TCP listening socket (accept() on it) or a bound UDP socket on PORT,
+ * which must be listed in AllowedTcpServerPorts / AllowedUdpServerPorts (else EPERM). */
+int Networking_Listen(uint16_t port, Networking_SocketType type);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,44 @@
+/* Attestation timing for the device agent (see agent_sched.h). */
+#include "device/agent/agent_sched.h"
+
+/* A value in [-span, span] from RND. */
+static int64_t spread(uint32_t rnd, int64_t span)
+{
+	if (span <= 0)
+		return 0;
+	return (int64_t)(rnd % (uint64_t)(2 * span + 1)) - span;
+}
+
+int64_t agent_sched_renew_at(int64_t not_before, int64_t not_after, uint32_t rnd)
+{
+	int64_t life = not_after - not_before;
+	if (life <= 120)
+		return not_before;
+	int64_t at = not_before + life * 2 / 3 + spread(rnd, life / 12);
+	if (at > not_after - 60)
+		at = not_after - 60;
+	return at;
+}
+
+int64_t agent_sched_periodic(int64_t last, uint32_t rnd)
+{
+	return last + AGENT_PERIOD_SECONDS + spread(rnd, AGENT_PERIOD_JITTER_SECONDS);
+}
+
+int64_t agent_sched_backoff(unsigned attempt, uint32_t rnd)
+{
+	int64_t d = AGENT_BACKOFF_MIN_SECONDS;
+	for (unsigned i = 1; i < attempt && d < AGENT_BACKOFF_MAX_SECONDS; i++)
+		d *= 2;
+	if (d > AGENT_BACKOFF_MAX_SECONDS)
+		d = AGENT_BACKOFF_MAX_SECONDS;
+	int64_t half = d / 2;
+	return half + (int64_t)(rnd % (uint64_t)(d - half + 1));
+}
+
+int64_t agent_sched_next(int64_t last, int64_t not_before, int64_t not_after, uint32_t rnd)
+{
+	int64_t renew = agent_sched_renew_at(not_before, not_after, rnd);
+	int64_t periodic = agent_sched_periodic(last, rnd >> 8);
+	return renew < periodic ? renew : periodic;
+}
