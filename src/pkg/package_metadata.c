@@ -6,6 +6,8 @@
 #include "common/xalloc.h"
 #include "pkg/package_metadata.h"
 
+#include "common/text.h"
+
 void package_limits_default(struct package_limits *l)
 {
 	l->max_package_bytes = PACKAGE_DEFAULT_MAX_PACKAGE_BYTES;
@@ -40,47 +42,12 @@ int package_image_type_parse(const char *name, enum package_image_type *out)
 	return -1;
 }
 
-bool package_metadata_text_ok(const uint8_t *s, size_t len)
-{
-	size_t i = 0;
-	while (i < len) {
-		uint8_t c = s[i];
-		if (c < 0x80) {
-			if (c < 0x20 || c == 0x7f)
-				return false;
-			i++;
-			continue;
-		}
-		size_t n;
-		uint32_t cp, min;
-		if ((c & 0xe0) == 0xc0)
-			n = 1, cp = c & 0x1f, min = 0x80;
-		else if ((c & 0xf0) == 0xe0)
-			n = 2, cp = c & 0x0f, min = 0x800;
-		else if ((c & 0xf8) == 0xf0)
-			n = 3, cp = c & 0x07, min = 0x10000;
-		else
-			return false;
-		if (len - i - 1 < n)
-			return false;
-		for (size_t k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (s[i + k] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += n + 1;
-	}
-	return true;
-}
-
 static int check_text(const char *field, const char *s, size_t max, rp_error *err)
 {
 	size_t len = strnlen(s, max + 1);
 	if (len == 0 || len > max)
 		return rp_error_set(err, RP_E_INVALID, "%s must be 1 to %zu bytes", field, max);
-	if (!package_metadata_text_ok((const uint8_t *)s, len))
+	if (!rp_text_is_printable_utf8(s, len))
 		return rp_error_set(err, RP_E_INVALID, "%s is not printable UTF-8", field);
 	return 0;
 }
@@ -174,7 +141,7 @@ static int decode_text(const char *field, const uint8_t *v, size_t len, char *ou
 	if (len == 0 || len > max)
 		return rp_error_set(err, RP_E_INVALID, "metadata field '%s' is %zu bytes (allowed 1 to %zu)", field, len,
 		                    max);
-	if (!package_metadata_text_ok(v, len))
+	if (!rp_text_is_printable_utf8(v, len))
 		return rp_error_set(err, RP_E_INVALID, "metadata field '%s' is not printable UTF-8 (or contains NUL)",
 		                    field);
 	memcpy(out, v, len);

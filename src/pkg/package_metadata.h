@@ -32,5 +32,3 @@ int package_metadata_encode(const struct package_metadata *md, rp_buf *out, rp_e
  * lengths, no trailing bytes. */
 int package_metadata_decode(const uint8_t *data, size_t len, struct package_metadata *md,
                             rp_error *err) RP_MUST_CHECK;
-/* True when S[0..len) is valid UTF-8 (no overlongs, no surrogates) without NUL or control bytes. */
-bool package_metadata_text_ok(const uint8_t *s, size_t len);

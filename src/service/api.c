@@ -130,7 +130,7 @@ static int url_decode(const char *src, size_t len, bool form, char **out, const 
 		buf[n++] = c;
 	}
 	buf[n] = '\0';
-	if (strlen(buf) != n || !validate_text(buf, n)) {
+	if (strlen(buf) != n || !rp_text_is_printable_utf8(buf, n)) {
 		free(buf);
 		return rp_error_set(err, RP_E_INVALID, "%s must be UTF-8 text without NUL or control characters", what);
 	}

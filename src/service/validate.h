@@ -3,6 +3,8 @@
  * against log and terminal injection and against names two clients would display differently. */
 #pragma once
 
+#include "common/text.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include "common/error.h"
@@ -11,8 +13,6 @@
 #define VALIDATE_DESCRIPTION_MAX 1000
 #define VALIDATE_USER_MAX 100
 
-/* True when S[0..len) is UTF-8 without control characters (C0, DEL, C1). */
-bool validate_text(const char *s, size_t len);
 /* WHAT names the field in errors ("product name"). */
 int validate_name(const char *s, const char *what, rp_error *err) RP_MUST_CHECK;
 int validate_description(const char *s, const char *what, rp_error *err) RP_MUST_CHECK;

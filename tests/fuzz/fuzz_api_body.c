@@ -18,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	rp_error err = RP_ERROR_INIT;
 	int sink = 0; /* results are irrelevant: the target looks for crashes and leaks */
-	(void)validate_text((const char *)data, size);
+	(void)rp_text_is_printable_utf8((const char *)data, size);
 	if (size < 64) {
 		char *s = xstrndup((const char *)data, size);
 		int64_t t;

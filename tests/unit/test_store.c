@@ -155,12 +155,12 @@ static void validation(void **state)
 {
 	(void)state;
 	rp_error err = RP_ERROR_INIT;
-	assert_true(validate_text("caf\xc3\xa9 \xe2\x98\x95", 9));
-	assert_false(validate_text("\xc0\xaf", 2));         /* overlong '/' */
-	assert_false(validate_text("\xed\xa0\x80", 3));     /* surrogate */
-	assert_false(validate_text("\xc2\x85", 2));         /* C1 control (NEL) */
-	assert_false(validate_text("a\x1b[31m", 6));        /* terminal escape */
-	assert_false(validate_text("\xf4\x90\x80\x80", 4)); /* beyond U+10FFFF */
+	assert_true(rp_text_is_printable_utf8("caf\xc3\xa9 \xe2\x98\x95", 9));
+	assert_false(rp_text_is_printable_utf8("\xc0\xaf", 2));         /* overlong '/' */
+	assert_false(rp_text_is_printable_utf8("\xed\xa0\x80", 3));     /* surrogate */
+	assert_false(rp_text_is_printable_utf8("\xc2\x85", 2));         /* C1 control (NEL) */
+	assert_false(rp_text_is_printable_utf8("a\x1b[31m", 6));        /* terminal escape */
+	assert_false(rp_text_is_printable_utf8("\xf4\x90\x80\x80", 4)); /* beyond U+10FFFF */
 	assert_int_equal(validate_name("Coffee; DROP TABLE x", "name", &err), 0);
 	assert_int_equal(validate_name("", "name", &err), -1);
 	assert_int_equal(validate_name("0c0c0c0c-1111-4222-8333-444444444444", "name", &err), -1);
