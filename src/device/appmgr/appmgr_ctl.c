@@ -114,6 +114,11 @@ static void serve_one(struct appmgr *m, int lfd)
 	socklen_t cl = sizeof(cred);
 	json_t *reply = NULL;
 	char *buf = xmalloc(APPMGR_CTL_MAX_MSG);
+	/* Bounded: a stuck client must not hang the loop. The request is read (never acted on) even
+	 * from a refused peer, so it gets the refusal instead of a connection reset. */
+	struct timeval tv = {2, 0};
+	setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	ssize_t n = recv(c, buf, APPMGR_CTL_MAX_MSG, MSG_TRUNC);
 	if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 || cred.uid != 0) {
 		rp_error e = RP_ERROR_INIT;
 		rp_error_set(&e, RP_E_PERMISSION, "only root may control the application manager");
@@ -121,10 +126,6 @@ static void serve_one(struct appmgr *m, int lfd)
 		             (unsigned)cred.uid);
 		reply = reply_error(&e);
 	} else {
-		/* The client is local and root, but still bounded: a stuck one must not hang the loop. */
-		struct timeval tv = {2, 0};
-		setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		ssize_t n = recv(c, buf, APPMGR_CTL_MAX_MSG, MSG_TRUNC);
 		if (n > 0 && n <= APPMGR_CTL_MAX_MSG) {
 			reply = appmgr_ctl_handle(m, buf, (size_t)n);
 		} else {
