@@ -7,6 +7,7 @@ prints bytes per check and per day at one check every 20 h (issue 5 goal: <= 10 
 Usage: RAMPART_BUILD=build bench/update/idle_bytes.py [--checks N]"""
 import json
 import pathlib
+import shutil
 import socket
 import sys
 import tempfile
@@ -113,6 +114,7 @@ def main():
         print(f"per day at one check every 20 h: {per_check * 24 / 20:.0f} bytes (goal <= 10240)")
     finally:
         svc.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -221,10 +221,14 @@ int attest_verify(const struct attest_device *dev, const struct attest_nonce *no
 	if (sub->evidence_len > EVIDENCE_MAX_LEN)
 		return refuse(err, &out->reason, ATTEST_EVIDENCE_TOO_LARGE, "evidence is %zu bytes; at most %d allowed",
 		              sub->evidence_len, EVIDENCE_MAX_LEN);
-	_cleanup_pkey_ EVP_PKEY *key = rp_key_from_public_pem(dev->public_key_pem, strlen(dev->public_key_pem), err);
-	if (!key)
-		return refuse(err, &out->reason, ATTEST_INTERNAL, "the registered public key does not load: %s",
-		              err->message);
+	_cleanup_pkey_ EVP_PKEY *own_key = NULL;
+	EVP_PKEY *key = dev->public_key;
+	if (!key) {
+		key = own_key = rp_key_from_public_pem(dev->public_key_pem, strlen(dev->public_key_pem), err);
+		if (!key)
+			return refuse(err, &out->reason, ATTEST_INTERNAL, "the registered public key does not load: %s",
+			              err->message);
+	}
 	evidence ev;
 	if (evidence_decode(sub->evidence, sub->evidence_len, &ev, err) < 0) {
 		evidence_free(&ev);
@@ -283,33 +287,18 @@ void attest_certs_free(struct attest_certs *c)
 	memset(c, 0, sizeof(*c));
 }
 
-/* notAfter (seconds) and the serial number (hex) of the certificate in PEM. */
-static int pem_facts(const char *pem, int64_t *not_after, char serial[41], rp_error *err)
-{
-	_cleanup_bio_ BIO *bio = BIO_new_mem_buf(pem, -1);
-	_cleanup_x509_ X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-	struct tm tm;
-	if (!x || ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) != 1)
-		return rp_error_set_openssl(err, "reading the issued certificate");
-	if (not_after)
-		*not_after = (int64_t)timegm(&tm);
-	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
-	char *hex = bn ? BN_bn2hex(bn) : NULL;
-	BN_free(bn);
-	if (!hex)
-		return rp_error_set_openssl(err, "reading the issued certificate's serial number");
-	size_t i = 0;
-	for (; hex[i] && i < 40; i++)
-		serial[i] = (char)((hex[i] >= 'A' && hex[i] <= 'F') ? hex[i] - 'A' + 'a' : hex[i]);
-	serial[i] = 0;
-	OPENSSL_free(hex);
-	return 0;
-}
-
 int attest_issue(struct tenant_ca *ca, const struct attest_submission *sub, const char *identity_pem, int64_t now,
                  struct attest_certs *out, enum attest_reason *reason, rp_error *err)
 {
+	return attest_issue_key(ca, sub, NULL, identity_pem, now, out, reason, err);
+}
+
+int attest_issue_key(struct tenant_ca *ca, const struct attest_submission *sub, EVP_PKEY *identity,
+                     const char *identity_pem, int64_t now, struct attest_certs *out, enum attest_reason *reason,
+                     rp_error *err)
+{
 	memset(out, 0, sizeof(*out));
+	/* Each CSR is decoded and its signature verified once; the key it yields is what gets certified. */
 	size_t c_len = strlen(sub->client_csr), a_len = strlen(sub->device_api_csr);
 	_cleanup_pkey_ EVP_PKEY *ck = ca_csr_check(sub->client_csr, c_len, err);
 	if (!ck)
@@ -317,30 +306,36 @@ int attest_issue(struct tenant_ca *ca, const struct attest_submission *sub, cons
 	_cleanup_pkey_ EVP_PKEY *ak = ca_csr_check(sub->device_api_csr, a_len, err);
 	if (!ak)
 		return refuse(err, reason, ATTEST_CSR_INVALID, "device_api_csr: %s", err->message);
-	_cleanup_pkey_ EVP_PKEY *ik = rp_key_from_public_pem(identity_pem, strlen(identity_pem), err);
-	if (!ik)
-		return refuse(err, reason, ATTEST_INTERNAL, "the registered public key does not load: %s", err->message);
+	_cleanup_pkey_ EVP_PKEY *own_ik = NULL;
+	EVP_PKEY *ik = identity;
+	if (!ik) {
+		ik = own_ik = rp_key_from_public_pem(identity_pem, strlen(identity_pem), err);
+		if (!ik)
+			return refuse(err, reason, ATTEST_INTERNAL, "the registered public key does not load: %s",
+			              err->message);
+	}
 	if (EVP_PKEY_eq(ck, ak) == 1)
 		return refuse(err, reason, ATTEST_CSR_INVALID,
 		              "client_csr and device_api_csr carry the same key; the device must generate one key each");
 	if (EVP_PKEY_eq(ck, ik) == 1 || EVP_PKEY_eq(ak, ik) == 1)
 		return refuse(err, reason, ATTEST_CSR_INVALID, "a CSR carries the identity key; certificates are for fresh keys");
-	out->client_pem = ca_issue_device_cert(ca, sub->client_csr, c_len, sub->device_id, CA_DEVICE_CERT_CLIENT,
-	                                       (time_t)now, ATTEST_CLIENT_CERT_SECONDS, err);
+	struct ca_issued cf, af;
+	out->client_pem = ca_issue_device_cert_key(ca, ck, sub->device_id, CA_DEVICE_CERT_CLIENT, (time_t)now,
+	                                           ATTEST_CLIENT_CERT_SECONDS, &cf, err);
 	if (!out->client_pem) {
 		attest_certs_free(out);
 		return refuse(err, reason, ATTEST_CSR_INVALID, "client certificate: %s", err->message);
 	}
-	out->device_api_pem = ca_issue_device_cert(ca, sub->device_api_csr, a_len, sub->device_id,
-	                                           CA_DEVICE_CERT_DEVICE_API, (time_t)now,
-	                                           ATTEST_DEVICE_API_CERT_SECONDS, err);
+	out->device_api_pem = ca_issue_device_cert_key(ca, ak, sub->device_id, CA_DEVICE_CERT_DEVICE_API, (time_t)now,
+	                                               ATTEST_DEVICE_API_CERT_SECONDS, &af, err);
 	out->chain_pem = out->device_api_pem ? ca_chain_pem(ca, (time_t)now, err) : NULL;
-	if (!out->device_api_pem || !out->chain_pem ||
-	    pem_facts(out->client_pem, &out->not_after, out->client_serial, err) < 0 ||
-	    pem_facts(out->device_api_pem, NULL, out->device_api_serial, err) < 0) {
+	if (!out->device_api_pem || !out->chain_pem) {
 		attest_certs_free(out);
 		return refuse(err, reason, ATTEST_INTERNAL, "issuing certificates: %s", err->message);
 	}
+	out->not_after = cf.not_after;
+	memcpy(out->client_serial, cf.serial, sizeof(out->client_serial));
+	memcpy(out->device_api_serial, af.serial, sizeof(out->device_api_serial));
 	return 0;
 }
 

@@ -56,6 +56,7 @@ struct attest_device {
 	bool registered;
 	const char *device_id;
 	const char *public_key_pem;    /* registered identity key */
+	EVP_PKEY *public_key;          /* the same, already decoded by the caller, or NULL (decoded here) */
 	const char *tenant_id;         /* NULL when unclaimed */
 	const char *device_group_name; /* may be NULL */
 	bool revoked;
@@ -130,6 +131,12 @@ void attest_certs_free(struct attest_certs *c);
  * ATTEST_INTERNAL. */
 int attest_issue(struct tenant_ca *ca, const struct attest_submission *sub, const char *identity_pem, int64_t now,
                  struct attest_certs *out, enum attest_reason *reason, rp_error *err) RP_MUST_CHECK;
+
+/* The same with the identity key already decoded (IDENTITY; NULL = decode IDENTITY_PEM), so a
+ * request decodes it once for verification and issuance. */
+int attest_issue_key(struct tenant_ca *ca, const struct attest_submission *sub, EVP_PKEY *identity,
+                     const char *identity_pem, int64_t now, struct attest_certs *out, enum attest_reason *reason,
+                     rp_error *err) RP_MUST_CHECK;
 
 /* The response body of a successful attestation (takes nothing from CERTS). */
 json_t *attest_response_json(const struct attest_certs *certs, const struct attest_outcome *o, int64_t now);

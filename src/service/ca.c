@@ -814,6 +814,22 @@ char *ca_issue_device_cert(struct tenant_ca *ca, const char *csr_pem, size_t csr
 		rp_error_set(err, RP_E_INVALID, "device ID must be 64 lowercase hex characters");
 		return NULL;
 	}
+	_cleanup_pkey_ EVP_PKEY *pub = ca_csr_check(csr_pem, csr_len, err);
+	if (!pub) {
+		rp_error_prefix(err, "issuing certificate for device %.16s…", device_id);
+		return NULL;
+	}
+	return ca_issue_device_cert_key(ca, pub, device_id, kind, now, validity_seconds, NULL, err);
+}
+
+char *ca_issue_device_cert_key(struct tenant_ca *ca, EVP_PKEY *pub, const char *device_id,
+                               enum ca_device_cert_kind kind, time_t now, int validity_seconds,
+                               struct ca_issued *facts, rp_error *err)
+{
+	if (!ca_device_id_is_valid(device_id)) {
+		rp_error_set(err, RP_E_INVALID, "device ID must be 64 lowercase hex characters");
+		return NULL;
+	}
 	if (kind != CA_DEVICE_CERT_CLIENT && kind != CA_DEVICE_CERT_DEVICE_API) {
 		rp_error_set(err, RP_E_INVALID, "unknown device certificate kind %d", (int)kind);
 		return NULL;
@@ -823,11 +839,6 @@ char *ca_issue_device_cert(struct tenant_ca *ca, const char *csr_pem, size_t csr
 	if (validity_seconds < CA_DEVICE_CERT_MIN_SECONDS || validity_seconds > CA_DEVICE_CERT_MAX_SECONDS) {
 		rp_error_set(err, RP_E_INVALID, "device certificate validity %d s is outside %d..%d s", validity_seconds,
 		             CA_DEVICE_CERT_MIN_SECONDS, CA_DEVICE_CERT_MAX_SECONDS);
-		return NULL;
-	}
-	_cleanup_pkey_ EVP_PKEY *pub = ca_csr_check(csr_pem, csr_len, err);
-	if (!pub) {
-		rp_error_prefix(err, "issuing certificate for device %.16s…", device_id);
 		return NULL;
 	}
 	struct ca_gen *g = gen_active_or_fail(ca, now, err);
@@ -848,6 +859,12 @@ char *ca_issue_device_cert(struct tenant_ca *ca, const char *csr_pem, size_t csr
 	    add_ext(cert, g->cert, NID_ext_key_usage, eku, err) < 0 ||
 	    add_ext(cert, g->cert, NID_subject_alt_name, san, err) < 0)
 		return NULL;
+	/* The facts come from the certificate we built, so callers need not decode the PEM again. */
+	if (facts) {
+		facts->not_after = (int64_t)na;
+		if (x509_serial_hex(cert, facts->serial, err) < 0)
+			return NULL;
+	}
 	return leaf_finish(cert, g, err);
 }
 

@@ -111,6 +111,17 @@ char *ca_proof_of_possession_pem(struct tenant_ca *ca, int generation, const cha
 char *ca_issue_device_cert(struct tenant_ca *ca, const char *csr_pem, size_t csr_len, const char *device_id,
                            enum ca_device_cert_kind kind, time_t now, int validity_seconds, rp_error *err);
 
+/* What the issuer recorded in a certificate it just built: notAfter and serial (lowercase hex). */
+struct ca_issued {
+	int64_t not_after;
+	char serial[41];
+};
+/* The same for a public key the caller already took from a CSR checked with ca_csr_check() (so a
+ * CSR is decoded and its signature verified once); FACTS, when not NULL, receives notAfter and serial. */
+char *ca_issue_device_cert_key(struct tenant_ca *ca, EVP_PKEY *pub, const char *device_id,
+                               enum ca_device_cert_kind kind, time_t now, int validity_seconds,
+                               struct ca_issued *facts, rp_error *err);
+
 /* Verify a presented device certificate against this tenant's chain at NOW and that it is of
  * KIND for this tenant; on success copy its device ID to DEVICE_ID. For the device API (mTLS). */
 int ca_verify_device_cert(struct tenant_ca *ca, X509 *cert, enum ca_device_cert_kind kind, time_t now,

@@ -216,6 +216,13 @@ static int attest_in_txn(struct api_ctx *ctx, struct api_request *req, const str
 	n.expires_at = sn.expires_at;
 	snprintf(n.device_id, sizeof(n.device_id), "%s", sn.device_id);
 	struct attest_device dev = device_of(v, sub->device_id);
+	/* Decoded once for the evidence check and the CSR comparison; when it does not decode, both
+	 * fall back to the PEM and refuse with the decoder's message. */
+	_cleanup_pkey_ EVP_PKEY *identity =
+		v->public_key_pem ? rp_key_from_public_pem(v->public_key_pem, strlen(v->public_key_pem), err) : NULL;
+	if (!identity)
+		rp_error_clear(err);
+	dev.public_key = identity;
 	struct image_cb_ctx cbc = {.st = st};
 	struct attest_images images = {.ctx = &cbc, .by_sha256 = cb_by_sha256, .by_id = cb_by_id};
 	if (attest_verify(&dev, &n, sub, &images, req->now, o, err) < 0)
@@ -225,7 +232,7 @@ static int attest_in_txn(struct api_ctx *ctx, struct api_request *req, const str
 		o->reason = ATTEST_INTERNAL;
 		return rp_error_prefix(err, "opening the tenant CA");
 	}
-	int rc = attest_issue(ca, sub, v->public_key_pem, req->now, certs, &o->reason, err);
+	int rc = attest_issue_key(ca, sub, identity, v->public_key_pem, req->now, certs, &o->reason, err);
 	ca_cache_put(ca);
 	if (rc < 0)
 		return -1;

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -30,6 +31,7 @@
 #include "device/appmgr/devmode.h"
 #include "device/appmgr/sandbox_landlock.h"
 #include "device/appmgr/sandbox_tree.h"
+#include "device/appmgr/deviceauth.h"
 #include "device/appmgr/storage.h"
 #include "device/appmgr/uidalloc.h"
 #include "pkg/manifest.h"
@@ -81,6 +83,7 @@ struct appmgr {
 	size_t nbroken;
 	char *apps_dir, *run_dir, *staging;
 	char *capability_path; /* STATE/devmode/capability (devmode.h) */
+	int deviceauth_watch;  /* inotify on cfg.deviceauth_dir: renewals reach running apps; -1: none */
 };
 
 static void prewarm(struct appmgr *m, struct app *a);
@@ -198,12 +201,78 @@ static struct app *load_app(struct appmgr *m, const char *cid, rp_error *err)
 	return a;
 }
 
+/* Watch the agent's directory so a renewed certificate reaches running apps (the agent
+ * replaces client.pem by rename every ~16 h). Created if missing, as the agent would. */
+static int watch_deviceauth(struct appmgr *m, rp_error *err)
+{
+	if (!m->cfg.deviceauth_dir)
+		return 0;
+	if (rp_mkdir_p(m->cfg.deviceauth_dir, 0700, err) < 0)
+		return rp_error_prefix(err, "--deviceauth-dir");
+	m->deviceauth_watch = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (m->deviceauth_watch < 0)
+		return rp_error_set_errno(err, errno, "inotify_init1");
+	if (inotify_add_watch(m->deviceauth_watch, m->cfg.deviceauth_dir,
+	                      IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_ATTRIB) < 0)
+		return rp_error_set_errno(err, errno, "watching --deviceauth-dir %s", m->cfg.deviceauth_dir);
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &m->deviceauth_watch};
+	if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, m->deviceauth_watch, &ev) < 0)
+		return rp_error_set_errno(err, errno, "epoll_ctl on the inotify fd");
+	return 0;
+}
+
+static bool wants_deviceauth(const struct app *a)
+{
+	return a->manifest && a->manifest->caps.device_auth_tenant[0] != '\0';
+}
+
+/* Check A's DeviceAuthentication against this device and bring its copy of the certificate
+ * up to date; *DIR (malloc'd) is what the sandbox mounts, NULL for apps without it (whose stale
+ * copy, e.g. from a previous version that declared it, is removed). */
+static int sync_deviceauth(struct appmgr *m, struct app *a, char **dir, rp_error *err)
+{
+	*dir = NULL;
+	_cleanup_free_ char *copy = run_path(m, "deviceauth", a->cid);
+	if (!wants_deviceauth(a))
+		return rp_remove_tree(copy, err);
+	if (deviceauth_check(a->manifest->name, a->manifest->caps.device_auth_tenant, m->cfg.tenant_id,
+	                     m->cfg.deviceauth_dir, err) < 0)
+		return -1;
+	_cleanup_free_ char *parent = xasprintf("%s/deviceauth", m->run_dir);
+	bool changed = false;
+	if (rp_mkdir_p(parent, 0700, err) < 0 ||
+	    deviceauth_refresh(m->cfg.deviceauth_dir, copy, a->uid, &changed, err) < 0)
+		return -1;
+	if (changed)
+		app_log(a, RP_LOG_INFO, "app.deviceauth.refreshed", "device certificate copy updated");
+	*dir = steal_ptr(copy);
+	return 0;
+}
+
+/* The agent's directory changed: refresh every entitled app's copy (running, prepared or not). */
+static void on_deviceauth_change(struct appmgr *m)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	while (read(m->deviceauth_watch, buf, sizeof(buf)) > 0)
+		; /* drain: what changed does not matter, the copies are compared */
+	for (size_t i = 0; i < m->napps; i++) {
+		struct app *a = m->apps[i];
+		if (!wants_deviceauth(a))
+			continue;
+		rp_error e = RP_ERROR_INIT;
+		_cleanup_free_ char *dir = NULL;
+		if (sync_deviceauth(m, a, &dir, &e) < 0)
+			app_log(a, RP_LOG_WARNING, "app.deviceauth.failed", e.message);
+	}
+}
+
 struct appmgr *appmgr_open(const struct appmgr_config *cfg, rp_error *err)
 {
 	struct appmgr *m = xcalloc(1, sizeof(*m));
 	m->cfg = *cfg;
 	m->epfd = -1;
 	m->lock_fd = -1;
+	m->deviceauth_watch = -1;
 	m->apps_dir = xasprintf("%s/apps", cfg->state_dir);
 	m->run_dir = xasprintf("%s/run", cfg->state_dir);
 	m->staging = xasprintf("%s/run/root", cfg->state_dir);
@@ -232,7 +301,8 @@ struct appmgr *appmgr_open(const struct appmgr_config *cfg, rp_error *err)
 		rp_error_set_errno(err, errno, "epoll_create1");
 		goto fail;
 	}
-	if (cgroup_setup(&m->cg, cfg->cgroup_parent, err) < 0 || sandbox_seccomp_build(&m->seccomp, err) < 0)
+	if (cgroup_setup(&m->cg, cfg->cgroup_parent, err) < 0 || sandbox_seccomp_build(&m->seccomp, err) < 0 ||
+	    watch_deviceauth(m, err) < 0)
 		goto fail;
 	m->landlock_abi = sandbox_landlock_abi();
 	rp_log_event(RP_LOG_INFO, "appmgr.started", "cgroup v%d, Landlock ABI %d (required %d%s)", (int)m->cg.mode,
@@ -294,7 +364,8 @@ static int check_new(struct appmgr *m, const struct manifest *mf, rp_error *err)
 		if (manifest_check_conflicts(m->apps[i]->manifest, mf, err) < 0)
 			return -1;
 	}
-	return 0;
+	/* Fail closed at install: an app for another tenant never gets this device's certificate. */
+	return deviceauth_check(mf->name, mf->caps.device_auth_tenant, m->cfg.tenant_id, m->cfg.deviceauth_dir, err);
 }
 
 /* Register (or replace, for an update) the app record in memory. */
@@ -574,6 +645,10 @@ static int prepare_app(struct appmgr *m, struct app *a, rp_error *err)
 			a->storage_mounted = true;
 		}
 	}
+	/* After prepare_root: the check uses the manifest that was just verified. */
+	_cleanup_free_ char *deviceauth = NULL;
+	if (sync_deviceauth(m, a, &deviceauth, err) < 0)
+		return rp_error_prefix(err, "device certificate");
 	_cleanup_close_ int log_fd = open_log(m, a, err);
 	if (log_fd < 0)
 		return -1;
@@ -601,6 +676,7 @@ static int prepare_app(struct appmgr *m, struct app *a, rp_error *err)
 		.uid = a->uid,
 		.gid = a->uid,
 		.storage_dir = storage,
+		.deviceauth_dir = deviceauth,
 		.broker_fd = broker_fd,
 		.log_fd = log_fd,
 		.tmp_bytes = m->cfg.tmp_bytes,
@@ -647,7 +723,20 @@ int appmgr_start(struct appmgr *m, const char *cid, rp_error *err)
 		return not_found(m, cid, err);
 	if (a->state == APP_RUNNING || a->state == APP_STOPPING)
 		return rp_error_set(err, RP_E_CONFLICT, "app %s is already running", cid);
-	int rc = a->warm.pid > 0 ? sandbox_release(&a->warm, err) : -1;
+	/* A prepared container mounts the copy's directory, so refreshing the copy now gives this
+	 * start the current certificate even if it was prepared hours ago. */
+	int rc = -1;
+	if (a->warm.pid > 0) {
+		_cleanup_free_ char *dir = NULL;
+		rc = sync_deviceauth(m, a, &dir, err);
+		if (rc < 0) {
+			cancel_warm_in(m, a);
+			snprintf(a->last_exit, sizeof(a->last_exit), "failed to start: %.200s", err->message);
+			app_log(a, RP_LOG_ERROR, "app.start.failed", err->message);
+			return rp_error_prefix(err, "starting %s", cid);
+		}
+		rc = sandbox_release(&a->warm, err);
+	}
 	if (rc < 0) {
 		/* No prepared container, or it died: build one now. */
 		cancel_warm_in(m, a);
@@ -841,6 +930,8 @@ int appmgr_wait(struct appmgr *m, int extra_fd, int timeout_ms)
 				link_of = m->apps[k];
 		if (evs[i].data.ptr == NULL)
 			extra_ready = 1;
+		else if (evs[i].data.ptr == &m->deviceauth_watch)
+			on_deviceauth_change(m);
 		else if (link_of)
 			serve_link(m, link_of);
 		else
@@ -911,7 +1002,8 @@ int appmgr_remove(struct appmgr *m, const char *cid, rp_error *err)
 	}
 	_cleanup_free_ char *dir = app_path(m, a->cid, NULL);
 	_cleanup_free_ char *img = run_path(m, "images", a->cid);
-	if (rp_remove_tree(dir, err) < 0 || rp_remove_tree(img, err) < 0)
+	_cleanup_free_ char *dauth = run_path(m, "deviceauth", a->cid);
+	if (rp_remove_tree(dir, err) < 0 || rp_remove_tree(img, err) < 0 || rp_remove_tree(dauth, err) < 0)
 		return rp_error_prefix(err, "removing %s", cid);
 	for (size_t i = 0; i < m->napps; i++) {
 		if (m->apps[i] == a) {
@@ -950,6 +1042,8 @@ void appmgr_close(struct appmgr *m)
 		close(m->epfd);
 	if (m->lock_fd >= 0)
 		close(m->lock_fd);
+	if (m->deviceauth_watch >= 0)
+		close(m->deviceauth_watch);
 	free(m->apps_dir);
 	free(m->run_dir);
 	free(m->staging);

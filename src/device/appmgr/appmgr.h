@@ -36,6 +36,11 @@ struct appmgr_config {
 	 * unset: capabilities are refused, and so is sideloading. */
 	const char *capability_key_path;
 	const char *device_id;
+	/* DeviceAuthentication (deviceauth.h): the agent's directory holding client.pem, and this
+	 * device's tenant, which an app's DeviceAuthentication must name. Unset: such apps are
+	 * refused. */
+	const char *deviceauth_dir;
+	const char *tenant_id;
 };
 
 void appmgr_config_defaults(struct appmgr_config *cfg);

@@ -13,6 +13,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/guid.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/parse.h"
@@ -42,6 +43,8 @@ static void usage(FILE *f)
 	      "  --broker-allow-loopback-targets  let apps' allowed hosts resolve to loopback (tests, demo)\n"
 	      "  --capability-key PEM  public key that signs appDevelopment capabilities (development mode)\n"
 	      "  --device-id ID        this device's ID (64 hex), which a capability must name\n"
+	      "  --deviceauth-dir DIR  the agent's STATE/agent/deviceauth: apps with DeviceAuthentication get a copy\n"
+	      "  --tenant-id GUID      this device's tenant; DeviceAuthentication must name it\n"
 	      "  --memory SIZE         memory limit per app (default 64M)\n"
 	      "  --pids N              process limit per app (default 32)\n"
 	      "  --cgroup-parent NAME  cgroup created under the manager's own (default rampart-apps)\n"
@@ -63,12 +66,13 @@ struct opts {
 	const char *socket;
 	uint64_t timeout_ms;
 	bool no_prewarm;
+	char tenant[RP_GUID_STRLEN + 1];
 };
 
 /* FIRST: stop at the command word; otherwise options and operands may be mixed. */
 static int parse_opts(int argc, char **argv, bool first, struct opts *o, rp_error *err)
 {
-	enum { O_STATE = 256, O_TRUST, O_MEM, O_PIDS, O_CGP, O_LLABI, O_LLDEG, O_NORESTART, O_SOCKET, O_TIMEOUT, O_LOGF, O_NOPREWARM, O_LOADER, O_CAPKEY, O_DEVID, O_BROKER, O_BOARD, O_NOBROKER, O_BRLOOP };
+	enum { O_STATE = 256, O_TRUST, O_MEM, O_PIDS, O_CGP, O_LLABI, O_LLDEG, O_NORESTART, O_SOCKET, O_TIMEOUT, O_LOGF, O_NOPREWARM, O_LOADER, O_CAPKEY, O_DEVID, O_BROKER, O_BOARD, O_NOBROKER, O_BRLOOP, O_DAUTH, O_TENANT };
 	static const struct option longopts[] = {
 		{"state", required_argument, NULL, O_STATE},       {"trust-key", required_argument, NULL, O_TRUST},
 		{"memory", required_argument, NULL, O_MEM},        {"pids", required_argument, NULL, O_PIDS},
@@ -81,6 +85,7 @@ static int parse_opts(int argc, char **argv, bool first, struct opts *o, rp_erro
 		{"no-broker", no_argument, NULL, O_NOBROKER},
 		{"broker-allow-loopback-targets", no_argument, NULL, O_BRLOOP},
 		{"capability-key", required_argument, NULL, O_CAPKEY}, {"device-id", required_argument, NULL, O_DEVID},
+		{"deviceauth-dir", required_argument, NULL, O_DAUTH}, {"tenant-id", required_argument, NULL, O_TENANT},
 		{NULL, 0, NULL, 0},
 	};
 	int c;
@@ -118,6 +123,12 @@ static int parse_opts(int argc, char **argv, bool first, struct opts *o, rp_erro
 		case O_BRLOOP: o->cfg.broker_allow_loopback = true; break;
 		case O_CAPKEY: o->cfg.capability_key_path = optarg; break;
 		case O_DEVID: o->cfg.device_id = optarg; break;
+		case O_DAUTH: o->cfg.deviceauth_dir = optarg; break;
+		case O_TENANT:
+			if (rp_guid_normalize(optarg, o->tenant, err) < 0)
+				return rp_error_prefix(err, "--tenant-id");
+			o->cfg.tenant_id = o->tenant;
+			break;
 		case O_TIMEOUT:
 			if (rp_parse_u64(optarg, 1, 86400000, &o->timeout_ms, err) < 0)
 				return rp_error_prefix(err, "--timeout-ms");

@@ -52,6 +52,7 @@ struct plan {
 	struct plan_entry entries[SANDBOX_MAX_TOP_ENTRIES];
 	unsigned entry_count;
 	char dev[PLAN_PATH], proc[PLAN_PATH], tmp[PLAN_PATH], mnt[PLAN_PATH], storage[PLAN_PATH];
+	char run[PLAN_PATH], run_rampart[PLAN_PATH], deviceauth[PLAN_PATH];
 	char tmp_opts[128];
 	int landlock_abi; /* 0: do not apply */
 	cap_t empty_caps;
@@ -105,6 +106,11 @@ static int plan_entries(struct plan *p, rp_error *err)
 			return rp_error_set(err, RP_E_INVALID,
 			                    "package root has a top-level \"%s\", which the sandbox reserves "
 			                    "(dev, proc, tmp and mnt are provided by the device)", de->d_name);
+		if (spec->deviceauth_dir && strcmp(de->d_name, "run") == 0)
+			return rp_error_set(err, RP_E_INVALID,
+			                    "package root has a top-level \"run\", but the app declares DeviceAuthentication "
+			                    "and the device provides /run (" SANDBOX_DEVICEAUTH_PATH "); remove run/ from "
+			                    "the package");
 		if (p->entry_count == SANDBOX_MAX_TOP_ENTRIES)
 			return rp_error_set(err, RP_E_LIMIT, "package root has more than %d top-level entries",
 			                    SANDBOX_MAX_TOP_ENTRIES);
@@ -221,6 +227,16 @@ static void build_root(const struct plan *p)
 		must(p, mount(s->storage_dir, p->storage, NULL, MS_BIND, NULL), "bind-mounting storage");
 		must(p, mount(NULL, p->storage, NULL, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL),
 		     "restricting storage");
+	}
+	if (s->deviceauth_dir) {
+		/* Only this app's copy (owned by its uid, 0400): read-only, so the app cannot replace
+		 * what later starts or renewals put there. */
+		must(p, mkdir(p->run, 0755), "creating /run");
+		must(p, mkdir(p->run_rampart, 0755), "creating /run/rampart");
+		must(p, mkdir(p->deviceauth, 0755), "creating the device certificate mount point");
+		must(p, mount(s->deviceauth_dir, p->deviceauth, NULL, MS_BIND, NULL), "bind-mounting the device certificate");
+		must(p, mount(NULL, p->deviceauth, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL),
+		     "making the device certificate read-only");
 	}
 	must(p, mount(NULL, s->staging, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL),
 	     "making the root read-only");
@@ -449,7 +465,9 @@ int sandbox_prepare(const struct sandbox_spec *spec, struct sandbox_child *child
 	if (plan_entries(p, err) < 0 || join(p->dev, spec->staging, "dev", err) < 0 ||
 	    join(p->proc, spec->staging, "proc", err) < 0 || join(p->tmp, spec->staging, "tmp", err) < 0 ||
 	    join(p->mnt, spec->staging, "mnt", err) < 0 ||
-	    join(p->storage, spec->staging, &SANDBOX_STORAGE_PATH[1], err) < 0)
+	    join(p->storage, spec->staging, &SANDBOX_STORAGE_PATH[1], err) < 0 ||
+	    join(p->run, spec->staging, "run", err) < 0 || join(p->run_rampart, spec->staging, "run/rampart", err) < 0 ||
+	    join(p->deviceauth, spec->staging, &SANDBOX_DEVICEAUTH_PATH[1], err) < 0)
 		return rp_error_prefix(err, "preparing the sandbox for %s", spec->name);
 	snprintf(p->tmp_opts, sizeof(p->tmp_opts), "mode=0700,uid=%u,gid=%u,size=%llu,nr_inodes=1024",
 	         (unsigned)spec->uid, (unsigned)spec->gid, (unsigned long long)spec->tmp_bytes);

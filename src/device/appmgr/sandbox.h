@@ -14,6 +14,9 @@
 #define SANDBOX_BROKER_FD 3                /* inherited broker channel, when given */
 #define SANDBOX_STORAGE_PATH "/mnt/storage" /* the app's mutable storage, read-write */
 #define SANDBOX_MAX_TOP_ENTRIES 64         /* top-level entries of a package root */
+/* DeviceAuthentication: the app's copy of the device certificate bundle, read-only. Its parent
+ * /run is then provided by the device, so a package may not have a top-level "run". */
+#define SANDBOX_DEVICEAUTH_PATH "/run/rampart/deviceauth"
 
 enum sandbox_landlock_mode {
 	SANDBOX_LANDLOCK_REQUIRED = 0, /* refuse to start when the kernel lacks required_abi */
@@ -29,6 +32,7 @@ struct sandbox_spec {
 	uid_t uid;
 	gid_t gid;
 	const char *storage_dir;   /* NULL: none; else bind-mounted read-write at SANDBOX_STORAGE_PATH */
+	const char *deviceauth_dir; /* NULL: none; else bind-mounted read-only at SANDBOX_DEVICEAUTH_PATH */
 	int broker_fd;             /* -1: none; else inherited as SANDBOX_BROKER_FD */
 	int log_fd;                /* becomes stdout and stderr */
 	uint64_t tmp_bytes;        /* size of /tmp */
