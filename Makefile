@@ -19,8 +19,14 @@ test: deps
 demo: deps build
 	@scripts/demo.sh $(BUILD)
 
+# Each benchmark prints ratios against a reference run in the same invocation (docs/benchmarks.md).
 bench: deps build
-	@for b in bench/*/run; do echo "== $$b"; "$$b" $(BUILD) || exit 1; done
+	bench/package_verify $(BUILD)
+	/usr/bin/python3 bench/api/run.py --build $(BUILD)
+	bench/attest/run.sh $(BUILD)
+	bench/app_start.sh $(BUILD)
+	RAMPART_BUILD=$(BUILD) /usr/bin/python3 bench/update/vs_rauc.py
+	RAMPART_BUILD=$(BUILD) /usr/bin/python3 bench/update/idle_bytes.py
 
 clean:
 	rm -rf build build-asan build-fuzz
