@@ -253,3 +253,43 @@ def test_a_renewed_certificate_reaches_the_running_app(device, pki):
     log = device.log(cid)
     assert "wait-change ok" in log, (log, err)
     assert (device.copy_dir(cid) / "client.pem").read_text() == pki[2]
+
+
+def wait_for(predicate, seconds=20):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_a_container_prepared_before_attestation_gets_the_certificate(device, tls_server, pki, tmp_path):
+    (device.agent_dir / "client.pem").unlink()  # the agent has not attested yet
+    cid, _ = device.package(["tls", "localhost", str(tls_server), "/certs/ca.pem"], caps(tls_server))
+    sock = str(tmp_path / "appmgr.sock")
+    daemon = subprocess.Popen([str(find_binary("rampart-appmgr")), *device.opts, "daemon", "--socket", sock],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(lambda: os.path.exists(sock)), "daemon did not listen"
+        # The daemon prepared the container already; the copy directory is there, empty.
+        assert wait_for(lambda: device.copy_dir(cid).is_dir())
+        assert not (device.copy_dir(cid) / "client.pem").exists()
+        write_bundle(device.agent_dir, pki[1])  # first attestation
+        run("rampart-appmgr", "ctl", "--socket", sock, "start", cid, check=True)
+
+        def stopped():
+            s = json.loads(run("rampart-appmgr", "ctl", "--socket", sock, "status", cid, check=True).stdout)
+            return s["state"] == "stopped" and s.get("last_exit")
+        assert wait_for(stopped) == "exited: status 0", device.log(cid)
+    finally:
+        daemon.terminate()
+        _, err = daemon.communicate(timeout=30)
+    assert daemon.returncode == 0, err
+    log = device.log(cid)
+    assert "cert ready readable" in log and "tls ok HTTP/1.0 200 ok" in log, log
+    # Withdrawn by the agent: the copy goes too (checked at the next refresh, here a new manager).
+    (device.agent_dir / "client.pem").unlink()
+    device.run_app(cid, check=None)
+    assert "cert absent" in device.log(cid).splitlines()[-2], device.log(cid)
