@@ -6,6 +6,7 @@
 #include "device/appmgr/appmgr_broker.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -84,16 +85,27 @@ int appmgr_broker_start(const struct appmgr_broker_spec *spec, struct appmgr_bro
 
 void appmgr_broker_stop(struct appmgr_broker *b)
 {
+	b->accepts_apps = false;
+	if (b->pid > 0) {
+		/* Usually it is exiting already: its app's end of the channel closed with the app. Give it
+		 * a bounded moment (500 ms) to finish on its own and record its stop, then signal it. */
+		bool exited = false;
+		for (int i = 0; i < 50 && !exited; i++) {
+			pid_t r = waitpid(b->pid, NULL, WNOHANG);
+			exited = r == b->pid || (r < 0 && errno != EINTR);
+			if (!exited)
+				usleep(10 * 1000);
+		}
+		if (!exited) {
+			kill(b->pid, SIGTERM);
+			while (waitpid(b->pid, NULL, 0) < 0 && errno == EINTR)
+				;
+		}
+	}
+	/* Closed last, so the broker's own exit, not the manager going away, ends its session. */
 	if (b->link_fd >= 0)
 		close(b->link_fd);
 	b->link_fd = -1;
-	b->accepts_apps = false;
-	if (b->pid > 0) {
-		/* Usually it has already exited: its app's end of the channel closed with the app. */
-		kill(b->pid, SIGTERM);
-		while (waitpid(b->pid, NULL, 0) < 0 && errno == EINTR)
-			;
-	}
 	b->pid = 0;
 }
 
