@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # make demo: the Rampart story end to end on the embedded default — rampartd with SQLite, a
 # device with the software root of trust (labelled INSECURE: for development only) running as
-# real processes. Every command shown is a real binary a user would run.
+# real processes started by rampart-boot from a verified OS bundle: provisioned, registered,
+# claimed, attested, the sample app deployed and running, then a new OS bundle and app version,
+# then a broken OS bundle that fails its health check and is rolled back. Every command shown is a
+# real binary a user would run. Runs as root (the app sandbox and the simulated power cycles need it).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "$ROOT/${1:-build}" && pwd)
@@ -19,6 +22,11 @@ cleanup() {
 	local pid
 	for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
 	for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+	# The app manager's cgroups (named after this script's PID), innermost first.
+	local cg
+	for cg in $(find /sys/fs/cgroup -type d -name "rampart-demo-$$" 2>/dev/null); do
+		find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null || true
+	done
 	if [[ ${KEEP_DEMO:-0} == 1 ]]; then echo "demo files kept in $DEMO"; else rm -rf "$DEMO"; fi
 }
 trap cleanup EXIT
@@ -54,6 +62,10 @@ wait_for_port() {
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 mkdir -p "$DEMO"/{service,operator,developer,device}
+if ((EUID != 0)); then
+	echo "demo: run as root: the application manager's sandbox and the device's simulated power cycles need it" >&2
+	exit 1
+fi
 
 step "1. The security service: rampartd with SQLite"
 PORT=$(free_port)
@@ -112,25 +124,98 @@ show "$RAMPART" ca-certificate list
 show "$RAMPART" ca-certificate download-chain --destination "$DEMO/operator/tenant-ca-chain.pem"
 show openssl verify -CAfile "$DEMO/operator/tenant-ca-chain.pem" "$DEMO/operator/tenant-ca-chain.pem"
 
-step "7b. Attestation: the device proves what it runs and gets 24 h certificates; any MQTT broker that trusts the tenant CA accepts them"
+step "7b. The device's OS bundle: the runtime (monitor, agent, app manager) and os.json, signed"
+BOOT="$BUILD/src/device/boot/rampart-boot"
 AGENT="$BUILD/src/device/agent/rampart-agent"
-say "The tenant uploads its OS bundle; the boot stage measures it into PCR 8 (here, by hand, through the monitor)."
-mkdir -p "$DEMO/developer/os" && echo "rampart os 1" >"$DEMO/developer/os/release"
-show "$RAMPART" image-package pack --type os-bundle --payload-directory "$DEMO/developer/os" \
-	--component-id 0a0b0c0d-1111-4222-8333-444455556666 --name rampart-os --key "$DEMO/developer/release.key" \
-	--version 1 --output "$DEMO/developer/os-1.imagepackage"
+DEV="$DEMO/device"
+RUN="$DEV/boot/run"
+cp "$DEMO/service/tls/cert.pem" "$DEV/service-ca.pem"
+mkdir -p "$DEV/trust" && cp "$DEMO/developer/release.pub" "$DEV/trust/release.pub"
+say "The device trusts the tenant's release key (STATE/trust/release.pub) and the service's TLS CA."
+OS_COMPONENT=0a0b0c0d-1111-4222-8333-444455556666
+# pack_os VERSION [broken]: the device runtime copied from the build, os.json naming each component
+# with its arguments; a broken bundle adds a required component that exits at once.
+pack_os() {
+	local version=$1 broken=${2:-} payload="$DEMO/developer/os-payload-$1"
+	mkdir -p "$payload/bin" "$payload/etc"
+	cp "$MONITOR" "$BUILD/src/device/agent/rampart-agent" "$BUILD/src/device/appmgr/rampart-appmgr" \
+		"$BUILD/src/device/appmgr/rampart-app-loader" "$BUILD/src/device/broker/rampart-periph-broker" "$payload/bin/"
+	echo "Rampart OS $version" >"$payload/etc/os-release"
+	local extra=""
+	if [[ -n $broken ]]; then
+		printf '#!/bin/sh\necho "sensor-hub: cannot open /dev/sensor0" >&2\nexit 3\n' >"$payload/bin/sensor-hub"
+		chmod 755 "$payload/bin/sensor-hub"
+		extra=', {"name": "sensor-hub", "exec": "bin/sensor-hub", "required": true}'
+	fi
+	cat >"$payload/os.json" <<-EOF
+	{"version": 1, "monitor_socket": "\${RUN}/monitor.sock", "health": {"settle_ms": 3000},
+	 "components": [
+	  {"name": "monitor", "exec": "bin/rampart-monitor", "required": true, "ready_file": "\${RUN}/monitor.sock",
+	   "args": ["--state", "\${STATE}", "--rot", "\${ROT}", "--socket", "\${RUN}/monitor.sock",
+	            "--allow", "boot=0", "--allow", "agent=0", "--allow", "appmgr=0"]},
+	  {"name": "appmgr", "exec": "bin/rampart-appmgr", "required": true, "ready_file": "\${RUN}/appmgr.sock",
+	   "args": ["--state", "\${STATE}/appmgr", "--trust-key", "\${STATE}/trust/release.pub",
+	            "--cgroup-parent", "rampart-demo-$$", "daemon", "--socket", "\${RUN}/appmgr.sock"]},
+	  {"name": "agent", "exec": "bin/rampart-agent", "required": true, "ready_file": "\${RUN}/agent.sock",
+	   "args": ["--state", "\${STATE}", "--monitor-socket", "\${RUN}/monitor.sock", "--rot", "\${ROT}",
+	            "--service", "https://127.0.0.1:$PORT", "--service-ca", "\${STATE}/service-ca.pem",
+	            "--socket", "\${RUN}/agent.sock", "--appmgr-socket", "\${RUN}/appmgr.sock",
+	            "--appmgr-state", "\${STATE}/appmgr"]}$extra
+	 ]}
+	EOF
+	"$RAMPART" image-package pack --type os-bundle --payload-directory "$payload" --component-id "$OS_COMPONENT" \
+		--name rampart-os --key "$DEMO/developer/release.key" --version "$version" \
+		--output "$DEMO/developer/os-$version.imagepackage" >/dev/null
+}
+pack_os 1
+show cat "$DEMO/developer/os-payload-1/os.json"
+show "$RAMPART" image-package show "$DEMO/developer/os-1.imagepackage"
+say "The tenant uploads it: attestation accepts only OS bundles the tenant released."
 show "$RAMPART" image add --image "$DEMO/developer/os-1.imagepackage"
-OS_SHA=$(sha256sum "$DEMO/developer/os-1.imagepackage" | cut -d' ' -f1)
-"$MONITOR" --state "$DEMO/device" --rot soft --socket "$DEMO/device/monitor.sock" --allow "agent=$(id -u)" \
-	--allow "boot=$(id -u)" >"$DEMO/device/monitor.log" 2>&1 &
-PIDS+=($!)
-for ((i = 0; i < 100; i++)); do grep -q monitor.ready "$DEMO/device/monitor.log" 2>/dev/null && break; sleep 0.1; done
-show "$RAMPART_OS" measure --socket "$DEMO/device/monitor.sock" --pcr 8 --name os-bundle --version 1 --sha256 "$OS_SHA"
-AGENT_ARGS=(--state "$DEMO/device" --monitor-socket "$DEMO/device/monitor.sock" --service "https://127.0.0.1:$PORT"
-	--service-ca "$DEMO/service/tls/cert.pem")
-show "$AGENT" "${AGENT_ARGS[@]}" --once
-show openssl x509 -in "$DEMO/device/agent/client.pem" -noout -subject -issuer -startdate -enddate
-show openssl verify -CAfile "$DEMO/operator/tenant-ca-chain.pem" -purpose sslclient "$DEMO/device/agent/client.pem"
+say "Manufacturing installs OS 1 into slot A; rampart-boot verifies the signature and the version floor."
+show "$BOOT" install --state "$DEV" --rot soft "$DEMO/developer/os-1.imagepackage"
+
+step "7c. The device boots: rampart-boot verifies, measures and starts the runtime as real processes"
+# Each power-on gets a new kernel boot ID, which is what resets the soft root of trust's PCRs (as a
+# TPM's reset at power-on): the device runs in its own mount namespace with a fresh boot_id.
+start_device() {
+	cat /proc/sys/kernel/random/uuid >"$DEV/power-on-id"
+	unshare --mount --propagation private /bin/sh -c 'mount --bind "$1" /proc/sys/kernel/random/boot_id && shift && exec "$@"' \
+		sh "$DEV/power-on-id" "$BOOT" --state "$DEV" --rot soft --health-timeout 20 >>"$DEV/device.log" 2>&1 &
+	DEVICE_PID=$!
+	PIDS+=("$DEVICE_PID")
+}
+# Stop the device like a reboot: rampart-boot stops its components and exits.
+stop_device() {
+	kill -TERM "$DEVICE_PID" 2>/dev/null || true
+	wait "$DEVICE_PID" 2>/dev/null || true
+	# Forget it, so the exit trap never signals a PID the system may have reused.
+	local keep=() pid
+	for pid in "${PIDS[@]}"; do [[ $pid == "$DEVICE_PID" ]] || keep+=("$pid"); done
+	PIDS=("${keep[@]}")
+}
+# wait_log PATTERN SECONDS: wait until the device log shows PATTERN.
+wait_log() {
+	local i
+	for ((i = 0; i < $2 * 10; i++)); do
+		grep -q "$1" "$DEV/device.log" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "demo: the device did not log '$1' within $2 s (log: $DEV/device.log)" >&2
+	tail -n 30 "$DEV/device.log" >&2
+	return 1
+}
+boot_status() { show "$BOOT" status --state "$DEV" --monitor-socket "$RUN/monitor.sock"; }
+device_log() { say "device log:"; grep -E "$1" "$DEV/device.log" | tail -n "${2:-12}" | sed 's/^/     | /'; }
+start_device
+wait_log "boot.running" 60
+device_log "boot\.|monitor.ready|agent.start|appmgr" 14
+boot_status
+
+step "7d. Attestation: the device proves what it runs and gets 24 h certificates; any MQTT broker that trusts the tenant CA accepts them"
+show "$RAMPART" agent attest --socket "$RUN/agent.sock"
+show openssl x509 -in "$DEV/agent/client.pem" -noout -subject -issuer -startdate -enddate
+show openssl verify -CAfile "$DEMO/operator/tenant-ca-chain.pem" -purpose sslclient "$DEV/agent/client.pem"
 if command -v mosquitto >/dev/null || [[ -x /usr/sbin/mosquitto ]]; then
 	say "Mosquitto with require_certificate true and the tenant CA chain as its CA file:"
 	MQ="$DEMO/mqtt" && mkdir -p "$MQ" && MQPORT=$(free_port)
@@ -147,7 +232,7 @@ if command -v mosquitto >/dev/null || [[ -x /usr/sbin/mosquitto ]]; then
 	PIDS+=($!)
 	wait_for_port "$MQPORT"
 	PUB=(mosquitto_pub -h 127.0.0.1 -p "$MQPORT" --cafile "$MQ/bca.pem" -t thermostat/temperature -m 21.5)
-	show "${PUB[@]}" --cert "$DEMO/device/agent/client.pem" --key "$DEMO/device/agent/client.key"
+	show "${PUB[@]}" --cert "$DEV/agent/client.pem" --key "$DEV/agent/client.key"
 	say "-> accepted: the device's 24 h certificate chains to the tenant CA"
 	refused "${PUB[@]}"
 	TENANT_ID=$("$RAMPART" tenant show --output json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["tenant_id"])')
@@ -156,12 +241,83 @@ if command -v mosquitto >/dev/null || [[ -x /usr/sbin/mosquitto ]]; then
 	say "An expired certificate from the same tenant CA:"
 	refused "${PUB[@]}" --cert "$MQ/old.pem" --key "$MQ/old.key"
 fi
-say "The operator revokes the device: it gets no certificate again."
-show "$RAMPART" device revoke --device "$DEVICE_ID"
-refused "$AGENT" "${AGENT_ARGS[@]}" --once
 
-step "8. Every change is in the audit log"
+step "8. The deployed app arrives: the agent checks for updates (TUF: image repository + director), downloads, verifies, installs"
+say "After its first attestation the agent checked for updates: the director targets hello 1, so it"
+say "downloaded it, verified it against the trusted release key and had the app manager install and start it."
+say "The agent checks on start, every 20 h ± 2 h, and on demand through its device-local API:"
+show "$RAMPART" device update --now --socket "$RUN/agent.sock"
+device_log "agent\.(update|app)|update\.(target|app)" 8
+HELLO_CID=4780b14f-8b59-4715-810e-a021efdabec8
+say "The app manager runs hello in its sandbox; its log:"
+for ((i = 0; i < 50; i++)); do
+	[[ -s "$DEV/appmgr/apps/$HELLO_CID/log" ]] && grep -q tick "$DEV/appmgr/apps/$HELLO_CID/log" && break
+	sleep 0.1
+done
+show "$RAMPART" device app show-status --local-socket "$RUN/appmgr.sock"
+show tail -n 3 "$DEV/appmgr/apps/$HELLO_CID/log"
+show "$RAMPART" device show-deployment-status --device "$DEVICE_ID"
+
+step "9. A new release: hello 2 and OS bundle 2, deployed together"
+show "$RAMPART" image-package pack-application --manifest samples/hello/app_manifest.json \
+	--executable "$HELLO_BIN" --key "$DEMO/developer/release.key" --version 2 --version-string 2.0.0 \
+	--output "$DEMO/developer/hello-2.imagepackage"
+pack_os 2
+image_id() { "$RAMPART" image-package show "$1" --output json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["metadata"]["image_id"])'; }
+show "$RAMPART" image add --image "$DEMO/developer/hello-2.imagepackage"
+show "$RAMPART" image add --image "$DEMO/developer/os-2.imagepackage"
+HELLO2_ID=$(image_id "$DEMO/developer/hello-2.imagepackage")
+OS2_ID=$(image_id "$DEMO/developer/os-2.imagepackage")
+show "$RAMPART" device-group deployment create --device-group "Thermostat/Field Test" --image "$HELLO2_ID" --image "$OS2_ID"
+show "$RAMPART" device update --now --socket "$RUN/agent.sock"
+say "OS 2 waits in the inactive slot (slot B); hello 2 is already running:"
+boot_status
+show "$RAMPART" device app show-status --local-socket "$RUN/appmgr.sock"
+say "The device reboots into slot B; the boot stage health-checks OS 2 and commits it (the version floor rises to 2)."
+stop_device
+: >"$DEV/device.log"
+start_device
+wait_log "boot.commit" 60
+wait_log "boot.running" 30
+device_log "boot\." 8
+boot_status
+say "The app manager starts the installed apps again after the restart:"
+show "$RAMPART" device app show-status --local-socket "$RUN/appmgr.sock"
+show "$RAMPART" device update --now --socket "$RUN/agent.sock"
+show "$RAMPART" device image list-installed --device "$DEVICE_ID"
+
+step "10. A broken OS bundle 3: it installs, fails its health check, and the device rolls back to OS 2"
+pack_os 3 broken
+show "$RAMPART" image add --image "$DEMO/developer/os-3.imagepackage"
+OS3_ID=$(image_id "$DEMO/developer/os-3.imagepackage")
+show "$RAMPART" device-group deployment create --device-group "Thermostat/Field Test" --image "$HELLO2_ID" --image "$OS3_ID"
+show "$RAMPART" device update --now --socket "$RUN/agent.sock"
+say "The device reboots into OS 3: its sensor-hub component exits at once, so the health check fails."
+stop_device
+: >"$DEV/device.log"
+start_device
+wait_log "boot.rollback" 90
+wait_log "boot.running" 60
+device_log "boot\.|sensor-hub" 12
+boot_status
+say "OS 3's measurement stays in PCR 8 until the next power-on, so the service would refuse this boot's"
+say "evidence (two OS bundles measured since boot); the device restarts into OS 2 with clean measurements."
+stop_device
+: >"$DEV/device.log"
+start_device
+wait_log "boot.running" 60
+say "The agent attests and reports the rollback with its next check; the service shows it:"
+show "$RAMPART" device update --now --socket "$RUN/agent.sock"
+show "$RAMPART" device show-deployment-status --device "$DEVICE_ID"
+
+step "11. The operator revokes the device: it gets no certificate again"
+show "$RAMPART" device revoke --device "$DEVICE_ID"
+refused "$RAMPART" agent attest --socket "$RUN/agent.sock"
+stop_device
+
+step "12. Every change is in the audit log"
 show "$RAMPART" audit list
 
 step "Done"
-say "The service, the operator's CLI, signed packages and the device identity worked end to end."
+say "The service, the operator's CLI, signed packages, the device identity, attestation and renewable"
+say "security (signed updates of apps and the OS, with a health-checked rollback) worked end to end."

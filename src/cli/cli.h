@@ -39,6 +39,9 @@ int cmd_login(int argc, char **argv);
 int cmd_logout(int argc, char **argv);
 int cmd_whoami(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
+/* cmd_agent.c: ask the device agent at SOCKET (NULL: the default) for an update check now. */
+struct cli_ctx;
+int cmd_agent_update_now(struct cli_ctx *ctx, const char *socket);
 int cmd_tenant(int argc, char **argv);
 int cmd_role(int argc, char **argv);
 int cmd_product(int argc, char **argv);

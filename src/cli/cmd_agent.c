@@ -1,8 +1,10 @@
 /* `rampart agent`: run on the device itself, through rampart-agent's local socket
- * (STATE/agent.sock; the agent checks the caller's user with SO_PEERCRED): attest now, and the
- * attestation status (last result, certificate validity, next attempt). */
+ * (STATE/agent.sock; the agent checks the caller's user with SO_PEERCRED): attest now, check for
+ * updates now, and the status (last attestation and update check, certificate validity, next
+ * attempts). */
 #include <errno.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -55,10 +57,10 @@ static json_t *agent_call(const char *path, const char *request, int timeout_ms,
 	return rp_json_parse(buf, len, sizeof(buf), "the device agent's answer", err);
 }
 
-static int local_run(struct cli_ctx *ctx, const char *request, int timeout_ms)
+static int local_run_at(struct cli_ctx *ctx, const char *socket, const char *request, int timeout_ms)
 {
 	rp_error err = RP_ERROR_INIT;
-	_cleanup_json_ json_t *reply = agent_call(cli_opt(ctx, "socket"), request, timeout_ms, &err);
+	_cleanup_json_ json_t *reply = agent_call(socket, request, timeout_ms, &err);
 	if (!reply)
 		return cli_fail(&err);
 	cli_render_object(ctx->output, reply);
@@ -68,7 +70,32 @@ static int local_run(struct cli_ctx *ctx, const char *request, int timeout_ms)
 		rp_error_set(&err, RP_E_VERIFY, "%s", e ? e : why && *why ? why : "the device agent reports a failure");
 		return cli_fail(&err);
 	}
+	json_t *up = json_object_get(reply, "update");
+	if (strcmp(request, "update-now\n") == 0 && !json_is_true(json_object_get(up, "ok"))) {
+		const char *why = json_string_value(json_object_get(up, "reason"));
+		rp_error_set(&err, RP_E_UNAVAILABLE, "update check failed: %s", why && *why ? why : "no reason given");
+		return cli_fail(&err);
+	}
 	return 0;
+}
+
+static int local_run(struct cli_ctx *ctx, const char *request, int timeout_ms)
+{
+	return local_run_at(ctx, cli_opt(ctx, "socket"), request, timeout_ms);
+}
+
+int cmd_agent_update_now(struct cli_ctx *ctx, const char *socket)
+{
+	const char *env = getenv("RAMPART_AGENT_SOCKET");
+	if (!socket)
+		socket = env && *env ? env : "/var/lib/rampart/agent.sock";
+	/* A check may download an OS bundle: allow it time, but not forever. */
+	return local_run_at(ctx, socket, "update-now\n", 900000);
+}
+
+static int local_update(struct cli_ctx *ctx)
+{
+	return cmd_agent_update_now(ctx, cli_opt(ctx, "socket"));
 }
 
 static int local_attest(struct cli_ctx *ctx)
@@ -89,8 +116,10 @@ static const struct cli_opt socket_opts[] = {
 static const struct cli_cmd local_cmds[] = {
 	{"attest", "Attest now and renew the device's certificates", socket_opts, CLI_CMD_OUTPUT, local_attest,
 	 "  rampart agent attest --socket /var/lib/rampart/agent.sock\n"},
-	{"status", "Last attestation, certificate validity, next attempt", socket_opts, CLI_CMD_OUTPUT, local_status,
-	 NULL},
+	{"update", "Check for updates now and install them (also: rampart device update --now)", socket_opts,
+	 CLI_CMD_OUTPUT, local_update, "  rampart agent update --socket /var/lib/rampart/agent.sock\n"},
+	{"status", "Last attestation and update check, certificate validity, next attempts", socket_opts,
+	 CLI_CMD_OUTPUT, local_status, NULL},
 };
 
 int cmd_agent(int argc, char **argv)

@@ -301,6 +301,14 @@ static int device_update(struct cli_ctx *ctx)
 {
 	rp_error err = RP_ERROR_INIT;
 	char id[DEVICE_ID_LEN + 1];
+	/* On the device: `--now` asks the local agent for an update check (device-local API). */
+	if (cli_flag(ctx, "now")) {
+		if (cli_opt(ctx, "device") || cli_opt(ctx, "device-group"))
+			return cli_usage_error("device", "update --now runs on the device: it takes --socket, not --device");
+		return cmd_agent_update_now(ctx, cli_opt(ctx, "socket"));
+	}
+	if (!cli_opt(ctx, "device") || !cli_opt(ctx, "device-group"))
+		return cli_usage_error("device", "update needs --device ID and --device-group GROUP (or --now on the device)");
 	if (normalize_device_id(cli_opt(ctx, "device"), id, &err) < 0)
 		return cli_fail(&err);
 	_cleanup_session_ struct cli_session s = {0};
@@ -444,9 +452,12 @@ static const struct cli_opt show_opts[] = {
 	{0},
 };
 static const struct cli_opt update_opts[] = {
-	{"device", 'd', "ID", "device ID (64 hex digits)", true, false},
-	{"device-group", 'g', "ID|PRODUCT/NAME", "move it to this device group", true, false},
+	{"device", 'd', "ID", "device ID (64 hex digits)", false, false},
+	{"device-group", 'g', "ID|PRODUCT/NAME", "move it to this device group", false, false},
 	{"if-version", 0, "N", "refuse (exit 6) if the device changed since it had version N", false, false},
+	{"now", 0, NULL, "on the device: check for updates now through the local agent", false, false},
+	{"socket", 0, "PATH", "with --now: the agent's local socket (default $RAMPART_AGENT_SOCKET or "
+	                      "/var/lib/rampart/agent.sock)", false, false},
 	{0},
 };
 
@@ -459,8 +470,10 @@ static const struct cli_cmd device_cmds[] = {
 	 "  rampart device claim --device DEVICE_ID --device-group Thermostat/Development\n"},
 	{"list", "List the tenant's devices", list_opts, CLI_CMD_SERVICE, device_list, NULL},
 	{"show", "Show a device", show_opts, CLI_CMD_SERVICE, device_show, NULL},
-	{"update", "Move a device to another device group", update_opts, CLI_CMD_SERVICE, device_update,
-	 "  rampart device update --device DEVICE_ID --device-group 'Thermostat/Field Test'\n"},
+	{"update", "Move a device to another device group; on the device, --now checks for updates", update_opts,
+	 CLI_CMD_SERVICE, device_update,
+	 "  rampart device update --device DEVICE_ID --device-group 'Thermostat/Field Test'\n"
+	 "  rampart device update --now --socket /var/lib/rampart/agent.sock   (on the device)\n"},
 	{"revoke", "Revoke a device: the service issues it no certificate again", show_opts, CLI_CMD_SERVICE,
 	 device_revoke, "  rampart device revoke --device DEVICE_ID\n"},
 	{"show-deployment-status", "Show the device's last update report: per-image state and errors", show_opts,

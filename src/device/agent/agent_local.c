@@ -20,6 +20,8 @@ enum agent_local_cmd agent_local_parse(const char *line, size_t len)
 		return AGENT_LOCAL_ATTEST_NOW;
 	if (len == 6 && memcmp(line, "status", 6) == 0)
 		return AGENT_LOCAL_STATUS;
+	if (len == 10 && memcmp(line, "update-now", 10) == 0)
+		return AGENT_LOCAL_UPDATE_NOW;
 	return AGENT_LOCAL_BAD;
 }
 
@@ -84,7 +86,7 @@ int agent_local_accept(int listen_fd, const uid_t *allowed, size_t n_allowed, en
 	size_t len = 0;
 	if (read_line(fd, line, sizeof(line), &len) < 0 || !memchr(line, '\n', len) ||
 	    (*cmd = agent_local_parse(line, (size_t)((char *)memchr(line, '\n', len) - line))) == AGENT_LOCAL_BAD) {
-		agent_local_reply(fd, "{\"ok\":false,\"error\":\"unknown request: send 'attest-now' or 'status' and a "
+		agent_local_reply(fd, "{\"ok\":false,\"error\":\"unknown request: send 'attest-now', 'update-now' or 'status' and a "
 		                      "newline\"}");
 		return rp_error_set(err, RP_E_INVALID, "a local peer (uid %u) sent a malformed request", (unsigned)cred.uid);
 	}

@@ -1,5 +1,5 @@
 /* The agent's device-local API: a Unix socket (STATE/agent.sock, mode 0660) taking one request
- * line per connection ("attest-now" or "status") and answering one JSON line. Every connection's
+ * line per connection ("attest-now", "update-now" or "status") and answering one JSON line. Every connection's
  * peer is checked with SO_PEERCRED: root, the agent's own user and users given with --allow-uid. */
 #pragma once
 
@@ -12,7 +12,7 @@
 #define AGENT_LOCAL_MAX_UIDS 8
 #define AGENT_LOCAL_LINE_MAX 64
 
-enum agent_local_cmd { AGENT_LOCAL_BAD, AGENT_LOCAL_ATTEST_NOW, AGENT_LOCAL_STATUS };
+enum agent_local_cmd { AGENT_LOCAL_BAD, AGENT_LOCAL_ATTEST_NOW, AGENT_LOCAL_STATUS, AGENT_LOCAL_UPDATE_NOW };
 
 /* Parse a request line (without or with its newline). */
 enum agent_local_cmd agent_local_parse(const char *line, size_t len);

@@ -1,0 +1,211 @@
+/* The agent's update round (see agent_update.h). */
+#include "device/agent/agent_update.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/fileio.h"
+#include "common/guid.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/macros.h"
+#include "common/xalloc.h"
+#include "device/appmgr/devmode.h"
+#include "device/update/update_fetch.h"
+#include "device/update/update_status.h"
+#include "pkg/package_reader.h"
+
+#define SELF_MAX_LEN (64 * 1024)
+#define APPMGR_MSG_MAX 65536
+#define CLAIMS_MAX_LEN (256 * 1024)
+
+/* STATE/agent/images.json: {COMPONENT_ID: {"image_id", "version"}} for the apps the agent installed.
+ * Evidence names an image by ID with the version string the service knows it by, which the update
+ * status does not hold; one entry per component, so an upgrade replaces the old version's claim. */
+static char *claims_path(const char *state_dir)
+{
+	return xasprintf("%s/agent/images.json", state_dir);
+}
+
+static int claims_record(const char *state_dir, const char *package_path, rp_error *err)
+{
+	/* Metadata only: the update client verified this package against the trusted keys, and the
+	 * application manager verifies it again before it runs. */
+	_cleanup_package_ struct package *pkg = package_reader_open_path(package_path, NULL, NULL, err);
+	if (!pkg)
+		return rp_error_prefix(err, "reading the installed package's metadata");
+	_cleanup_free_ char *path = claims_path(state_dir);
+	_cleanup_json_ json_t *j = rp_json_load_file(path, CLAIMS_MAX_LEN, NULL);
+	if (!json_is_object(j)) {
+		json_decref(j);
+		j = json_object();
+	}
+	const char *version = pkg->md.version_string;
+	char num[24];
+	if (!version[0]) {
+		snprintf(num, sizeof(num), "%" PRIu64, pkg->md.version);
+		version = num;
+	}
+	json_object_set_new(j, pkg->md.component_id,
+	                    json_pack("{s:s, s:s}", "image_id", pkg->md.image_id, "version", version));
+	_cleanup_free_ char *text = rp_json_dump(j);
+	if (rp_write_file_atomic(path, text, strlen(text), 0600, err) < 0)
+		return rp_error_prefix(err, "recording the installed images");
+	return 0;
+}
+
+/* One request to the application manager's control socket (SOCK_SEQPACKET, one JSON message each
+ * way); returns the reply's "status" (new reference) or NULL with ERR. */
+static json_t *appmgr_request(const char *sock, json_t *req, rp_error *err)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(sock) >= sizeof(sa.sun_path))
+		return rp_error_set(err, RP_E_INVALID, "application manager socket path too long: %s", sock), NULL;
+	memcpy(sa.sun_path, sock, strlen(sock) + 1);
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return rp_error_set_errno(err, errno, "connecting to the application manager at %s", sock), NULL;
+	_cleanup_free_ char *out = rp_json_dump(req);
+	if (send(fd, out, strlen(out), MSG_NOSIGNAL) < 0)
+		return rp_error_set_errno(err, errno, "sending to the application manager"), NULL;
+	_cleanup_free_ char *buf = xmalloc(APPMGR_MSG_MAX + 1);
+	ssize_t n = recv(fd, buf, APPMGR_MSG_MAX, 0);
+	if (n <= 0)
+		return rp_error_set_errno(err, n < 0 ? errno : EPIPE, "reading the application manager's reply"), NULL;
+	buf[n] = '\0';
+	_cleanup_json_ json_t *reply = rp_json_parse(buf, (size_t)n, APPMGR_MSG_MAX, "application manager reply", err);
+	if (!reply)
+		return NULL;
+	if (!json_is_true(json_object_get(reply, "ok"))) {
+		const char *msg = json_string_value(json_object_get(reply, "error"));
+		return rp_error_set(err, RP_E_INVALID, "the application manager refused: %s", msg ? msg : "no reason"),
+		       NULL;
+	}
+	json_t *st = json_object_get(reply, "status");
+	return json_incref(st ? st : json_null());
+}
+
+struct app_hook {
+	const struct agent_update_options *o;
+};
+
+/* update_app_install_fn: install the verified package through the application manager, then start it. */
+static int app_install(void *ctx, const char *package_path, rp_error *err)
+{
+	const struct app_hook *h = ctx;
+	/* A developer's device runs what the developer sideloads; cloud apps must not replace it. The
+	 * failure is transient, so the app installs at the first check after development mode ends. */
+	if (h->o->appmgr_state && devmode_capability_present(h->o->appmgr_state))
+		return rp_error_set(err, RP_E_UNAVAILABLE,
+		                    "development mode is on (an appDevelopment capability is installed): cloud app updates "
+		                    "are paused until `rampart device enable-cloud-test`");
+	_cleanup_json_ json_t *req = json_pack("{s:i, s:s, s:s}", "version", 1, "op", "install", "path", package_path);
+	_cleanup_json_ json_t *st = appmgr_request(h->o->appmgr_socket, req, err);
+	if (!st)
+		return rp_error_prefix(err, "installing %s", package_path);
+	const char *cid = json_string_value(json_object_get(st, "component_id"));
+	const char *state = json_string_value(json_object_get(st, "state"));
+	if (!cid)
+		return rp_error_set(err, RP_E_INVALID, "the application manager's install reply names no component");
+	rp_log_event(RP_LOG_NOTICE, "agent.app.installed", "application %s installed by the application manager (%s)",
+	             cid, state ? state : "?");
+	if (claims_record(h->o->state_dir, package_path, err) < 0)
+		return -1;
+	if (state && strcmp(state, "running") == 0)
+		return 0;
+	_cleanup_json_ json_t *start = json_pack("{s:i, s:s, s:s}", "version", 1, "op", "start", "app", cid);
+	_cleanup_json_ json_t *st2 = appmgr_request(h->o->appmgr_socket, start, err);
+	if (!st2)
+		return rp_error_prefix(err, "starting application %s", cid);
+	rp_log_event(RP_LOG_NOTICE, "agent.app.started", "application %s started", cid);
+	return 0;
+}
+
+/* Learn tenant and group from the service's record of this device and record them for the client. */
+static int learn_group(struct update_config *cfg, const char *service_url, rp_error *err)
+{
+	_cleanup_free_ char *url = xasprintf("%s/v1/device/self", service_url);
+	_cleanup_free_ uint8_t *data = NULL;
+	size_t len = 0;
+	if (update_fetch_buffer(&cfg->fetch, url, SELF_MAX_LEN, &data, &len, err) < 0)
+		return rp_error_prefix(err, "reading this device's record (GET /v1/device/self)");
+	_cleanup_json_ json_t *j = rp_json_parse((const char *)data, len, SELF_MAX_LEN, "device record", err);
+	const char *tenant = NULL, *group = NULL, *device = NULL;
+	if (!j || rp_json_get_string(j, "tenant_id", true, &tenant, err) < 0 ||
+	    rp_json_get_string(j, "device_id", true, &device, err) < 0 ||
+	    rp_json_get_string(j, "device_group_id", false, &group, err) < 0)
+		return rp_error_prefix(err, "this device's record");
+	if (!group)
+		return rp_error_set(err, RP_E_NOT_FOUND, "the device is in no device group: claim it into one");
+	return update_set_device_group(cfg->state_dir, tenant, group, device, err);
+}
+
+int agent_update_run(const struct agent_update_options *o, int64_t now, struct update_report *report,
+                     rp_error *err)
+{
+	memset(report, 0, sizeof(*report));
+	struct update_config cfg;
+	update_config_default(&cfg);
+	_cleanup_free_ char *cert = xasprintf("%s/agent/device-api.pem", o->state_dir);
+	_cleanup_free_ char *key = xasprintf("%s/agent/device-api.key", o->state_dir);
+	cfg.state_dir = o->state_dir;
+	cfg.fetch.ca_file = o->service_ca;
+	cfg.fetch.client_cert = cert;
+	cfg.fetch.client_key = key;
+	cfg.monitor_socket = o->monitor_socket;
+	if (o->rot_backend)
+		cfg.rot_backend = o->rot_backend;
+	struct app_hook hook = {.o = o};
+	if (o->appmgr_socket) {
+		cfg.app_install = app_install;
+		cfg.app_install_ctx = &hook;
+	}
+	int rc = learn_group(&cfg, o->service_url, err);
+	struct update_config_owned owned = {0};
+	if (rc == 0)
+		rc = update_config_load(&cfg, o->service_url, &owned, err);
+	if (rc == 0)
+		rc = update_check_and_install(&cfg, now, report, err);
+	update_fetch_close(&cfg.fetch);
+	update_config_owned_free(&owned);
+	return rc < 0 ? -1 : 0;
+}
+
+size_t agent_update_installed_images(const char *state_dir, monitor_image_claim *out, size_t max)
+{
+	_cleanup_free_ char *path = claims_path(state_dir);
+	_cleanup_json_ json_t *claims = rp_json_load_file(path, CLAIMS_MAX_LEN, NULL);
+	if (!json_is_object(claims))
+		return 0;
+	struct update_status st;
+	update_status_load(&st, state_dir);
+	/* The image IDs the update status says are installed or committed now. */
+	json_t *live = json_object();
+	const char *name;
+	json_t *img;
+	json_object_foreach(json_object_get(st.doc, "images"), name, img) {
+		const char *state = json_string_value(json_object_get(img, "state"));
+		const char *id = json_string_value(json_object_get(img, "image_id"));
+		if (state && id && (strcmp(state, "installed") == 0 || strcmp(state, "committed") == 0))
+			json_object_set_new(live, id, json_true());
+	}
+	update_status_free(&st);
+	size_t n = 0;
+	const char *cid;
+	json_object_foreach(claims, cid, img) {
+		const char *id = json_string_value(json_object_get(img, "image_id"));
+		const char *version = json_string_value(json_object_get(img, "version"));
+		rp_error e = RP_ERROR_INIT;
+		if (n >= max || !id || !version || !json_object_get(live, id) || strlen(version) > EVIDENCE_VERSION_MAX ||
+		    !evidence_version_ok(version, strlen(version)) || rp_guid_normalize(id, out[n].id, &e) < 0)
+			continue;
+		snprintf(out[n].version, sizeof(out[n].version), "%s", version);
+		n++;
+	}
+	json_decref(live);
+	return n;
+}
