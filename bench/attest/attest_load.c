@@ -1,11 +1,14 @@
 /* bench/attest load tool: full attestations per second at rampartd from many simulated devices,
  * each with its own real P-256 identity key, registered and claimed into a product's Development
  * group, producing soft-backend evidence (quote + body signature) over every fresh nonce. Each
- * attestation is a challenge and an evidence request, each on a fresh TLS connection.
+ * attestation is a challenge and an evidence request on one fresh TLS connection (a full handshake,
+ * no session resumption), as a device agent that keeps the connection between the two does; with
+ * --connections 2 each request opens its own connection.
  *
  *   attest-load --service URL --service-ca FILE --token ADMIN_TOKEN [--devices N] [--threads T]
- *               [--seconds S]
- * Prints one JSON line: attestations, seconds, per_second, failures. bench/attest/run.sh runs it
+ *               [--seconds S] [--connections 1|2]
+ * Prints one JSON line: attestations, seconds, per_second, failures, connections (TLS connections
+ * opened per attestation, as counted by libcurl). bench/attest/run.sh runs it
  * next to `openssl speed ecdsap256` and prints the ratio. */
 #include <getopt.h>
 #include <pthread.h>
@@ -34,7 +37,8 @@ struct sim_device {
 static const char *service, *ca_file, *token;
 static struct sim_device *devices;
 static size_t n_devices = 64;
-static atomic_size_t done, failures, next_device;
+static atomic_size_t done, failures, next_device, connects;
+static unsigned conns_per_attestation = 1;
 static atomic_bool stop_flag;
 
 struct sink {
@@ -50,10 +54,12 @@ static size_t sink_write(char *d, size_t s, size_t n, void *u)
 	return s * n;
 }
 
-/* POST JSON on a fresh connection; returns the status and the parsed reply. */
-static long post(const char *path, json_t *body, const char *bearer, json_t **reply)
+/* POST JSON; with SHARED NULL on a fresh connection of its own, else on SHARED's connection (opened
+ * fresh when FRESH). Returns the status and the parsed reply. */
+static long post_on(CURL *shared, bool fresh, const char *path, json_t *body, const char *bearer, json_t **reply)
 {
-	CURL *c = curl_easy_init();
+	CURL *c = shared ? shared : curl_easy_init();
+	curl_easy_reset(c);
 	_cleanup_free_ char *url = xasprintf("%s%s", service, path);
 	_cleanup_free_ char *payload = rp_json_dump(body);
 	_cleanup_free_ char *auth = bearer ? xasprintf("Authorization: Bearer %s", bearer) : NULL;
@@ -65,8 +71,8 @@ static long post(const char *path, json_t *body, const char *bearer, json_t **re
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_CAINFO, ca_file);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
-	curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+	curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, shared && !fresh ? 0L : 1L);
+	curl_easy_setopt(c, CURLOPT_FORBID_REUSE, shared ? 0L : 1L);
 	curl_easy_setopt(c, CURLOPT_SSL_SESSIONID_CACHE, 0L); /* a full handshake every time */
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload);
@@ -74,13 +80,23 @@ static long post(const char *path, json_t *body, const char *bearer, json_t **re
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &k);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
 	long status = 0;
-	if (curl_easy_perform(c) == CURLE_OK)
+	long opened = 0;
+	if (curl_easy_perform(c) == CURLE_OK) {
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+		curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &opened);
+		atomic_fetch_add(&connects, (size_t)opened);
+	}
 	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
+	if (!shared)
+		curl_easy_cleanup(c);
 	*reply = status ? rp_json_parse((const char *)k.b.data, k.b.len, 1 << 20, "reply", NULL) : NULL;
 	rp_buf_free(&k.b);
 	return status;
+}
+
+static long post(const char *path, json_t *body, const char *bearer, json_t **reply)
+{
+	return post_on(NULL, true, path, body, bearer, reply);
 }
 
 /* Soft-backend evidence for a device that measured nothing (PCRs 8..15 zero). */
@@ -122,13 +138,16 @@ out:
 static bool attest_once(struct sim_device *d)
 {
 	json_t *req = json_pack("{s:s}", "device_id", d->id), *reply = NULL;
-	long st = post("/v1/attestation/challenge", req, NULL, &reply);
+	CURL *conn = conns_per_attestation == 1 ? curl_easy_init() : NULL;
+	long st = post_on(conn, true, "/v1/attestation/challenge", req, NULL, &reply);
 	json_decref(req);
 	const char *nonce_hex = reply ? json_string_value(json_object_get(reply, "nonce")) : NULL;
 	uint8_t nonce[32];
 	rp_error err = RP_ERROR_INIT;
 	if (st != 200 || !nonce_hex || rp_hex_decode(nonce_hex, nonce, 32, &err) < 0) {
 		json_decref(reply);
+		if (conn)
+			curl_easy_cleanup(conn);
 		return false;
 	}
 	_cleanup_free_ char *ev = make_evidence(d, nonce, &err);
@@ -136,8 +155,10 @@ static bool attest_once(struct sim_device *d)
 	                "client_csr", d->client_csr, "device_api_csr", d->api_csr);
 	json_decref(reply);
 	reply = NULL;
-	st = post("/v1/attestation/evidence", req, NULL, &reply);
+	st = post_on(conn, false, "/v1/attestation/evidence", req, NULL, &reply);
 	json_decref(req);
+	if (conn)
+		curl_easy_cleanup(conn);
 	bool ok = st == 200 && reply && json_object_get(reply, "client_certificate");
 	if (!ok && atomic_load(&failures) < 3)
 		fprintf(stderr, "attest-load: attestation failed (HTTP %ld): %s\n", st,
@@ -201,7 +222,7 @@ int main(int argc, char **argv)
 		{"service", required_argument, NULL, 's'}, {"service-ca", required_argument, NULL, 'c'},
 		{"token", required_argument, NULL, 't'},   {"devices", required_argument, NULL, 'd'},
 		{"threads", required_argument, NULL, 'n'}, {"seconds", required_argument, NULL, 'S'},
-		{0},
+		{"connections", required_argument, NULL, 'C'}, {0},
 	};
 	uint32_t threads = 8, seconds = 10, nd = 64;
 	rp_error err = RP_ERROR_INIT;
@@ -214,6 +235,7 @@ int main(int argc, char **argv)
 		case 'd': if (rp_parse_u32(optarg, 1, 100000, &nd, &err) < 0) return 2; break;
 		case 'n': if (rp_parse_u32(optarg, 1, 256, &threads, &err) < 0) return 2; break;
 		case 'S': if (rp_parse_u32(optarg, 1, 3600, &seconds, &err) < 0) return 2; break;
+		case 'C': if (rp_parse_u32(optarg, 1, 2, &conns_per_attestation, &err) < 0) return 2; break;
 		default: return 2;
 		}
 	}
@@ -270,6 +292,7 @@ int main(int argc, char **argv)
 	if (setup(gid, tenant) < 0)
 		return 1;
 	pthread_t *t = xcalloc(threads, sizeof(*t));
+	atomic_store(&connects, 0);
 	struct timespec a, b;
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	for (uint32_t i = 0; i < threads; i++)
@@ -282,8 +305,9 @@ int main(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	double secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
 	printf("{\"attestations\": %zu, \"failures\": %zu, \"seconds\": %.2f, \"per_second\": %.1f, \"devices\": %zu, "
-	       "\"threads\": %u}\n",
-	       atomic_load(&done), atomic_load(&failures), secs, (double)atomic_load(&done) / secs, n_devices, threads);
+	       "\"threads\": %u, \"connections\": %.2f}\n",
+	       atomic_load(&done), atomic_load(&failures), secs, (double)atomic_load(&done) / secs, n_devices, threads,
+	       atomic_load(&done) ? (double)atomic_load(&connects) / (double)atomic_load(&done) : 0.0);
 	for (size_t i = 0; i < n_devices; i++) {
 		EVP_PKEY_free(devices[i].key);
 		free(devices[i].client_csr);

@@ -210,15 +210,42 @@ static X509_NAME *name_build(const char *cn, const char *org, rp_error *err)
 	return name;
 }
 
-/* A certificate skeleton: v3, random serial, subject, issuer, validity, public key. */
+/* X509_set_pubkey() round-trips a provider key through an encoder and then a decoder, which in
+ * OpenSSL 3.0 costs more than the ECDSA signature on the certificate. A named-curve P-256 key's
+ * SubjectPublicKeyInfo is fixed apart from the point (the same DER the encoder writes), so set it
+ * from the point directly; any other key takes the general path. Only for a certificate that is
+ * signed and encoded, never used in memory: X509_get0_pubkey() on it would find no decoded key. */
+static int cert_set_pubkey(X509 *cert, EVP_PKEY *pub, bool encode_only)
+{
+	unsigned char pt[65];
+	size_t ptlen = 0;
+	char enc[32] = "";
+	if (encode_only && rp_key_is_p256(pub) &&
+	    EVP_PKEY_get_utf8_string_param(pub, OSSL_PKEY_PARAM_EC_ENCODING, enc, sizeof(enc), NULL) == 1 &&
+	    strcmp(enc, OSSL_PKEY_EC_ENCODING_GROUP) == 0 &&
+	    EVP_PKEY_get_octet_string_param(pub, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt, sizeof(pt), &ptlen) == 1 &&
+	    ptlen == sizeof(pt) && pt[0] == 0x04) {
+		unsigned char *penc = OPENSSL_memdup(pt, ptlen);
+		if (penc && X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(cert), OBJ_nid2obj(NID_X9_62_id_ecPublicKey),
+		                                   V_ASN1_OBJECT, OBJ_nid2obj(NID_X9_62_prime256v1), penc, (int)ptlen) == 1)
+			return 1;
+		OPENSSL_free(penc);
+		return 0;
+	}
+	ERR_clear_error();
+	return X509_set_pubkey(cert, pub);
+}
+
+/* A certificate skeleton: v3, random serial, subject, issuer, validity, public key. LEAF: the
+ * certificate is only signed and encoded (see cert_set_pubkey). */
 static X509 *cert_skeleton(X509_NAME *subject, X509 *issuer, EVP_PKEY *pubkey, time_t not_before, time_t not_after,
-                           rp_error *err)
+                           bool leaf, rp_error *err)
 {
 	_cleanup_x509_ X509 *cert = X509_new();
 	if (!cert || X509_set_version(cert, X509_VERSION_3) != 1 || X509_set_subject_name(cert, subject) != 1 ||
 	    X509_set_issuer_name(cert, issuer ? X509_get_subject_name(issuer) : subject) != 1 ||
 	    !ASN1_TIME_set(X509_getm_notBefore(cert), not_before) || !ASN1_TIME_set(X509_getm_notAfter(cert), not_after) ||
-	    X509_set_pubkey(cert, pubkey) != 1) {
+	    cert_set_pubkey(cert, pubkey, leaf) != 1) {
 		rp_error_set_openssl(err, "building certificate");
 		return NULL;
 	}
@@ -248,7 +275,7 @@ static X509 *ca_cert_build(const char *tenant_id, int generation, EVP_PKEY *key,
 	_cleanup_(X509_NAME_freep) X509_NAME *name = name_build(cn, "Rampart", err);
 	if (!name)
 		return NULL;
-	_cleanup_x509_ X509 *cert = cert_skeleton(name, NULL, key, not_before, not_after, err);
+	_cleanup_x509_ X509 *cert = cert_skeleton(name, NULL, key, not_before, not_after, false, err);
 	if (!cert)
 		return NULL;
 	/* A tenant CA signs end-entity certificates only: pathlen 0 stops it from minting sub-CAs
@@ -800,7 +827,7 @@ char *ca_proof_of_possession_pem(struct tenant_ca *ca, int generation, const cha
 	if (!name)
 		return NULL;
 	time_t na = now + CA_POP_VALIDITY_SECONDS < g->not_after ? now + CA_POP_VALIDITY_SECONDS : g->not_after;
-	_cleanup_x509_ X509 *cert = cert_skeleton(name, g->cert, key, now - CA_CLOCK_SKEW_SECONDS, na, err);
+	_cleanup_x509_ X509 *cert = cert_skeleton(name, g->cert, key, now - CA_CLOCK_SKEW_SECONDS, na, true, err);
 	if (!cert || add_ext(cert, g->cert, NID_basic_constraints, "critical,CA:FALSE", err) < 0 ||
 	    add_ext(cert, g->cert, NID_key_usage, "critical,digitalSignature", err) < 0)
 		return NULL;
@@ -850,7 +877,7 @@ char *ca_issue_device_cert_key(struct tenant_ca *ca, EVP_PKEY *pub, const char *
 	/* Never outlive the issuer: a chain with an expired CA fails anyway, and a clear notAfter
 	 * tells the device when to renew. */
 	time_t na = now + validity_seconds < g->not_after ? now + validity_seconds : g->not_after;
-	_cleanup_x509_ X509 *cert = cert_skeleton(name, g->cert, pub, now - CA_CLOCK_SKEW_SECONDS, na, err);
+	_cleanup_x509_ X509 *cert = cert_skeleton(name, g->cert, pub, now - CA_CLOCK_SKEW_SECONDS, na, true, err);
 	_cleanup_free_ char *san = xasprintf("URI:" CA_URI_TENANT_PREFIX "%s,URI:" CA_URI_DEVICE_PREFIX "%s",
 	                                     ca->tenant_id, device_id);
 	const char *eku = kind == CA_DEVICE_CERT_DEVICE_API ? "clientAuth," CA_OID_DEVICE_API : "clientAuth";

@@ -12,6 +12,7 @@
 #include "service/attestation.h"
 #include "service/ca.h"
 #include "service/ca_cache.h"
+#include "service/identity_key.h"
 #include "service/routes.h"
 #include "service/timeutil.h"
 
@@ -219,7 +220,7 @@ static int attest_in_txn(struct api_ctx *ctx, struct api_request *req, const str
 	/* Decoded once for the evidence check and the CSR comparison; when it does not decode, both
 	 * fall back to the PEM and refuse with the decoder's message. */
 	_cleanup_pkey_ EVP_PKEY *identity =
-		v->public_key_pem ? rp_key_from_public_pem(v->public_key_pem, strlen(v->public_key_pem), err) : NULL;
+		v->public_key_pem ? identity_key_from_pem(v->public_key_pem, strlen(v->public_key_pem), err) : NULL;
 	if (!identity)
 		rp_error_clear(err);
 	dev.public_key = identity;

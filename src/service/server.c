@@ -285,8 +285,10 @@ struct server *server_start(struct api_ctx *ctx, const struct config *cfg, const
 		return NULL;
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof(ss));
-	/* ITC lets server_stop() quiesce the daemon (stop accepting) before it stops. */
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_TLS | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+	/* ITC lets server_stop() quiesce the daemon (stop accepting) before it stops. poll(), not
+	 * epoll: with TLS, libmicrohttpd's epoll mode retries reads that find nothing during every
+	 * handshake; poll() cut the service's CPU per attestation by about a third (docs/benchmarks.md). */
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_TLS | MHD_USE_ERROR_LOG | MHD_USE_ITC;
 	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
 	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
