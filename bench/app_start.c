@@ -148,9 +148,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	const char *sock = argv[1], *cid = argv[2], *log = argv[3], *root = argv[4], *bundle = argv[5], *dir = argv[6];
-	int iters = atoi(argv[7]);
-	if (iters < 1 || iters > 10000)
-		iters = 50;
+	char *end = NULL;
+	long iters = strtol(argv[7], &end, 10);
+	if (end == argv[7] || *end || iters < 1 || iters > 10000) {
+		fprintf(stderr, "app_start: ITERATIONS must be a number from 1 to 10000\n");
+		return 2;
+	}
 	/* crun refuses hybrid cgroup layouts (v1 controllers plus a cgroup2 mount, as on the CI
 	 * hosts); hide the cgroup2 mount in this process's private mount namespace only. */
 	if (access("/sys/fs/cgroup/unified", F_OK) == 0) {
@@ -177,7 +180,7 @@ int main(int argc, char **argv)
 		c[i] = run_cmd(cr, out);
 	}
 	double mm = median(m, iters), bm = median(b, iters), cm = median(c, iters);
-	printf("iterations: %d (median of each)\n", iters);
+	printf("iterations: %ld (median of each)\n", iters);
 	printf("rampart-appmgr start -> first instruction: %8.0f us\n", mm);
 	printf("bwrap                -> first instruction: %8.0f us\n", bm);
 	printf("crun run             -> first instruction: %8.0f us\n", cm);

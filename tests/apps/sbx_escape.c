@@ -24,6 +24,21 @@
 #include <unistd.h>
 #include <linux/if_ether.h>
 
+
+/* Bounded decimal argument (this static test app links nothing but libc). A malformed one ends
+ * the run with status 2, so it can never be mistaken for a refused attack. */
+static long number_arg(const char *arg, long max)
+{
+	char *end = NULL;
+	errno = 0;
+	long v = arg ? strtol(arg, &end, 10) : -1;
+	if (!arg || errno || end == arg || *end || v < 1 || v > max) {
+		fprintf(stderr, "sbx_escape: argument '%s' is not a number in [1, %ld]\n", arg ? arg : "", max);
+		exit(2);
+	}
+	return v;
+}
+
 static const char *attack;
 
 static int report(long rc, const char *what)
@@ -152,7 +167,7 @@ int main(int argc, char **argv)
 	if (!strcmp(attack, "connect-abstract"))
 		return try_connect_unix(arg, 1);
 	if (!strcmp(attack, "connect-tcp"))
-		return try_tcp("127.0.0.1", atoi(arg));
+		return try_tcp("127.0.0.1", (int)number_arg(arg, 65535));
 	if (!strcmp(attack, "connect-internet"))
 		return try_tcp("1.1.1.1", 80);
 	if (!strcmp(attack, "raw-socket"))
@@ -205,7 +220,7 @@ int main(int argc, char **argv)
 	if (!strcmp(attack, "delete_module"))
 		return report(syscall(SYS_delete_module, "loop", 0), "delete_module");
 	if (!strcmp(attack, "kill-host"))
-		return report(kill(atoi(arg), SIGKILL), "kill(host pid)");
+		return report(kill((pid_t)number_arg(arg, 4194304), SIGKILL), "kill(host pid)");
 	if (!strcmp(attack, "kill-all")) {
 		/* kill(-1) may only reach the app's own PID namespace; report what it hit. */
 		signal(SIGTERM, SIG_IGN);
