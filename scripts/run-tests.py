@@ -127,7 +127,7 @@ def stage_fuzz():
                 cmd.append(str(seeds))
             proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, **SANITIZER_ENV))
             ok = proc.returncode == 0
-            stats = [l for l in proc.stderr.splitlines() if l.startswith("stat::number_of_executed_runs")]
+            stats = [l for l in proc.stderr.splitlines() if l.startswith("stat::number_of_executed_units")]
             print(f"fuzz_{name}: {'ok' if ok else 'FAILED'} {stats[0] if stats else ''}", flush=True)
             if not ok:
                 print(proc.stderr[-6000:])
