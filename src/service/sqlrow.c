@@ -205,6 +205,28 @@ json_t *sqlrow_page(sqlite3_stmt *stmt, const struct store_page *page, int64_t *
 	return items;
 }
 
+json_t *sqlrow_scoped_page(const char *sql, int64_t scope_seq, const struct store_page *page, int64_t *next,
+                           int64_t *seqs_out[], rp_error *err)
+{
+	sqlite3_stmt *stmt = sqlrow_prep(sql, err);
+	if (!stmt)
+		return NULL;
+	_cleanup_sqlrow_ sqlite3_stmt *guard = stmt;
+	sqlite3_bind_int64(stmt, 1, scope_seq);
+	sqlite3_bind_int64(stmt, 2, page->after);
+	sqlite3_bind_int(stmt, 3, page->limit + 1);
+	return sqlrow_page(stmt, page, next, seqs_out, err);
+}
+
+json_t *sqlrow_tenant_page(const char *sql, const char *tenant_id, const struct store_page *page, int64_t *next,
+                           rp_error *err)
+{
+	int64_t tseq;
+	if (sqlrow_tenant_seq(tenant_id, &tseq, err) < 0)
+		return NULL;
+	return sqlrow_scoped_page(sql, tseq, page, next, NULL, err);
+}
+
 int sqlrow_tenant_seq(const char *tenant_id, int64_t *out, rp_error *err)
 {
 	sqlite3_stmt *stmt = sqlrow_prep("SELECT seq FROM tenants WHERE id = ?1", err);

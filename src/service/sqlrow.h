@@ -51,6 +51,14 @@ json_t *sqlrow_one(sqlite3_stmt *stmt, int64_t *seq, rp_error *err, const char *
 json_t *sqlrow_page(sqlite3_stmt *stmt, const struct store_page *page, int64_t *next, int64_t *seqs_out[],
                     rp_error *err);
 
+/* One keyset page of SQL, whose parameters are ?1 the scope's sequence (tenant, device group),
+ * ?2 the sequence to start after and ?3 the row limit (page->limit + 1 is bound). */
+json_t *sqlrow_scoped_page(const char *sql, int64_t scope_seq, const struct store_page *page, int64_t *next,
+                           int64_t *seqs_out[], rp_error *err);
+/* The same, scoped to the tenant TENANT_ID. */
+json_t *sqlrow_tenant_page(const char *sql, const char *tenant_id, const struct store_page *page, int64_t *next,
+                           rp_error *err);
+
 int sqlrow_tenant_seq(const char *tenant_id, int64_t *out, rp_error *err) RP_MUST_CHECK;
 int sqlrow_product_seq(int64_t tseq, const char *id_or_name, int64_t *out, rp_error *err) RP_MUST_CHECK;
 int sqlrow_group_seq(int64_t tseq, const char *group_id, int64_t *out, rp_error *err) RP_MUST_CHECK;

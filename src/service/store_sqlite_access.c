@@ -210,17 +210,7 @@ static json_t *sq_role_list(struct store *st, const char *tenant_id, const struc
                             rp_error *err)
 {
 	(void)st;
-	int64_t tseq;
-	if (sqlrow_tenant_seq(tenant_id, &tseq, err) < 0)
-		return NULL;
-	sqlite3_stmt *stmt = sqlrow_prep(ROLE_SELECT "WHERE r.tenant_seq = ?1 AND r.seq > ?2 ORDER BY r.seq LIMIT ?3", err);
-	if (!stmt)
-		return NULL;
-	_cleanup_sqlrow_ sqlite3_stmt *guard = stmt;
-	sqlite3_bind_int64(stmt, 1, tseq);
-	sqlite3_bind_int64(stmt, 2, page->after);
-	sqlite3_bind_int(stmt, 3, page->limit + 1);
-	return sqlrow_page(stmt, page, next, NULL, err);
+	return sqlrow_tenant_page(ROLE_SELECT "WHERE r.tenant_seq = ?1 AND r.seq > ?2 ORDER BY r.seq LIMIT ?3", tenant_id, page, next, err);
 }
 
 static int sq_role_delete(struct store *st, const char *tenant_id, const char *user, rp_error *err)

@@ -62,17 +62,7 @@ static json_t *sq_product_list(struct store *st, const char *tenant_id, const st
                                rp_error *err)
 {
 	(void)st;
-	int64_t tseq;
-	if (sqlrow_tenant_seq(tenant_id, &tseq, err) < 0)
-		return NULL;
-	sqlite3_stmt *stmt = sqlrow_prep(PRODUCT_SELECT "WHERE p.tenant_seq = ?1 AND p.seq > ?2 ORDER BY p.seq LIMIT ?3", err);
-	if (!stmt)
-		return NULL;
-	_cleanup_sqlrow_ sqlite3_stmt *guard = stmt;
-	sqlite3_bind_int64(stmt, 1, tseq);
-	sqlite3_bind_int64(stmt, 2, page->after);
-	sqlite3_bind_int(stmt, 3, page->limit + 1);
-	return sqlrow_page(stmt, page, next, NULL, err);
+	return sqlrow_tenant_page(PRODUCT_SELECT "WHERE p.tenant_seq = ?1 AND p.seq > ?2 ORDER BY p.seq LIMIT ?3", tenant_id, page, next, err);
 }
 
 static json_t *sq_product_update(struct store *st, const char *tenant_id, const char *product_id,
@@ -447,20 +437,11 @@ static json_t *sq_deployment_list(struct store *st, const char *tenant_id, const
 	int64_t tseq, gseq;
 	if (sqlrow_tenant_seq(tenant_id, &tseq, err) < 0 || sqlrow_group_seq(tseq, group_id, &gseq, err) < 0)
 		return NULL;
-	sqlite3_stmt *stmt = sqlrow_prep(DEPLOYMENT_SELECT "WHERE d.device_group_seq = ?1 AND d.seq > ?2 ORDER BY d.seq LIMIT ?3",
-	                          err);
-	if (!stmt)
-		return NULL;
-	json_t *items;
 	int64_t seqs[1001];
 	int64_t *seqp = seqs;
-	{
-		_cleanup_sqlrow_ sqlite3_stmt *guard = stmt;
-		sqlite3_bind_int64(stmt, 1, gseq);
-		sqlite3_bind_int64(stmt, 2, page->after);
-		sqlite3_bind_int(stmt, 3, page->limit + 1);
-		items = sqlrow_page(stmt, page, next, &seqp, err);
-	}
+	json_t *items = sqlrow_scoped_page(
+		DEPLOYMENT_SELECT "WHERE d.device_group_seq = ?1 AND d.seq > ?2 ORDER BY d.seq LIMIT ?3", gseq, page, next,
+		&seqp, err);
 	if (!items)
 		return NULL;
 	for (size_t i = 0; i < json_array_size(items); i++)

@@ -85,17 +85,7 @@ static json_t *sq_image_list(struct store *st, const char *tenant_id, const stru
                              rp_error *err)
 {
 	(void)st;
-	int64_t tseq;
-	if (sqlrow_tenant_seq(tenant_id, &tseq, err) < 0)
-		return NULL;
-	sqlite3_stmt *stmt = sqlrow_prep(IMAGE_SELECT "WHERE i.tenant_seq = ?1 AND i.seq > ?2 ORDER BY i.seq LIMIT ?3", err);
-	if (!stmt)
-		return NULL;
-	_cleanup_sqlrow_ sqlite3_stmt *guard = stmt;
-	sqlite3_bind_int64(stmt, 1, tseq);
-	sqlite3_bind_int64(stmt, 2, page->after);
-	sqlite3_bind_int(stmt, 3, page->limit + 1);
-	return sqlrow_page(stmt, page, next, NULL, err);
+	return sqlrow_tenant_page(IMAGE_SELECT "WHERE i.tenant_seq = ?1 AND i.seq > ?2 ORDER BY i.seq LIMIT ?3", tenant_id, page, next, err);
 }
 
 static int sq_blob_tenant(struct store *st, const char *sha256_hex, char tenant_id[STORE_GUID_LEN + 1], rp_error *err)
@@ -159,17 +149,7 @@ static json_t *sq_signing_key_list(struct store *st, const char *tenant_id, cons
                                    int64_t *next, rp_error *err)
 {
 	(void)st;
-	int64_t tseq;
-	if (sqlrow_tenant_seq(tenant_id, &tseq, err) < 0)
-		return NULL;
-	sqlite3_stmt *stmt = sqlrow_prep(KEY_SELECT "WHERE k.tenant_seq = ?1 AND k.seq > ?2 ORDER BY k.seq LIMIT ?3", err);
-	if (!stmt)
-		return NULL;
-	_cleanup_sqlrow_ sqlite3_stmt *guard = stmt;
-	sqlite3_bind_int64(stmt, 1, tseq);
-	sqlite3_bind_int64(stmt, 2, page->after);
-	sqlite3_bind_int(stmt, 3, page->limit + 1);
-	return sqlrow_page(stmt, page, next, NULL, err);
+	return sqlrow_tenant_page(KEY_SELECT "WHERE k.tenant_seq = ?1 AND k.seq > ?2 ORDER BY k.seq LIMIT ?3", tenant_id, page, next, err);
 }
 
 void store_sqlite_images_ops(struct store_ops *ops)
