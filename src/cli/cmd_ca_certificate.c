@@ -17,21 +17,7 @@ static const struct cli_column ca_cols[] = {{"Thumbprint", "thumbprint"}, {"Gene
 
 static int ca_list(struct cli_ctx *ctx)
 {
-	rp_error err = RP_ERROR_INIT;
-	_cleanup_session_ struct cli_session s = {0};
-	const char *tenant = NULL;
-	_cleanup_json_ json_t *items = NULL;
-	if (cli_session_start(&s, ctx, true, &tenant, &err) < 0) {
-		rp_error_prefix(&err, "listing CA certificates");
-		return cli_fail(&err);
-	}
-	_cleanup_free_ char *path = api_path("/v1/tenants/%s/ca-certificates", tenant);
-	if (!(items = cli_session_list(&s, path, &err))) {
-		rp_error_prefix(&err, "listing CA certificates");
-		return cli_fail(&err);
-	}
-	cli_render_list(ctx->output, items, ca_cols, RP_ARRAY_SIZE(ca_cols));
-	return 0;
+	return cli_list_tenant_collection(ctx, "ca-certificates", "CA certificates", ca_cols, RP_ARRAY_SIZE(ca_cols));
 }
 
 static int fetch(struct cli_ctx *ctx, const char *what, const char *path_fmt_suffix, const char *query,

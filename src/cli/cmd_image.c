@@ -42,21 +42,7 @@ static int image_add(struct cli_ctx *ctx)
 
 static int image_list(struct cli_ctx *ctx)
 {
-	rp_error err = RP_ERROR_INIT;
-	_cleanup_session_ struct cli_session s = {0};
-	const char *tenant = NULL;
-	_cleanup_json_ json_t *items = NULL;
-	if (cli_session_start(&s, ctx, true, &tenant, &err) < 0) {
-		rp_error_prefix(&err, "listing images");
-		return cli_fail(&err);
-	}
-	_cleanup_free_ char *path = api_path("/v1/tenants/%s/images", tenant);
-	if (!(items = cli_session_list(&s, path, &err))) {
-		rp_error_prefix(&err, "listing images");
-		return cli_fail(&err);
-	}
-	cli_render_list(ctx->output, items, image_cols, RP_ARRAY_SIZE(image_cols));
-	return 0;
+	return cli_list_tenant_collection(ctx, "images", "images", image_cols, RP_ARRAY_SIZE(image_cols));
 }
 
 static json_t *fetch_image(struct cli_ctx *ctx, struct cli_session *s, rp_error *err)
@@ -155,21 +141,7 @@ static int key_add(struct cli_ctx *ctx)
 
 static int key_list(struct cli_ctx *ctx)
 {
-	rp_error err = RP_ERROR_INIT;
-	_cleanup_session_ struct cli_session s = {0};
-	const char *tenant = NULL;
-	_cleanup_json_ json_t *items = NULL;
-	if (cli_session_start(&s, ctx, true, &tenant, &err) < 0) {
-		rp_error_prefix(&err, "listing trusted keys");
-		return cli_fail(&err);
-	}
-	_cleanup_free_ char *path = api_path("/v1/tenants/%s/image-signing-keys", tenant);
-	if (!(items = cli_session_list(&s, path, &err))) {
-		rp_error_prefix(&err, "listing trusted keys");
-		return cli_fail(&err);
-	}
-	cli_render_list(ctx->output, items, key_cols, RP_ARRAY_SIZE(key_cols));
-	return 0;
+	return cli_list_tenant_collection(ctx, "image-signing-keys", "trusted keys", key_cols, RP_ARRAY_SIZE(key_cols));
 }
 
 static const struct cli_opt add_opts[] = {

@@ -36,21 +36,7 @@ static int product_create(struct cli_ctx *ctx)
 
 static int product_list(struct cli_ctx *ctx)
 {
-	rp_error err = RP_ERROR_INIT;
-	_cleanup_session_ struct cli_session s = {0};
-	const char *tenant = NULL;
-	_cleanup_json_ json_t *items = NULL;
-	if (cli_session_start(&s, ctx, true, &tenant, &err) < 0) {
-		rp_error_prefix(&err, "listing products");
-		return cli_fail(&err);
-	}
-	_cleanup_free_ char *path = api_path("/v1/tenants/%s/products", tenant);
-	if (!(items = cli_session_list(&s, path, &err))) {
-		rp_error_prefix(&err, "listing products");
-		return cli_fail(&err);
-	}
-	cli_render_list(ctx->output, items, product_cols, RP_ARRAY_SIZE(product_cols));
-	return 0;
+	return cli_list_tenant_collection(ctx, "products", "products", product_cols, RP_ARRAY_SIZE(product_cols));
 }
 
 static int product_show(struct cli_ctx *ctx)

@@ -36,22 +36,8 @@ static int role_add(struct cli_ctx *ctx)
 
 static int role_list(struct cli_ctx *ctx)
 {
-	rp_error err = RP_ERROR_INIT;
-	_cleanup_session_ struct cli_session s = {0};
-	const char *tenant = NULL;
-	_cleanup_json_ json_t *items = NULL;
-	if (cli_session_start(&s, ctx, true, &tenant, &err) < 0) {
-		rp_error_prefix(&err, "listing roles");
-		return cli_fail(&err);
-	}
-	_cleanup_free_ char *path = api_path("/v1/tenants/%s/roles", tenant);
-	if (!(items = cli_session_list(&s, path, &err))) {
-		rp_error_prefix(&err, "listing roles");
-		return cli_fail(&err);
-	}
 	static const struct cli_column cols[] = {{"User", "user"}, {"Role", "role"}, {"Since", "created_at"}};
-	cli_render_list(ctx->output, items, cols, RP_ARRAY_SIZE(cols));
-	return 0;
+	return cli_list_tenant_collection(ctx, "roles", "roles", cols, RP_ARRAY_SIZE(cols));
 }
 
 static int role_delete(struct cli_ctx *ctx)

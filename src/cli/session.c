@@ -299,3 +299,23 @@ int cli_add_if_version(const struct cli_ctx *ctx, json_t *body, rp_error *err)
 	json_object_set_new(body, "version", json_integer(version));
 	return 0;
 }
+
+int cli_list_tenant_collection(const struct cli_ctx *ctx, const char *collection, const char *what,
+                               const struct cli_column *cols, size_t ncols)
+{
+	rp_error err = RP_ERROR_INIT;
+	_cleanup_session_ struct cli_session s = {0};
+	const char *tenant = NULL;
+	_cleanup_json_ json_t *items = NULL;
+	_cleanup_free_ char *path = NULL;
+	if (cli_session_start(&s, ctx, true, &tenant, &err) < 0)
+		goto fail;
+	path = api_path("/v1/tenants/%s/%s", tenant, collection);
+	if (!(items = cli_session_list(&s, path, &err)))
+		goto fail;
+	cli_render_list(ctx->output, items, cols, ncols);
+	return 0;
+fail:
+	rp_error_prefix(&err, "listing %s", what);
+	return cli_fail(&err);
+}

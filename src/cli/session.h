@@ -7,6 +7,7 @@
 #include "cli/api_client.h"
 #include "cli/args.h"
 #include "cli/config.h"
+#include "cli/render.h"
 
 struct cli_session {
 	const struct cli_ctx *ctx;
@@ -38,6 +39,10 @@ char *cli_session_product(struct cli_session *s, const char *spec, rp_error *err
 
 /* GET every page of a list route (PATH may already hold a query); returns the items array. */
 json_t *cli_session_list(struct cli_session *s, const char *path, rp_error *err);
+/* A whole "list" command: every page of /v1/tenants/<selected>/COLLECTION rendered with COLS;
+ * errors read "listing WHAT: ...". Returns the exit status. */
+int cli_list_tenant_collection(const struct cli_ctx *ctx, const char *collection, const char *what,
+                               const struct cli_column *cols, size_t ncols);
 
 /* Read a PEM file holding at least one X.509 certificate (for --ca-cert); malloc'd text. */
 char *cli_load_ca_pem(const char *path, rp_error *err);
