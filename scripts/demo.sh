@@ -138,7 +138,8 @@ OS_COMPONENT=0a0b0c0d-1111-4222-8333-444455556666
 pack_os() {
 	local version=$1 broken=${2:-} payload="$DEMO/developer/os-payload-$1"
 	mkdir -p "$payload/bin" "$payload/etc"
-	cp "$MONITOR" "$BUILD/src/device/agent/rampart-agent" "$BUILD/src/device/appmgr/rampart-appmgr" \
+	cp "$MONITOR" "$BUILD/src/device/agent/rampart-agent" "$BUILD/src/device/agent/rampart-agent-work" \
+		"$BUILD/src/device/appmgr/rampart-appmgr" \
 		"$BUILD/src/device/appmgr/rampart-app-loader" "$BUILD/src/device/broker/rampart-periph-broker" "$payload/bin/"
 	echo "Rampart OS $version" >"$payload/etc/os-release"
 	local extra=""
@@ -155,6 +156,7 @@ pack_os() {
 	            "--allow", "boot=0", "--allow", "agent=0", "--allow", "appmgr=0"]},
 	  {"name": "appmgr", "exec": "bin/rampart-appmgr", "required": true, "ready_file": "\${RUN}/appmgr.sock",
 	   "args": ["--state", "\${STATE}/appmgr", "--trust-key", "\${STATE}/trust/release.pub",
+	            "--device-id", "\${DEVICE_ID}", "--device-state", "\${STATE}",
 	            "--cgroup-parent", "rampart-demo-$$", "daemon", "--socket", "\${RUN}/appmgr.sock"]},
 	  {"name": "agent", "exec": "bin/rampart-agent", "required": true, "ready_file": "\${RUN}/agent.sock",
 	   "args": ["--state", "\${STATE}", "--monitor-socket", "\${RUN}/monitor.sock", "--rot", "\${ROT}",
@@ -177,11 +179,25 @@ show "$BOOT" install --state "$DEV" --rot soft "$DEMO/developer/os-1.imagepackag
 
 step "7c. The device boots: rampart-boot verifies, measures and starts the runtime as real processes"
 # Each power-on gets a new kernel boot ID, which is what resets the soft root of trust's PCRs (as a
-# TPM's reset at power-on): the device runs in its own mount namespace with a fresh boot_id.
+# TPM's reset at power-on): the device runs in its own mount namespace with a fresh boot_id. When
+# rampart-boot exits with status 80 (reboot requested: an update attempt failed, or an app asked
+# for a reboot) the board resets: the loop below powers it on again. SIGTERM stops the device.
 start_device() {
-	cat /proc/sys/kernel/random/uuid >"$DEV/power-on-id"
-	unshare --mount --propagation private /bin/sh -c 'mount --bind "$1" /proc/sys/kernel/random/boot_id && shift && exec "$@"' \
-		sh "$DEV/power-on-id" "$BOOT" --state "$DEV" --rot soft --health-timeout 20 >>"$DEV/device.log" 2>&1 &
+	(
+		child=""
+		trap '[[ -n $child ]] && kill -TERM "$child" 2>/dev/null; [[ -n $child ]] && wait "$child"; exit 0' TERM
+		for ((n = 0; n < 20; n++)); do
+			cat /proc/sys/kernel/random/uuid >"$DEV/power-on-id"
+			unshare --mount --propagation private /bin/sh -c 'mount --bind "$1" /proc/sys/kernel/random/boot_id && shift && exec "$@"' \
+				sh "$DEV/power-on-id" "$BOOT" --state "$DEV" --rot soft --health-timeout 20 >>"$DEV/device.log" 2>&1 &
+			child=$!
+			status=0
+			wait "$child" || status=$?
+			child=""
+			((status == 80)) || exit "$status"
+			echo "demo: power cycle (rampart-boot asked for a reboot)" >>"$DEV/device.log"
+		done
+	) &
 	DEVICE_PID=$!
 	PIDS+=("$DEVICE_PID")
 }
@@ -292,21 +308,18 @@ show "$RAMPART" image add --image "$DEMO/developer/os-3.imagepackage"
 OS3_ID=$(image_id "$DEMO/developer/os-3.imagepackage")
 show "$RAMPART" device-group deployment create --device-group "Thermostat/Field Test" --image "$HELLO2_ID" --image "$OS3_ID"
 show "$RAMPART" device update --now --socket "$RUN/agent.sock"
-say "The device reboots into OS 3: its sensor-hub component exits at once, so the health check fails."
+say "The device reboots into OS 3: its sensor-hub component exits at once, so the health check fails;"
+say "each attempt, and the fallback to OS 2, starts after a power cycle (rampart-boot asks for one)."
 stop_device
 : >"$DEV/device.log"
 start_device
 wait_log "boot.rollback" 90
 wait_log "boot.running" 60
-device_log "boot\.|sensor-hub" 12
+device_log "boot\.|sensor-hub|power cycle" 16
 boot_status
-say "OS 3's measurement stays in PCR 8 until the next power-on, so the service would refuse this boot's"
-say "evidence (two OS bundles measured since boot); the device restarts into OS 2 with clean measurements."
-stop_device
-: >"$DEV/device.log"
-start_device
-wait_log "boot.running" 60
-say "The agent attests and reports the rollback with its next check; the service shows it:"
+say "OS 2 came back in a fresh power-on: its measurement is the only one, so it attests at once."
+show "$RAMPART" agent attest --socket "$RUN/agent.sock"
+say "The agent reports the rollback with its next check; the service shows it:"
 show "$RAMPART" device update --now --socket "$RUN/agent.sock"
 show "$RAMPART" device show-deployment-status --device "$DEVICE_ID"
 

@@ -8,11 +8,14 @@
  *   attest-load --service URL --service-ca FILE --token ADMIN_TOKEN [--devices N] [--threads T]
  *               [--seconds S] [--connections 1|2]
  * Prints one JSON line: attestations, seconds, per_second, failures, connections (TLS connections
- * opened per attestation, as counted by libcurl). bench/attest/run.sh runs it
+ * opened per attestation, as counted by libcurl), load_cpu_ms and (with --service-pid) service_cpu_ms:
+ * CPU time (user+system) per attestation during the timed window. bench/attest/run.sh runs it
  * next to `openssl speed ecdsap256` and prints the ratio. */
 #include <getopt.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <string.h>
 #include <time.h>
 #include <curl/curl.h>
@@ -40,6 +43,32 @@ static size_t n_devices = 64;
 static atomic_size_t done, failures, next_device, connects;
 static unsigned conns_per_attestation = 1;
 static atomic_bool stop_flag;
+static uint32_t service_pid; /* 0: the service's CPU time is not reported */
+
+/* utime+stime of PID in seconds from /proc/PID/stat; -1 when unreadable. */
+static double proc_cpu_seconds(uint32_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+	unsigned long long ut = 0, st = 0;
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return -1;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double self_cpu_seconds(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
 
 struct sink {
 	rp_buf b;
@@ -70,9 +99,13 @@ static long post_on(CURL *shared, bool fresh, const char *path, json_t *body, co
 	rp_buf_init(&k.b);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_CAINFO, ca_file);
+	/* Only the service's CA, and no CA directory: libcurl then keeps the parsed CA store on the
+	 * worker's handle instead of re-reading the file for every connection. */
+	curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	/* The first request of an attestation opens a new connection, the last closes it. */
 	curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, shared && !fresh ? 0L : 1L);
-	curl_easy_setopt(c, CURLOPT_FORBID_REUSE, shared ? 0L : 1L);
+	curl_easy_setopt(c, CURLOPT_FORBID_REUSE, shared && fresh ? 0L : 1L);
 	curl_easy_setopt(c, CURLOPT_SSL_SESSIONID_CACHE, 0L); /* a full handshake every time */
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload);
@@ -135,19 +168,22 @@ out:
 	return out;
 }
 
-static bool attest_once(struct sim_device *d)
+/* CONN: the worker's handle, kept across attestations as a device keeps its loaded CA store;
+ * every attestation still opens a fresh connection (full handshake, no session resumption) and
+ * closes it after the evidence request. */
+static bool attest_once(struct sim_device *d, CURL *conn)
 {
 	json_t *req = json_pack("{s:s}", "device_id", d->id), *reply = NULL;
-	CURL *conn = conns_per_attestation == 1 ? curl_easy_init() : NULL;
 	long st = post_on(conn, true, "/v1/attestation/challenge", req, NULL, &reply);
 	json_decref(req);
 	const char *nonce_hex = reply ? json_string_value(json_object_get(reply, "nonce")) : NULL;
 	uint8_t nonce[32];
 	rp_error err = RP_ERROR_INIT;
 	if (st != 200 || !nonce_hex || rp_hex_decode(nonce_hex, nonce, 32, &err) < 0) {
+		if (atomic_load(&failures) < 3)
+			fprintf(stderr, "attest-load: challenge failed (HTTP %ld): %s\n", st,
+			        reply ? json_string_value(json_object_get(json_object_get(reply, "error"), "message")) : "-");
 		json_decref(reply);
-		if (conn)
-			curl_easy_cleanup(conn);
 		return false;
 	}
 	_cleanup_free_ char *ev = make_evidence(d, nonce, &err);
@@ -157,8 +193,6 @@ static bool attest_once(struct sim_device *d)
 	reply = NULL;
 	st = post_on(conn, false, "/v1/attestation/evidence", req, NULL, &reply);
 	json_decref(req);
-	if (conn)
-		curl_easy_cleanup(conn);
 	bool ok = st == 200 && reply && json_object_get(reply, "client_certificate");
 	if (!ok && atomic_load(&failures) < 3)
 		fprintf(stderr, "attest-load: attestation failed (HTTP %ld): %s\n", st,
@@ -170,13 +204,16 @@ static bool attest_once(struct sim_device *d)
 static void *worker(void *arg)
 {
 	(void)arg;
+	CURL *conn = conns_per_attestation == 1 ? curl_easy_init() : NULL;
 	while (!atomic_load(&stop_flag)) {
 		size_t i = atomic_fetch_add(&next_device, 1) % n_devices;
-		if (attest_once(&devices[i]))
+		if (attest_once(&devices[i], conn))
 			atomic_fetch_add(&done, 1);
 		else
 			atomic_fetch_add(&failures, 1);
 	}
+	if (conn)
+		curl_easy_cleanup(conn);
 	return NULL;
 }
 
@@ -222,7 +259,7 @@ int main(int argc, char **argv)
 		{"service", required_argument, NULL, 's'}, {"service-ca", required_argument, NULL, 'c'},
 		{"token", required_argument, NULL, 't'},   {"devices", required_argument, NULL, 'd'},
 		{"threads", required_argument, NULL, 'n'}, {"seconds", required_argument, NULL, 'S'},
-		{"connections", required_argument, NULL, 'C'}, {0},
+		{"connections", required_argument, NULL, 'C'}, {"service-pid", required_argument, NULL, 'P'}, {0},
 	};
 	uint32_t threads = 8, seconds = 10, nd = 64;
 	rp_error err = RP_ERROR_INIT;
@@ -236,6 +273,7 @@ int main(int argc, char **argv)
 		case 'n': if (rp_parse_u32(optarg, 1, 256, &threads, &err) < 0) return 2; break;
 		case 'S': if (rp_parse_u32(optarg, 1, 3600, &seconds, &err) < 0) return 2; break;
 		case 'C': if (rp_parse_u32(optarg, 1, 2, &conns_per_attestation, &err) < 0) return 2; break;
+		case 'P': if (rp_parse_u32(optarg, 1, UINT32_MAX, &service_pid, &err) < 0) return 2; break;
 		default: return 2;
 		}
 	}
@@ -294,6 +332,7 @@ int main(int argc, char **argv)
 	pthread_t *t = xcalloc(threads, sizeof(*t));
 	atomic_store(&connects, 0);
 	struct timespec a, b;
+	double svc0 = service_pid ? proc_cpu_seconds(service_pid) : -1, self0 = self_cpu_seconds();
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	for (uint32_t i = 0; i < threads; i++)
 		pthread_create(&t[i], NULL, worker, NULL);
@@ -303,11 +342,14 @@ int main(int argc, char **argv)
 	for (uint32_t i = 0; i < threads; i++)
 		pthread_join(t[i], NULL);
 	clock_gettime(CLOCK_MONOTONIC, &b);
+	double svc1 = service_pid ? proc_cpu_seconds(service_pid) : -1, self1 = self_cpu_seconds();
+	double n_done = atomic_load(&done) ? (double)atomic_load(&done) : 1.0;
 	double secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
 	printf("{\"attestations\": %zu, \"failures\": %zu, \"seconds\": %.2f, \"per_second\": %.1f, \"devices\": %zu, "
-	       "\"threads\": %u, \"connections\": %.2f}\n",
+	       "\"threads\": %u, \"connections\": %.2f, \"load_cpu_ms\": %.3f, \"service_cpu_ms\": %.3f}\n",
 	       atomic_load(&done), atomic_load(&failures), secs, (double)atomic_load(&done) / secs, n_devices, threads,
-	       atomic_load(&done) ? (double)atomic_load(&connects) / (double)atomic_load(&done) : 0.0);
+	       atomic_load(&done) ? (double)atomic_load(&connects) / (double)atomic_load(&done) : 0.0,
+	       1000.0 * (self1 - self0) / n_done, svc0 >= 0 && svc1 >= 0 ? 1000.0 * (svc1 - svc0) / n_done : -1.0);
 	for (size_t i = 0; i < n_devices; i++) {
 		EVP_PKEY_free(devices[i].key);
 		free(devices[i].client_csr);

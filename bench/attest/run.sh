@@ -23,7 +23,7 @@ for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && brea
 CORES=$(nproc)
 echo "host: $CORES cores; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 RESULT=$("$BUILD/src/device/agent/attest-load" --service "https://127.0.0.1:$PORT" --service-ca "$TMP/state/tls/cert.pem" \
-	--token "$TOKEN" --seconds "$SECONDS_RUN" --threads "$THREADS" --devices "$DEVICES" --connections "$CONNS")
+	--token "$TOKEN" --seconds "$SECONDS_RUN" --threads "$THREADS" --devices "$DEVICES" --connections "$CONNS" --service-pid "$PID")
 echo "attest-load: $RESULT"
 SPEED=$(openssl speed -seconds 3 -mr -multi "$CORES" ecdsap256 2>/dev/null | grep '^+F4' | tail -1)
 /usr/bin/python3 - "$RESULT" "$SPEED" "$CORES" "$CONNS" <<'PY'
@@ -40,4 +40,5 @@ rate = res["per_second"]
 print(f"openssl speed ecdsap256 (all {sys.argv[3]} cores): {sign:.0f} sign/s, {verify:.0f} verify/s")
 print(f"crypto ceiling: {ceiling:.0f} attestations/s ({signs} signs + 4 verifies each, {conns} TLS connection(s))")
 print(f"measured: {rate:.0f} attestations/s ({res['failures']} failures) = {100 * rate / ceiling:.1f}% of the ceiling")
+print(f"CPU per attestation: service {res['service_cpu_ms']:.2f} ms, load tool {res['load_cpu_ms']:.2f} ms")
 PY

@@ -3,10 +3,12 @@
 loopback HTTP server, TUF checks, package verification, copy into the inactive A/B slot) and with
 RAUC (Debian package rauc: download the bundle from the same server with curl, then `rauc
 install` of a plain bundle into a raw slot), in the same run. Prints both wall times, the ratio,
-and rampart-update's peak resident memory.
+and rampart-update's peak resident memory, beside the peak of the same check with nothing left to
+install (the memory the loaded libraries and the TUF refresh take whatever the bundle's size).
 
 Needs root (RAUC mounts its bundle on a loop device), rauc, squashfs-tools, dbus-daemon.
 Usage: RAMPART_BUILD=build bench/update/vs_rauc.py [--mib 64] [--runs 3]"""
+import hashlib
 import os
 import pathlib
 import shutil
@@ -56,7 +58,7 @@ esac
 
 
 def rampart_run(tmp, payload, runs):
-    times, rss = [], []
+    times, rss, idle, floor = [], [], [], []
     for i in range(runs):
         dev = Device(tmp / f"dev{i}")
         dev.install(dev.bundle("1"))
@@ -83,9 +85,20 @@ def rampart_run(tmp, payload, runs):
             assert proc.returncode == 0, proc.stderr
             rss.append(int(proc.stderr.strip().splitlines()[-1]))
             size = bundle.stat().st_size
+            # The same check again, with nothing left to install: the client's memory floor (loaded
+            # libraries, TLS, TUF metadata), so the install's own working set can be told apart.
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+            assert proc.returncode == 0, proc.stderr
+            idle.append(int(proc.stderr.strip().splitlines()[-1]))
+            # What the test server alone allows: a bare curl of the same blob from it.
+            digest = hashlib.sha256(bundle.read_bytes()).hexdigest()
+            t0 = time.monotonic()
+            subprocess.run(["curl", "-sf", "-o", str(tmp / "curl.out"), f"{srv.url}/blobs/{digest}"], check=True)
+            floor.append(time.monotonic() - t0)
+            (tmp / "curl.out").unlink()
         finally:
             srv.stop()
-    return times, rss, size
+    return times, rss, idle, floor, size
 
 
 def rauc_run(tmp, payload, runs):
@@ -153,13 +166,18 @@ def main():
         payload = tmp / "rootfs.img"
         with open(payload, "wb") as f:
             f.write(os.urandom((mib << 20) - (64 << 10)))  # the bundle ends up just under MIB MiB
-        r_times, r_rss, r_size = rampart_run(tmp, payload, runs)
+        r_times, r_rss, r_idle, r_floor, r_size = rampart_run(tmp, payload, runs)
         a_times, a_size = rauc_run(tmp, payload, runs)
         r, a = min(r_times), min(a_times)
-        print(f"rampart-update: {r:.2f} s (best of {runs}; bundle {r_size / 2**20:.1f} MiB; download + TUF + "
-              f"package verification + slot copy), peak RSS {max(r_rss) / 1024:.1f} MiB")
-        print(f"rauc 1.8:       {a:.2f} s (best of {runs}; bundle {a_size / 2**20:.1f} MiB; curl download + "
-              f"rauc install, plain bundle, raw slot)")
+        spread = lambda ts: " ".join(f"{t:.2f}" for t in ts)  # noqa: E731
+        print(f"rampart-update: {r:.2f} s (best of {runs}: {spread(r_times)}; bundle {r_size / 2**20:.1f} MiB; "
+              f"download + TUF + package verification + slot copy), peak RSS {max(r_rss) / 1024:.1f} MiB")
+        print(f"  same check with nothing to install: peak RSS {max(r_idle) / 1024:.1f} MiB; the install adds "
+              f"{(max(r_rss) - max(r_idle)) / 1024:.1f} MiB")
+        print(f"  bare curl of the same blob from the same test server: {min(r_floor):.2f} s "
+              f"({spread(r_floor)})")
+        print(f"rauc 1.8:       {a:.2f} s (best of {runs}: {spread(a_times)}; bundle {a_size / 2**20:.1f} MiB; "
+              f"curl download + rauc install, plain bundle, raw slot)")
         print(f"speed ratio (RAUC time / Rampart time): {a / r:.2f}x (goal >= 1.0)")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

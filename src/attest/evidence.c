@@ -331,6 +331,13 @@ int evidence_verify(const evidence *ev, EVP_PKEY *key, const uint8_t nonce[EVIDE
 	rp_buf_free(&body);
 	if (rc < 0)
 		return -1;
+	return evidence_verify_quote(ev, key, nonce, err);
+}
+
+int evidence_verify_quote(const evidence *ev, EVP_PKEY *key, const uint8_t nonce[EVIDENCE_NONCE_LEN], rp_error *err)
+{
+	if (memcmp(ev->nonce, nonce, EVIDENCE_NONCE_LEN) != 0)
+		return rp_error_set(err, RP_E_VERIFY, "evidence answers another nonce (stale or replayed evidence)");
 	bool soft = strcmp(ev->backend, "soft") == 0;
 	if (!soft && strcmp(ev->backend, "tpm2") != 0)
 		return rp_error_set(err, RP_E_UNSUPPORTED, "evidence from unknown root-of-trust backend '%s'", ev->backend);

@@ -100,5 +100,11 @@ void evidence_replay(const evidence *ev, uint8_t values[QUOTE_PCR_COUNT][RP_SHA2
 int evidence_verify(const evidence *ev, EVP_PKEY *key, const uint8_t nonce[EVIDENCE_NONCE_LEN],
                     rp_error *err) RP_MUST_CHECK;
 
+/* The part of evidence_verify after the body signature, for a caller that has already checked
+ * that the device ID is KEY's and the body signature is by KEY: nonce, backend and insecure flag,
+ * and the quote over NONCE by KEY against the replayed log. */
+int evidence_verify_quote(const evidence *ev, EVP_PKEY *key, const uint8_t nonce[EVIDENCE_NONCE_LEN],
+                          rp_error *err) RP_MUST_CHECK;
+
 /* A JSON view for logs, audit records and `rampart-os evidence show`. */
 json_t *evidence_to_json(const evidence *ev);

@@ -10,6 +10,7 @@
 #include "common/encoding.h"
 #include "common/fileio.h"
 #include "common/xalloc.h"
+#include "pkg/package_parse.h"
 #include "pkg/package_reader.h"
 #include "pkg/payload_reader.h"
 
@@ -53,7 +54,7 @@ static const char *section_name(uint32_t type)
 }
 
 /* Header: magic, version, header length, section count, reserved, total length, reserved. */
-static int parse_header(const uint8_t *h, const struct package_limits *lim, uint64_t *total, rp_error *err)
+int package_parse_header(const uint8_t *h, const struct package_limits *lim, uint64_t *total, rp_error *err)
 {
 	if (memcmp(h, PACKAGE_MAGIC, PACKAGE_MAGIC_LEN) != 0)
 		return rp_error_set(err, RP_E_INVALID, "not an image package (bad magic)");
@@ -85,7 +86,7 @@ static int parse_header(const uint8_t *h, const struct package_limits *lim, uint
 
 /* Section table: exactly METADATA, PAYLOAD, SIGNATURES, contiguous from the end of the table to
  * the end of the file, each within its limit. Lying lengths or offsets fail here. */
-static int parse_table(struct package *pkg, const uint8_t *t, rp_error *err)
+int package_parse_table(struct package *pkg, const uint8_t *t, rp_error *err)
 {
 	uint64_t expect_off = PACKAGE_HEADER_LEN + PACKAGE_SECTION_COUNT * PACKAGE_SECTION_ENTRY_LEN;
 	uint64_t *offs[] = {&pkg->metadata_off, &pkg->payload_off, &pkg->signatures_off};
@@ -131,9 +132,8 @@ static int parse_table(struct package *pkg, const uint8_t *t, rp_error *err)
 	return 0;
 }
 
-static int parse_signatures(struct package *pkg, rp_error *err)
+int package_parse_signatures(struct package *pkg, const uint8_t *s, rp_error *err)
 {
-	const uint8_t *s = pkg->data + pkg->signatures_off;
 	if (pkg->signatures_len < 2)
 		return rp_error_set(err, RP_E_INVALID, "signatures section is truncated");
 	unsigned n = (unsigned)(s[0] << 8 | s[1]);
@@ -168,7 +168,7 @@ static int parse_signatures(struct package *pkg, rp_error *err)
 /* Policy: at least THRESHOLD valid signatures by distinct trusted keys. A signature that names a
  * trusted key but does not match is a hard failure (the content changed after signing); a
  * signature by an unknown key is ignored. */
-static int verify_signatures(struct package *pkg, const struct package_trust *trust, rp_error *err)
+int package_verify_signatures(struct package *pkg, const struct package_trust *trust, rp_error *err)
 {
 	unsigned threshold = trust->threshold ? trust->threshold : 1;
 	if (trust->nkeys == 0)
@@ -261,7 +261,7 @@ static int stream_in(struct package *pkg, struct source *src, rp_error *err)
 		return rp_error_set(err, RP_E_INVALID, "truncated: %zd bytes, shorter than the %d-byte header", n,
 		                    PACKAGE_HEADER_LEN);
 	uint64_t total = 0;
-	if (parse_header(head, &pkg->limits, &total, err) < 0)
+	if (package_parse_header(head, &pkg->limits, &total, err) < 0)
 		return -1;
 	if (total > SIZE_MAX / 2)
 		return rp_error_set(err, RP_E_LIMIT, "package too large");
@@ -304,7 +304,7 @@ static int stream_in(struct package *pkg, struct source *src, rp_error *err)
 	if (r == MAP_FAILED)
 		return rp_error_set_errno(err, errno, "mapping private package copy");
 	pkg->data = r;
-	if (parse_table(pkg, pkg->data + PACKAGE_HEADER_LEN, err) < 0)
+	if (package_parse_table(pkg, pkg->data + PACKAGE_HEADER_LEN, err) < 0)
 		return -1;
 	rp_sha256 h = {0};
 	if (rp_sha256_init(&h, err) < 0)
@@ -324,11 +324,11 @@ static struct package *open_source(struct source *src, const struct package_limi
 		pkg->limits = *limits;
 	else
 		package_limits_default(&pkg->limits);
-	if (stream_in(pkg, src, err) < 0 || parse_signatures(pkg, err) < 0)
+	if (stream_in(pkg, src, err) < 0 || package_parse_signatures(pkg, pkg->data + pkg->signatures_off, err) < 0)
 		return NULL;
 	/* Verify before parsing anything else, so an untrusted signer never reaches the metadata or
 	 * squashfs parsers. */
-	if (trust && verify_signatures(pkg, trust, err) < 0)
+	if (trust && package_verify_signatures(pkg, trust, err) < 0)
 		return NULL;
 	if (package_metadata_decode(pkg->data + pkg->metadata_off, pkg->metadata_len, &pkg->md, err) < 0)
 		return rp_error_prefix(err, "metadata"), NULL;

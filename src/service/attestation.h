@@ -116,6 +116,13 @@ int attest_verify(const struct attest_device *dev, const struct attest_nonce *no
                   const struct attest_images *images, int64_t now, struct attest_outcome *out,
                   rp_error *err) RP_MUST_CHECK;
 
+/* The checks of attest_verify that depend on state a concurrent request can change (device
+ * registered, claimed, not revoked; nonce known, this device's, unused, unexpired), run again on
+ * the state found when the nonce is consumed. On failure OUT->reason and ERR name the check; on
+ * success OUT is left as attest_verify filled it. */
+int attest_recheck(const struct attest_device *dev, const struct attest_nonce *nonce, const char *device_id,
+                   int64_t now, struct attest_outcome *out, rp_error *err) RP_MUST_CHECK;
+
 struct attest_certs {
 	char *client_pem;     /* 24 h client certificate (applications, any cloud) */
 	char *device_api_pem; /* credential for the service's device API (mutual TLS) */

@@ -12,9 +12,11 @@
 #include "service/attestation.h"
 #include "service/ca.h"
 #include "service/ca_cache.h"
+#include "service/group_commit.h"
 #include "service/identity_key.h"
 #include "service/routes.h"
 #include "service/timeutil.h"
+#include "service/update_publish.h"
 
 #define ACTOR "device"
 
@@ -100,6 +102,17 @@ static struct attest_device device_of(const struct device_view *v, const char *d
 	                              .revoked = v->revoked};
 }
 
+struct nonce_write {
+	const char *nonce_hex, *device_id;
+	int64_t expires_at, now;
+};
+
+static int nonce_write(struct store *st, void *arg, rp_error *err)
+{
+	struct nonce_write *w = arg;
+	return st->ops->nonce_create(st, w->nonce_hex, w->device_id, w->expires_at, w->now, err);
+}
+
 ROUTE(routes_attest_challenge)
 {
 	char device_id[ATTEST_DEVICE_ID_LEN + 1];
@@ -107,10 +120,11 @@ ROUTE(routes_attest_challenge)
 		return -1;
 	api_set_target(res, "%s", device_id);
 	struct store *st = ctx->store;
-	if (st->ops->begin(st, true, err) < 0)
+	if (st->ops->begin(st, false, err) < 0)
 		return -1;
 	struct device_view v;
 	int rc = device_view_load(ctx, device_id, &v, err);
+	st->ops->rollback(st); /* read-only */
 	/* Refuse at once what evidence could never fix, so strangers cannot fill the nonce table;
 	 * the same checks run again on the evidence (the device may be revoked in between). */
 	uint8_t nonce[EVIDENCE_NONCE_LEN];
@@ -131,18 +145,14 @@ ROUTE(routes_attest_challenge)
 	int64_t expires = req->now + ATTEST_NONCE_TTL_SECONDS;
 	if (rc == 0) {
 		hex = rp_hex_encode(nonce, sizeof(nonce));
-		rc = st->ops->nonce_create(st, hex, device_id, expires, req->now, err);
+		/* The nonce is on disk before it is handed out. */
+		struct nonce_write w = {.nonce_hex = hex, .device_id = device_id, .expires_at = expires, .now = req->now};
+		rc = group_commit_run(st, nonce_write, &w, err);
 	}
-	if (rc < 0) {
-		st->ops->rollback(st);
-		if (err->code == RP_E_PERMISSION)
-			audit_attempt(ctx, req->now, v.tenant_id, "device.attest", device_id, STORE_AUDIT_REFUSED, err->message,
-			              false);
-		device_view_free(&v);
-		return -1;
-	}
+	if (rc < 0 && err->code == RP_E_PERMISSION)
+		audit_attempt(ctx, req->now, v.tenant_id, "device.attest", device_id, STORE_AUDIT_REFUSED, err->message, false);
 	device_view_free(&v);
-	if (st->ops->commit(st, err) < 0)
+	if (rc < 0)
 		return -1;
 	char exp[TIMEUTIL_RFC3339_LEN];
 	timeutil_format(expires, exp);
@@ -200,44 +210,132 @@ static int record_certs(struct store *st, const char *device_id, const struct at
 	return st->ops->certificate_record(st, &r, err);
 }
 
-/* Verify and issue inside the open transaction; on failure *REFUSED says whether it was the
- * device's fault (audited as refused) rather than ours. */
-static int attest_in_txn(struct api_ctx *ctx, struct api_request *req, const struct attest_submission *sub,
-                         struct device_view *v, struct attest_outcome *o, struct attest_certs *certs,
-                         rp_error *err)
+static struct attest_nonce nonce_of(const struct store_nonce *sn)
+{
+	struct attest_nonce n = {.found = sn->found, .used = sn->used, .expires_at = sn->expires_at};
+	snprintf(n.device_id, sizeof(n.device_id), "%s", sn->device_id);
+	return n;
+}
+
+static bool streq_null(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static bool is_failure(enum rp_errc c)
+{
+	return c == RP_E_IO || c == RP_E_INTERNAL || c == RP_E_CRYPTO || c == RP_E_UNAVAILABLE;
+}
+
+/* Verify and issue on a read snapshot, without the store's writer lock: the evidence and CSR
+ * signatures, the quote and the two certificate signatures are most of an attestation's cost, and
+ * this way they run in parallel on all request threads. Nothing leaves the service before
+ * attest_record has consumed the nonce and committed the issuance; a replay that races its
+ * original here loses there. *IDENTITY is the registered key, decoded once for both checks. */
+static int attest_prepare(struct api_ctx *ctx, struct api_request *req, const struct attest_submission *sub,
+                          struct device_view *v, EVP_PKEY **identity, struct attest_outcome *o,
+                          struct attest_certs *certs, rp_error *err)
 {
 	struct store *st = ctx->store;
-	struct attest_nonce n = {0};
+	if (st->ops->begin(st, false, err) < 0)
+		return -1;
 	struct store_nonce sn;
 	_cleanup_free_ char *nonce_hex = rp_hex_encode(sub->nonce, sizeof(sub->nonce));
-	if (st->ops->nonce_consume(st, nonce_hex, req->now, &sn, err) < 0 || device_view_load(ctx, sub->device_id, v, err) < 0)
-		return -1;
-	n.found = sn.found;
-	n.used = sn.used;
-	n.expires_at = sn.expires_at;
-	snprintf(n.device_id, sizeof(n.device_id), "%s", sn.device_id);
-	struct attest_device dev = device_of(v, sub->device_id);
-	/* Decoded once for the evidence check and the CSR comparison; when it does not decode, both
-	 * fall back to the PEM and refuse with the decoder's message. */
-	_cleanup_pkey_ EVP_PKEY *identity =
-		v->public_key_pem ? identity_key_from_pem(v->public_key_pem, strlen(v->public_key_pem), err) : NULL;
-	if (!identity)
-		rp_error_clear(err);
-	dev.public_key = identity;
-	struct image_cb_ctx cbc = {.st = st};
-	struct attest_images images = {.ctx = &cbc, .by_sha256 = cb_by_sha256, .by_id = cb_by_id};
-	if (attest_verify(&dev, &n, sub, &images, req->now, o, err) < 0)
+	int rc = st->ops->nonce_lookup(st, nonce_hex, &sn, err);
+	if (rc == 0)
+		rc = device_view_load(ctx, sub->device_id, v, err);
+	if (rc == 0) {
+		struct attest_nonce n = nonce_of(&sn);
+		struct attest_device dev = device_of(v, sub->device_id);
+		/* When the key does not decode, both checks fall back to the PEM and refuse with the
+		 * decoder's message. */
+		*identity = v->public_key_pem ? identity_key_from_pem(v->public_key_pem, strlen(v->public_key_pem), err) : NULL;
+		if (!*identity)
+			rp_error_clear(err);
+		dev.public_key = *identity;
+		struct image_cb_ctx cbc = {.st = st};
+		struct attest_images images = {.ctx = &cbc, .by_sha256 = cb_by_sha256, .by_id = cb_by_id};
+		rc = attest_verify(&dev, &n, sub, &images, req->now, o, err);
+	}
+	st->ops->rollback(st); /* read-only: ends the snapshot */
+	if (rc < 0)
 		return -1;
 	struct tenant_ca *ca = ca_cache_get(ctx, v->tenant_id, req->now, err);
 	if (!ca) {
 		o->reason = ATTEST_INTERNAL;
 		return rp_error_prefix(err, "opening the tenant CA");
 	}
-	int rc = attest_issue_key(ca, sub, identity, v->public_key_pem, req->now, certs, &o->reason, err);
+	rc = attest_issue_key(ca, sub, *identity, v->public_key_pem, req->now, certs, &o->reason, err);
 	ca_cache_put(ca);
-	if (rc < 0)
+	return rc;
+}
+
+/* The write half of an evidence request, run by group_commit_run. */
+struct evidence_write {
+	struct api_ctx *ctx;
+	struct api_request *req;
+	const struct attest_submission *sub;
+	const struct device_view *seen; /* the registration the evidence was verified against */
+	struct attest_outcome *o;
+	const struct attest_certs *certs;
+	bool prepared;    /* attest_prepare succeeded */
+	rp_error refusal; /* when !prepared: why attest_prepare refused */
+	/* Set by each run of evidence_write (group commit may run it more than once): */
+	bool verified;    /* prepared, and the second look agreed */
+	rp_error recheck; /* when prepared && !verified: why the second look refused */
+};
+
+/* Consume the nonce (also after a refusal, so it cannot be tried again); when verified, run the
+ * state-dependent checks again on what the store holds now, record the certificates, and audit.
+ * If the registration changed since the evidence was verified (claimed elsewhere, moved to
+ * another group), the request fails rather than issue against stale facts. */
+static int evidence_write(struct store *st, void *arg, rp_error *err)
+{
+	struct evidence_write *w = arg;
+	const struct attest_submission *sub = w->sub;
+	int64_t now = w->req->now;
+	struct store_nonce sn;
+	_cleanup_free_ char *nonce_hex = rp_hex_encode(sub->nonce, sizeof(sub->nonce));
+	w->verified = w->prepared;
+	rp_error_clear(&w->recheck);
+	if (st->ops->nonce_consume(st, nonce_hex, now, &sn, err) < 0)
 		return -1;
-	return record_certs(st, sub->device_id, certs, req->now, err);
+	if (w->prepared) {
+		struct device_view cur = {0};
+		if (device_view_load(w->ctx, sub->device_id, &cur, err) < 0) {
+			device_view_free(&cur);
+			return -1;
+		}
+		struct attest_nonce n = nonce_of(&sn);
+		struct attest_device dev = device_of(&cur, sub->device_id);
+		int rc = 0;
+		if (attest_recheck(&dev, &n, sub->device_id, now, w->o, &w->recheck) < 0) {
+			w->verified = false; /* replayed or revoked meanwhile: a refusal, committed */
+		} else if (!streq_null(cur.tenant_id, w->seen->tenant_id) ||
+		           !streq_null(cur.group_name, w->seen->group_name) ||
+		           !streq_null(cur.public_key_pem, w->seen->public_key_pem)) {
+			rc = rp_error_set(err, RP_E_UNAVAILABLE,
+			                  "device %s's registration changed while its evidence was verified; request a new "
+			                  "challenge and attest again",
+			                  sub->device_id);
+		}
+		device_view_free(&cur);
+		if (rc < 0)
+			return -1;
+	}
+	if (!w->verified) {
+		audit_attempt(w->ctx, now, w->seen->tenant_id, "device.attest", sub->device_id, STORE_AUDIT_REFUSED,
+		              w->prepared ? w->recheck.message : w->refusal.message, true);
+		return 0;
+	}
+	if (record_certs(st, sub->device_id, w->certs, now, err) < 0)
+		return -1;
+	char detail[160];
+	snprintf(detail, sizeof(detail), "os-bundle %s, %zu images, %s backend%s",
+	         w->o->os_sha256[0] ? w->o->os_sha256 : "none", w->o->n_images, w->o->backend,
+	         w->o->insecure ? " (INSECURE)" : "");
+	audit_attempt(w->ctx, now, w->seen->tenant_id, "device.attest", sub->device_id, STORE_AUDIT_SUCCESS, detail, true);
+	return 0;
 }
 
 ROUTE(routes_attest_evidence)
@@ -249,53 +347,40 @@ ROUTE(routes_attest_evidence)
 		return -1;
 	}
 	api_set_target(res, "%s", sub.device_id);
-	struct store *st = ctx->store;
-	if (st->ops->begin(st, true, err) < 0) {
-		attest_submission_free(&sub);
-		return -1;
-	}
 	struct device_view v = {0};
 	struct attest_outcome o = {0};
 	struct attest_certs certs = {0};
-	int rc = attest_in_txn(ctx, req, &sub, &v, &o, &certs, err);
-	if (rc < 0) {
-		enum rp_errc c = err->code;
-		bool failed = c == RP_E_IO || c == RP_E_INTERNAL || c == RP_E_CRYPTO || c == RP_E_UNAVAILABLE;
-		/* Refusals commit: the nonce stays used and the audit record is kept. Our own failures roll
-		 * back and are audited apart. */
-		if (failed) {
-			st->ops->rollback(st);
-			audit_attempt(ctx, req->now, v.tenant_id, "device.attest", sub.device_id, STORE_AUDIT_FAILED,
-			              err->message, false);
-		} else {
-			audit_attempt(ctx, req->now, v.tenant_id, "device.attest", sub.device_id, STORE_AUDIT_REFUSED,
-			              err->message, true);
-			rp_error cerr = RP_ERROR_INIT;
-			if (st->ops->commit(st, &cerr) < 0)
-				rp_log_event(RP_LOG_ERROR, "attest.commit.failed", "recording a refused attestation: %s",
-				             cerr.message);
-		}
-		rp_log_event(RP_LOG_WARNING, "attest.refused", "device %s: %s", sub.device_id, err->message);
-		attest_certs_free(&certs);
-		device_view_free(&v);
-		attest_submission_free(&sub);
-		return -1;
+	_cleanup_pkey_ EVP_PKEY *identity = NULL;
+	struct evidence_write w = {.ctx = ctx, .req = req, .sub = &sub, .seen = &v, .o = &o, .certs = &certs,
+	                           .refusal = RP_ERROR_INIT, .recheck = RP_ERROR_INIT};
+	w.prepared = attest_prepare(ctx, req, &sub, &v, &identity, &o, &certs, &w.refusal) == 0;
+	int rc = -1;
+	if (!w.prepared && is_failure(w.refusal.code)) {
+		/* Our own failure: the nonce stays unused so the device may try again. */
+		*err = w.refusal;
+		audit_attempt(ctx, req->now, v.tenant_id, "device.attest", sub.device_id, STORE_AUDIT_FAILED, err->message,
+		              false);
+		goto out;
 	}
-	char detail[160];
-	snprintf(detail, sizeof(detail), "os-bundle %s, %zu images, %s backend%s", o.os_sha256[0] ? o.os_sha256 : "none",
-	         o.n_images, o.backend, o.insecure ? " (INSECURE)" : "");
-	audit_attempt(ctx, req->now, v.tenant_id, "device.attest", sub.device_id, STORE_AUDIT_SUCCESS, detail, true);
-	if (st->ops->commit(st, err) < 0) {
-		attest_certs_free(&certs);
-		device_view_free(&v);
-		attest_submission_free(&sub);
-		return -1;
+	/* Nothing is sent before the nonce's use, the certificates and the audit record are on disk. */
+	if (group_commit_run(ctx->store, evidence_write, &w, err) < 0) {
+		audit_attempt(ctx, req->now, v.tenant_id, "device.attest", sub.device_id, STORE_AUDIT_FAILED, err->message,
+		              false);
+		goto out;
+	}
+	if (!w.verified) {
+		*err = w.prepared ? w.recheck : w.refusal;
+		goto out;
 	}
 	api_reply_json(res, 200, attest_response_json(&certs, &o, req->now));
+	rc = 0;
+out:
+	if (rc < 0)
+		rp_log_event(RP_LOG_WARNING, "attest.refused", "device %s: %s", sub.device_id, err->message);
 	attest_certs_free(&certs);
 	device_view_free(&v);
 	attest_submission_free(&sub);
-	return 0;
+	return rc;
 }
 
 ROUTE(routes_device_revoke)
@@ -320,6 +405,12 @@ ROUTE(routes_device_self)
 	if (!d)
 		return -1;
 	json_object_del(d, "public_key_pem");
+	/* The device checks its group's director next: one without a deployment yet serves signed
+	 * empty targets, never a 404 the device would retry as a failure. */
+	const char *group = json_string_value(json_object_get(d, "device_group_id"));
+	rp_error e = RP_ERROR_INIT;
+	if (group && update_publish_director_ensure(ctx->state_dir, req->tenant_id, group, req->now, &e) < 0)
+		rp_log_event(RP_LOG_ERROR, "tuf.director.unavailable", "device %s: %s", req->device_id, e.message);
 	api_reply_json(res, 200, d);
 	return 0;
 }

@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gnutls/gnutls.h>
+#include <malloc.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -283,6 +284,10 @@ struct server *server_start(struct api_ctx *ctx, const struct config *cfg, const
 	uint16_t port;
 	if (config_split_listen(cfg->listen, &host, &port, err) < 0)
 		return NULL;
+	/* Request threads allocate and free a few hundred KiB per TLS handshake and attestation; with
+	 * glibc's default 128 KiB trim threshold each thread's arena was shrunk (madvise) and grown
+	 * again on every request, ~4 % of the service's CPU under attestation load. */
+	mallopt(M_TRIM_THRESHOLD, 4 << 20);
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof(ss));
 	/* ITC lets server_stop() quiesce the daemon (stop accepting) before it stops. poll(), not

@@ -223,6 +223,8 @@ struct store_ops {
 	/* Record a nonce issued to DEVICE_ID; drops nonces expired for over an hour. */
 	int (*nonce_create)(struct store *st, const char *nonce_hex, const char *device_id, int64_t expires_at,
 	                    int64_t now, rp_error *err);
+	/* Look NONCE up without changing it (a read transaction is enough). */
+	int (*nonce_lookup)(struct store *st, const char *nonce_hex, struct store_nonce *out, rp_error *err);
 	/* Look NONCE up and mark it used; OUT tells what it was before (found, device, expiry, used). */
 	int (*nonce_consume)(struct store *st, const char *nonce_hex, int64_t now, struct store_nonce *out,
 	                     rp_error *err);

@@ -69,8 +69,7 @@ static int sq_nonce_create(struct store *st, const char *nonce_hex, const char *
 	return sqlrow_run(stmt, "recording the nonce", err);
 }
 
-static int sq_nonce_consume(struct store *st, const char *nonce_hex, int64_t now, struct store_nonce *out,
-                            rp_error *err)
+static int sq_nonce_lookup(struct store *st, const char *nonce_hex, struct store_nonce *out, rp_error *err)
 {
 	(void)st;
 	memset(out, 0, sizeof(*out));
@@ -78,20 +77,28 @@ static int sq_nonce_consume(struct store *st, const char *nonce_hex, int64_t now
 		sqlrow_prep("SELECT device_id, expires_at, used_at IS NOT NULL FROM attestation_nonces WHERE nonce = ?1", err);
 	if (!stmt)
 		return -1;
-	{
-		_cleanup_sqlrow_ sqlite3_stmt *guard = stmt;
-		sqlrow_bind_text(stmt, 1, nonce_hex);
-		int rc = sqlite3_step(stmt);
-		if (rc == SQLITE_DONE)
-			return 0;
-		if (rc != SQLITE_ROW)
-			return sqlrow_error(rc, "reading the nonce", err);
-		out->found = true;
-		snprintf(out->device_id, sizeof(out->device_id), "%s", (const char *)sqlite3_column_text(stmt, 0));
-		out->expires_at = sqlite3_column_int64(stmt, 1);
-		out->used = sqlite3_column_int64(stmt, 2) != 0;
-	}
-	stmt = sqlrow_prep("UPDATE attestation_nonces SET used_at = coalesce(used_at, ?2) WHERE nonce = ?1", err);
+	_cleanup_sqlrow_ sqlite3_stmt *guard = stmt;
+	sqlrow_bind_text(stmt, 1, nonce_hex);
+	int rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (rc != SQLITE_ROW)
+		return sqlrow_error(rc, "reading the nonce", err);
+	out->found = true;
+	snprintf(out->device_id, sizeof(out->device_id), "%s", (const char *)sqlite3_column_text(stmt, 0));
+	out->expires_at = sqlite3_column_int64(stmt, 1);
+	out->used = sqlite3_column_int64(stmt, 2) != 0;
+	return 0;
+}
+
+static int sq_nonce_consume(struct store *st, const char *nonce_hex, int64_t now, struct store_nonce *out,
+                            rp_error *err)
+{
+	if (sq_nonce_lookup(st, nonce_hex, out, err) < 0)
+		return -1;
+	if (!out->found)
+		return 0;
+	sqlite3_stmt *stmt = sqlrow_prep("UPDATE attestation_nonces SET used_at = coalesce(used_at, ?2) WHERE nonce = ?1", err);
 	if (!stmt)
 		return -1;
 	_cleanup_sqlrow_ sqlite3_stmt *guard = stmt;
@@ -137,6 +144,7 @@ void store_sqlite_attest_ops(struct store_ops *ops)
 	ops->device_lookup = sq_device_lookup;
 	ops->device_revoke = sq_device_revoke;
 	ops->nonce_create = sq_nonce_create;
+	ops->nonce_lookup = sq_nonce_lookup;
 	ops->nonce_consume = sq_nonce_consume;
 	ops->image_by_sha256 = sq_image_by_sha256;
 	ops->certificate_record = sq_certificate_record;

@@ -204,25 +204,45 @@ int update_publish_image_added(const char *state_dir, const char *tenant_id, con
 	return 0;
 }
 
-int update_publish_director(const char *state_dir, const char *tenant_id, const char *group_id,
-                            const struct update_publish_image *images, size_t n, int64_t now, rp_error *err)
+/* The group's director repository, created with signed empty targets when missing: a device of a
+ * group with no deployment yet verifies "nothing to install" like any other answer. */
+static int director_ensure_locked(const char *state_dir, const char *tenant_id, const char *group_id, int64_t now,
+                                  rp_error *err)
 {
-	LOCKED;
 	if (!rp_guid_is_valid(group_id))
 		return rp_error_set(err, RP_E_INVALID, "device group ID %s is not a GUID", group_id);
 	if (tenant_ensure_locked(state_dir, tenant_id, now, err) < 0)
 		return -1;
 	_cleanup_free_ char *dir = director_repo_dir(state_dir, group_id);
 	_cleanup_free_ char *owner = xasprintf("%s/tenant", dir);
-	if (!repo_exists(dir)) {
-		EVP_PKEY *keys[TUF_ROLE_COUNT] = {0};
-		int rc = make_keys(state_dir, tenant_id, "director", keys, err);
-		if (rc == 0)
-			rc = init_repo(dir, keys, now, err);
-		free_keys(keys);
-		if (rc < 0 || rp_write_file_atomic(owner, tenant_id, strlen(tenant_id), 0600, err) < 0)
-			return rp_error_prefix(err, "creating the director of device group %s", group_id);
-	}
+	if (repo_exists(dir))
+		return 0;
+	EVP_PKEY *keys[TUF_ROLE_COUNT] = {0};
+	int rc = make_keys(state_dir, tenant_id, "director", keys, err);
+	if (rc == 0)
+		rc = init_repo(dir, keys, now, err);
+	free_keys(keys);
+	if (rc < 0 || rp_write_file_atomic(owner, tenant_id, strlen(tenant_id), 0600, err) < 0)
+		return rp_error_prefix(err, "creating the director of device group %s", group_id);
+	rp_log_event(RP_LOG_NOTICE, "tuf.director.created", "director of device group %s created (no targets yet)",
+	             group_id);
+	return 0;
+}
+
+int update_publish_director_ensure(const char *state_dir, const char *tenant_id, const char *group_id, int64_t now,
+                                   rp_error *err)
+{
+	LOCKED;
+	return director_ensure_locked(state_dir, tenant_id, group_id, now, err);
+}
+
+int update_publish_director(const char *state_dir, const char *tenant_id, const char *group_id,
+                            const struct update_publish_image *images, size_t n, int64_t now, rp_error *err)
+{
+	LOCKED;
+	if (director_ensure_locked(state_dir, tenant_id, group_id, now, err) < 0)
+		return -1;
+	_cleanup_free_ char *dir = director_repo_dir(state_dir, group_id);
 	_cleanup_pkey_ EVP_PKEY *tk = load_key(state_dir, tenant_id, "director", TUF_ROLE_TARGETS, true, err);
 	_cleanup_json_ json_t *targets = tk ? tuf_targets_new(1, now, err) : NULL;
 	if (!targets)

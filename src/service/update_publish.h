@@ -30,6 +30,12 @@ int update_publish_tenant_ensure(const char *state_dir, const char *tenant_id, i
 int update_publish_image_added(const char *state_dir, const char *tenant_id, const struct update_publish_image *img,
                                int64_t now, rp_error *err) RP_MUST_CHECK;
 
+/* Create the device group's director with signed, empty targets when it has none (idempotent): a
+ * group without a deployment answers "nothing to install" through the same TUF checks as any
+ * other (docs/decisions.md). */
+int update_publish_director_ensure(const char *state_dir, const char *tenant_id, const char *group_id, int64_t now,
+                                   rp_error *err) RP_MUST_CHECK;
+
 /* Make the device group's director list exactly IMAGES (the current deployment). */
 int update_publish_director(const char *state_dir, const char *tenant_id, const char *group_id,
                             const struct update_publish_image *images, size_t n, int64_t now,

@@ -11,7 +11,7 @@ static int check_image(json_t *img, size_t i, rp_error *err)
 	static const char *const keys[] = {"name", "image_id", "type", "version", "sha256", "state", "time", "reason",
 	                                   "deferred_since", NULL};
 	static const char *const states[] = {"downloading", "installed", "committed", "rolled-back", "failed",
-	                                     "deferred", NULL};
+	                                     "deferred", "superseded", NULL};
 	const char *name, *state, *sha, *id = NULL, *type = NULL, *reason = NULL, *time = NULL;
 	int64_t v;
 	if (!json_is_object(img))

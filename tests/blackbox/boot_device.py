@@ -1,14 +1,21 @@
 """Helpers for the boot-stage black-box tests: a device state directory with the soft root of
 trust, a trusted image-signing key, OS bundles built with `rampart image-package pack --type
-os-bundle`, and runners for `rampart-boot` (install, run --until-healthy, status)."""
+os-bundle`, and runners for `rampart-boot` (install, run --until-healthy, status).
+
+Every run of the boot stage is a power-on: it gets a fresh kernel boot ID (a private mount
+namespace with /proc/sys/kernel/random/boot_id bound to a new UUID), which is what resets the soft
+root of trust's PCRs, as a TPM's reset at power-on. When rampart-boot exits with REBOOT_EXIT the
+harness powers the device on again, as the board's reset would."""
 import json
 import os
 import pathlib
 import signal
 import struct
 import hashlib
+import shutil
 import subprocess
 import time
+import uuid
 
 from conftest import find_binary, run
 
@@ -20,6 +27,27 @@ GOOD_COMPONENT = ('#!/bin/sh\necho "$RAMPART_OS_VERSION" > "$1/running-version.t
                   'mv "$1/running-version.tmp" "$1/running-version"\nexec sleep 600\n')
 BROKEN_COMPONENT = '#!/bin/sh\necho "broken bundle starting" >&2\nexit 3\n'
 
+# rampart-boot run's exit status for "power-cycle me" (docs/protocol.md).
+REBOOT_EXIT = 80
+# Bound on power-ons while one update is decided: 16 attempts at most, plus the fallback.
+MAX_POWER_ONS = 20
+
+
+def power_cycles_supported():
+    return os.geteuid() == 0 and shutil.which("unshare") is not None
+
+
+def power_on_command(tmp, args):
+    """ARGS run as a fresh power-on: a new kernel boot ID in a private mount namespace. The
+    process keeps its pid (unshare and sh exec), so session-wide kills still reach it."""
+    if not power_cycles_supported():
+        return [str(a) for a in args]
+    idf = pathlib.Path(tmp) / "power-on-id"
+    idf.write_text(str(uuid.uuid4()))
+    return ["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
+            'mount --bind "$1" /proc/sys/kernel/random/boot_id && shift && exec "$@"', "sh", str(idf),
+            *map(str, args)]
+
 
 class Device:
     def __init__(self, tmp, settle_ms=100, health_timeout=5, state=None):
@@ -27,6 +55,7 @@ class Device:
         self.state = pathlib.Path(state) if state else self.tmp / "state"
         self.settle_ms = settle_ms
         self.health_timeout = health_timeout
+        self.power_ons = 0
         self.key = self.tmp / "release.pem"
         self.pub = self.tmp / "release.pub"
         self.state.mkdir(parents=True, exist_ok=True)
@@ -68,8 +97,28 @@ class Device:
         return ["--state", str(self.state), "--rot", "soft", "--health-timeout", str(self.health_timeout)]
 
     def boot(self, check=True, env=None, timeout=60):
-        self.clear_running()
-        return run("rampart-boot", *self.boot_args(), "--until-healthy", check=check, env=env, timeout=timeout)
+        """Power on and boot until the slot decision is taken: every time rampart-boot asks for a
+        power cycle, power on again (bounded). Returns the last run with the stderr of every
+        power-on joined, so the whole story is in one log."""
+        full_env = dict(os.environ)
+        if env:
+            full_env.update(env)
+        logs = []
+        for _ in range(MAX_POWER_ONS):
+            self.clear_running()
+            self.power_ons += 1
+            proc = subprocess.run(power_on_command(self.tmp, [find_binary("rampart-boot"), *self.boot_args(),
+                                                              "--until-healthy"]),
+                                  capture_output=True, text=True, env=full_env, timeout=timeout)
+            logs.append(proc.stderr)
+            if proc.returncode != REBOOT_EXIT:
+                break
+        proc.stderr = "".join(logs)
+        if check is True:
+            assert proc.returncode == 0, f"rampart-boot failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        elif check is False:
+            assert proc.returncode != 0, f"rampart-boot unexpectedly succeeded:\n{proc.stdout}\n{proc.stderr}"
+        return proc
 
     def status(self):
         proc = run("rampart-boot", "status", "--state", self.state, "--rot", "soft", "--output", "json", check=True)
@@ -133,12 +182,30 @@ def kill_session(proc):
         time.sleep(0.01)
 
 
-def start_boot(device, extra_env=None, until_healthy=True):
+def start_boot(device, extra_env=None, until_healthy=True, extra_args=()):
+    """One power-on of the device, running in its own session."""
     env = dict(os.environ)
     if extra_env:
         env.update(extra_env)
-    args = [str(find_binary("rampart-boot")), *device.boot_args()]
+    args = [find_binary("rampart-boot"), *device.boot_args(), *extra_args]
     if until_healthy:
         args.append("--until-healthy")
-    return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    device.power_ons += 1
+    return subprocess.Popen(power_on_command(device.tmp, args), env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def start_device(device, ready, timeout=60, extra_env=None, extra_args=()):
+    """Power the device on and keep it running (supervising), powering it on again each time the
+    boot stage asks for a power cycle, until READY() is true. Returns (proc, log of the earlier
+    power-ons). Bounded in power-ons and time."""
+    logs = []
+    deadline = time.monotonic() + timeout
+    for _ in range(MAX_POWER_ONS):
+        proc = start_boot(device, extra_env=extra_env, until_healthy=False, extra_args=extra_args)
+        while proc.poll() is None and not ready() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if proc.poll() is None or proc.returncode != REBOOT_EXIT:
+            return proc, "".join(logs)
+        logs.append(proc.stderr.read())
+    raise AssertionError(f"the device did not come up within {MAX_POWER_ONS} power-ons:\n{''.join(logs)}")

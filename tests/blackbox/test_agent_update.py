@@ -112,8 +112,13 @@ def test_update_check_failure_is_reported(world):
     """A device whose update trust is broken reports the failed check; attestation is unaffected."""
     w = world
     dev = w.device("d3")
-    (dev.state / "update").mkdir(parents=True, exist_ok=True)
-    (dev.state / "update" / "config.json").write_text("{not json")
+    # The device's trusted director root is damaged (a group without a deployment is no failure:
+    # the service serves it signed, empty director metadata).
+    director = dev.state / "update" / "tuf" / "director"
+    director.mkdir(parents=True, exist_ok=True)
+    (dev.state / "update" / "config.json").write_text(json.dumps(
+        {"tenant_id": w.tenant, "device_group_id": w.groups["Field Test"], "bootstrap_root": True}))
+    (director / "root.json").write_text("{not json")
     sock = str(dev.rundir / "agent.sock")
     w.agent_daemon(dev, "--socket", sock)
     assert wait_for(lambda: agent_status(sock).get("update", {}).get("ran"))

@@ -4,6 +4,7 @@ client certificate and its device-API credential; every bad input of the attesta
 refused with its precise reason (in the response, the audit log and the agent's log) and nothing is
 issued."""
 import base64
+import concurrent.futures
 import json
 import os
 import pathlib
@@ -163,6 +164,29 @@ def test_nonce_is_single_use_and_bound_to_the_device(world):
     # A nonce the service never issued.
     r = world.submit(dev.id, "cd" * 32, dev.evidence("cd" * 32))
     assert r.status == 422 and "nonce_unknown" in r.json["error"]["message"], r
+
+
+def test_simultaneous_submissions_of_one_nonce_issue_once(world):
+    """Evidence is verified and the certificates signed before the nonce is consumed (outside the
+    store's write lock); the consumption decides. Of eight simultaneous submissions of the same
+    nonce exactly one gets certificates and only its issuance is recorded."""
+    dev = world.device("c1")
+    nonce = world.challenge(dev.id).json["nonce"]
+    body = {"device_id": dev.id, "nonce": nonce, "evidence": base64.b64encode(dev.evidence(nonce)).decode(),
+            "client_csr": openssl_csr(world.tmp, "sim-c"), "device_api_csr": openssl_csr(world.tmp, "sim-a")}
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: world.submit(None, None, None, raw=body), range(8)))
+    assert [r.status for r in results].count(200) == 1, results
+    for r in results:
+        assert r.status == 200 or (r.status == 422 and "nonce_replayed" in r.json["error"]["message"]), r
+    db = sqlite3.connect(str(world.svc.state / "rampart.db"), timeout=30)
+    n = db.execute("SELECT count(*) FROM device_certificates c JOIN devices d ON d.seq = c.device_seq "
+                   "WHERE d.id = ?", (dev.id,)).fetchone()[0]
+    db.close()
+    assert n == 2  # one client certificate, one device-API credential
+    entries = [e for e in world.audit() if e["action"] == "device.attest" and e["target"] == dev.id]
+    assert [e["result"] for e in entries].count("success") == 1, entries
+    assert [e["result"] for e in entries].count("refused") == 7, entries
 
 
 def test_evidence_of_another_device_or_tampered_is_refused(world):

@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from boot_device import COMPONENT_ID, GOOD_COMPONENT, Device, encode_state, start_boot, kill_session
+from boot_device import (BROKEN_COMPONENT, COMPONENT_ID, GOOD_COMPONENT, REBOOT_EXIT, Device, encode_state,
+                         kill_session, power_cycles_supported, start_boot, start_device)
 from conftest import find_binary, run
 
 
@@ -43,10 +44,14 @@ def test_good_update_commits_and_advances_floor(device):
 def test_broken_update_rolls_back_and_reports(device):
     committed(device, 1)
     device.install(device.bundle(2, broken=True), attempts=2)
+    before = device.power_ons
     proc = device.boot()
-    # Both attempts were tried, then the device went back to what it had.
+    # Both attempts were tried, each in its own power-on, then the device went back to what it had
+    # after one more power cycle: never two OS bundles measured in one power-on.
     assert proc.stderr.count("boot.health.failed") == 2
     assert "boot.rollback" in proc.stderr
+    assert proc.stderr.count("boot.measured") == 3 and proc.stderr.count("boot.reboot:") == 2, proc.stderr
+    assert device.power_ons - before == 3
     assert device.running_version() == 1
     st = device.status()
     assert st["active"] == "a" and not st["pending"] and st["floor"] == 1 and st["committed_version"] == 1
@@ -232,7 +237,7 @@ def test_disk_full_during_install_keeps_running_os(tmp_path):
         subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
-def monitor_bundle(device, version):
+def monitor_bundle(device, version, broken=False):
     """An OS bundle whose runtime is the real security monitor plus the test component; the
     monitor's socket is its readiness signal and the commit goes through it."""
     payload = device.tmp / f"payload-monitor-{version}"
@@ -241,7 +246,7 @@ def monitor_bundle(device, version):
     mon.write_bytes(find_binary("rampart-monitor").read_bytes())
     mon.chmod(0o755)
     comp = payload / "bin" / "svc.sh"
-    comp.write_text(GOOD_COMPONENT)
+    comp.write_text(BROKEN_COMPONENT if broken else GOOD_COMPONENT)
     comp.chmod(0o755)
     (payload / "os.json").write_text(json.dumps({
         "version": 1,
@@ -298,3 +303,52 @@ def test_monitor_from_bundle_attests_the_measured_bundle(device):
     finally:
         if proc.poll() is None:
             kill_session(proc)
+
+
+def attest_os_measurements(device, sock):
+    """Evidence from the running monitor, verified against the device identity; returns its
+    os-bundle measurements (the service refuses evidence with more than one)."""
+    nonce = os.urandom(32).hex()
+    ev = device.tmp / "ev.bin"
+    run("rampart-os", "attest", "--socket", sock, "--nonce", nonce, "--out", ev, check=True)
+    pub = device.tmp / "identity.pub"
+    info = json.loads(run("rampart-os", "identity", "--socket", sock, "--output", "json", check=True).stdout)
+    pub.write_text(info["public_key_pem"])
+    run("rampart-os", "evidence-verify", ev, "--public-key", pub, "--nonce", nonce, check=True)
+    shown = json.loads(run("rampart-os", "evidence-show", ev, check=True).stdout)
+    return [m for m in shown["measurements"] if m["name"] == "os-bundle"]
+
+
+@pytest.mark.skipif(not power_cycles_supported(), reason="simulated power cycles need root and unshare")
+def test_fallback_reboots_and_attests_without_extra_restart(device):
+    """A broken update fails its health check in each of its attempts; every attempt and the
+    fallback happen after a power cycle (the boot stage exits asking for one), so the device that
+    comes back on the old version attests at once: its log holds exactly one OS measurement."""
+    device.install(monitor_bundle(device, 1))
+    device.boot()
+    device.install(monitor_bundle(device, 2, broken=True), attempts=2)
+    device.clear_running()
+    sock = device.state / "boot" / "run" / "monitor.sock"
+    before = device.power_ons
+    proc, earlier = start_device(device, lambda: device.running_version() == 1 and sock.exists())
+    try:
+        assert proc.poll() is None, proc.stderr.read()
+        assert device.power_ons - before == 3, earlier
+        assert earlier.count("boot.health.failed") == 2 and "boot.rollback" in earlier, earlier
+        st = device.status()
+        assert st["active"] == "a" and not st["pending"] and st["bad_slots"] == ["b"]
+        assert st["last_result"].startswith("rolled back: version 2 in slot b failed")
+        bundle = attest_os_measurements(device, sock)
+        assert len(bundle) == 1, bundle
+        assert bundle[0]["version"] == "1"
+        assert bundle[0]["sha256"] == hashlib.sha256(device.slot_file("a").read_bytes()).hexdigest()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            kill_session(proc)
+
+
+def test_reboot_exit_status_documented_in_usage():
+    out = run("rampart-boot", "--help", check=True).stdout
+    assert f"{REBOOT_EXIT} reboot requested" in out and "--reboot exit|system" in out

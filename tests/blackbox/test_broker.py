@@ -415,3 +415,57 @@ def test_missing_real_devices_fail_cleanly(tmp_path, session):
                    "pwm err ENOENT", "gpio-out ok "]
     status, _ = s.close()
     assert status == 0
+
+
+def broker_status(pid, seconds=15):
+    """/proc/PID/status of a broker once it has installed its seccomp filter (its last start-up step)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        st = dict(l.split(":", 1) for l in open(f"/proc/{pid}/status").read().splitlines())
+        st = {k: v.strip() for k, v in st.items()}
+        if st["Seccomp"] == "2":
+            return st
+        time.sleep(0.05)
+    pytest.fail(f"broker {pid} never finished dropping its privileges")
+
+
+def linux_clock_board(tmp_path):
+    doc = json.loads(BOARD.read_text())
+    doc["Clock"] = {"Linux": {}}  # the system clock, no RTC
+    path = tmp_path / "linux-clock.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")
+@pytest.mark.parametrize("caps,board,expected", [
+    ({}, "simulated", 0),
+    ({"SystemTime": True}, "simulated", 0),          # the simulated clock needs no privilege
+    ({"SystemTime": True}, "linux", 1 << 25),        # CAP_SYS_TIME, for the real clock only
+    ({"TimeSyncConfig": True}, "linux", 0),
+    ({"AllowedTcpServerPorts": [80]}, "simulated", 1 << 10),  # CAP_NET_BIND_SERVICE
+])
+def test_broker_keeps_only_the_capabilities_its_manifest_needs(tmp_path, session, caps, board, expected):
+    s = session(caps, board=linux_clock_board(tmp_path) if board == "linux" else BOARD, extra=["--user", "4242"])
+    st = broker_status(s.broker.pid)
+    assert st["Uid"].split() == ["4242"] * 4 and st["Gid"].split() == ["4242"] * 4, st
+    assert int(st["CapEff"], 16) == expected and int(st["CapPrm"], 16) == expected, st
+    assert int(st["CapBnd"], 16) == expected and int(st["CapInh"], 16) == 0 and int(st["CapAmb"], 16) == 0, st
+    assert st["NoNewPrivs"] == "1"
+    out = lines(s.probe("net"))  # still serving
+    assert len(out) == 1 and out[0].startswith("net ok"), out
+    status, err = s.close()
+    assert status == 0, err
+
+
+def test_broker_without_user_still_drops_capabilities(session):
+    s = session({"Gpio": ["$SAMPLE_LED"]})
+    st = broker_status(s.broker.pid)
+    assert int(st["CapEff"], 16) == 0 and int(st["CapPrm"], 16) == 0 and st["NoNewPrivs"] == "1", st
+    s.close()
+
+
+def test_broker_refuses_to_run_as_root_user(tmp_path):
+    proc = subprocess.run([str(find_binary("rampart-periph-broker")), "--board", str(BOARD), "--manifest",
+                           str(manifest(tmp_path, {})), "--user", "0"], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2 and "--user" in proc.stderr

@@ -90,6 +90,9 @@ class Repos:
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: with Nagle on, each small response on a kept-alive
+    # connection waits ~40 ms for the client's delayed ACK, which real servers do not impose.
+    disable_nagle_algorithm = True
 
     def log_message(self, *args):
         pass

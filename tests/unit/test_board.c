@@ -12,6 +12,7 @@
 #include "device/broker/board.h"
 #include "device/broker/broker.h"
 #include "device/broker/broker_policy.h"
+#include "device/broker/broker_privs.h"
 
 #define HEAD "{\"Metadata\":{\"Type\":\"Rampart Board Definition\",\"Version\":1},\"Name\":\"t\",\"Peripherals\":["
 #define TAIL "]}"
@@ -131,6 +132,82 @@ static void test_linux_board(void **state)
 	board_free(b);
 }
 
+/* "Clock": simulated, or the system clock with an optional RTC; absent: system clock, /dev/rtc0. */
+static void test_board_clock(void **state)
+{
+	(void)state;
+	rp_error err = RP_ERROR_INIT;
+	struct board *b = parse(HEAD TAIL, &err);
+	assert_non_null(b);
+	assert_false(b->clock_simulated);
+	assert_string_equal(b->rtc_device, "/dev/rtc0");
+	board_free(b);
+	b = parse(HEAD "],\"Clock\":{\"Simulated\":true}}", &err);
+	assert_non_null(b);
+	assert_true(b->clock_simulated);
+	board_free(b);
+	b = parse(HEAD "],\"Clock\":{\"Linux\":{\"Rtc\":\"/dev/rtc1\"}}}", &err);
+	assert_non_null(b);
+	assert_false(b->clock_simulated);
+	assert_string_equal(b->rtc_device, "/dev/rtc1");
+	board_free(b);
+	b = parse(HEAD "],\"Clock\":{\"Linux\":{}}}", &err);
+	assert_non_null(b);
+	assert_string_equal(b->rtc_device, "");
+	board_free(b);
+	expect_error(HEAD "],\"Clock\":{}}", "exactly one");
+	expect_error(HEAD "],\"Clock\":{\"Simulated\":true,\"Linux\":{}}}", "exactly one");
+	expect_error(HEAD "],\"Clock\":{\"Simulated\":false}}", "Simulated must be true");
+	expect_error(HEAD "],\"Clock\":{\"Linux\":{\"Rtc\":\"/etc/shadow\"}}}", "must be under /dev/");
+	expect_error(HEAD "],\"Clock\":{\"Linux\":{\"Rtc\":\"/dev/../etc\"}}}", "..");
+	expect_error(HEAD "],\"Clock\":{\"Linux\":{\"Device\":\"/dev/rtc0\"}}}", "Device");
+	expect_error(HEAD "],\"Clock\":true}", "Clock");
+}
+
+/* What a broker keeps after dropping privileges follows the grants and the board. */
+static void test_broker_privileges_needed(void **state)
+{
+	(void)state;
+	rp_error err = RP_ERROR_INIT;
+	struct board *b = parse(HEAD "{\"Name\":\"SIM\",\"Type\":\"Gpio\",\"Id\":8,\"Simulated\":{}},"
+	                        "{\"Name\":\"LED\",\"Type\":\"Gpio\",\"Id\":40,\"Linux\":{\"Chip\":\"gpiochip0\","
+	                        "\"Line\":5}}],\"Clock\":{\"Simulated\":true}}",
+	                        &err);
+	assert_non_null(b);
+	static const char head[] = "{\"SchemaVersion\":1,\"Name\":\"A\",\"ComponentId\":"
+	                           "\"077d9def-fa59-467f-a843-1d35e48470b6\",\"EntryPoint\":\"/bin/app\",\"CmdArgs\":[],"
+	                           "\"ApplicationType\":\"Default\",\"Capabilities\":";
+	static const struct {
+		const char *caps;
+		bool simulated_clock;
+		struct broker_privs want;
+	} cases[] = {
+		{"{}", true, {false, false, false}},
+		{"{\"Gpio\":[\"$SIM\"],\"SystemTime\":true}", true, {false, false, false}},
+		{"{\"SystemTime\":true}", false, {true, false, false}},
+		{"{\"TimeSyncConfig\":true}", false, {false, false, false}},
+		{"{\"Gpio\":[\"$LED\"]}", true, {false, true, false}},
+		{"{\"AllowedTcpServerPorts\":[1024],\"AllowedUdpServerPorts\":[5000]}", true, {false, false, false}},
+		{"{\"AllowedUdpServerPorts\":[123]}", true, {false, false, true}},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *doc = xasprintf("%s%s}", head, cases[i].caps);
+		struct broker_policy *p = broker_policy_from_manifest_json(doc, strlen(doc), "m", &err);
+		if (!p)
+			fail_msg("%s: %s", cases[i].caps, err.message);
+		b->clock_simulated = cases[i].simulated_clock;
+		struct broker_privs got;
+		broker_privs_needed(p, b, &got);
+		if (got.sys_time != cases[i].want.sys_time || got.dac_override != cases[i].want.dac_override ||
+		    got.net_bind_service != cases[i].want.net_bind_service)
+			fail_msg("case %zu (%s): got time=%d dac=%d bind=%d", i, cases[i].caps, got.sys_time, got.dac_override,
+			         got.net_bind_service);
+		broker_policy_free(p);
+		free(doc);
+	}
+	board_free(b);
+}
+
 static void test_hostile_boards(void **state)
 {
 	(void)state;
@@ -223,6 +300,8 @@ int main(void)
 		cmocka_unit_test(test_sample_board),
 		cmocka_unit_test(test_linux_board),
 		cmocka_unit_test(test_hostile_boards),
+		cmocka_unit_test(test_board_clock),
+		cmocka_unit_test(test_broker_privileges_needed),
 		cmocka_unit_test(test_broker_resolves_manifest),
 		cmocka_unit_test(test_sample_manifests),
 	};

@@ -200,6 +200,10 @@ static void test_osconf(void **state)
 	a = boot_osconf_expand("x${ROOT}/${VERSION}y", &v, &err);
 	assert_string_equal(a, "x/r/3y");
 	free(a);
+	v.device_id = "ab12";
+	a = boot_osconf_expand("--device-id=${DEVICE_ID}", &v, &err);
+	assert_string_equal(a, "--device-id=ab12");
+	free(a);
 	assert_null(boot_osconf_expand("${HOME}", &v, &err));
 	assert_null(boot_osconf_expand("${STATE", &v, &err));
 	boot_osconf_free(&conf);

@@ -16,6 +16,7 @@
 #include "common/bytes.h"
 #include "device/broker/broker_policy.h"
 #include "device/broker/broker_proto.h"
+#include "device/broker/broker_time.h"
 #include "device/broker/broker_wire.h"
 
 static size_t encode(const struct broker_msg *m, uint8_t *out)
@@ -206,6 +207,99 @@ static void test_hostile_transfers(void **state)
 	assert_int_equal(broker_msg_decode(buf, n, &d, &err), -1);
 }
 
+/* System events: notify and link.sysevent share one validated body; link.defer carries minutes
+ * within the 24 h; link.sysevent's answer says whether the app may still defer. */
+static void test_sysevent_messages(void **state)
+{
+	(void)state;
+	uint8_t buf[BROKER_MSG_MAX];
+	rp_error err = RP_ERROR_INIT;
+	struct broker_msg d;
+	struct broker_msg m = {.type = BROKER_LINK_SYSEVENT, .seq = 9};
+	m.sysevent.event = BROKER_SYSEVENT_UPDATE_READY;
+	m.sysevent.status = BROKER_SYSEVENT_PENDING;
+	m.sysevent.update_type = BROKER_UPDATE_APP;
+	m.sysevent.max_defer_minutes = 1440;
+	size_t n = encode(&m, buf);
+	assert_int_equal(n, BROKER_HEADER_LEN + 16);
+	assert_int_equal(broker_msg_decode(buf, n, &d, &err), 0);
+	assert_int_equal(d.seq, 9);
+	assert_int_equal(d.sysevent.max_defer_minutes, 1440);
+	assert_true(broker_msg_is_link(BROKER_LINK_SYSEVENT) && broker_msg_is_link(BROKER_LINK_DEFER));
+	assert_false(broker_msg_is_control(BROKER_LINK_DEFER));
+
+	struct broker_msg bad = m;
+	bad.sysevent.event = BROKER_SYSEVENT_UPDATE_READY | BROKER_SYSEVENT_UPDATE_STARTED; /* one event only */
+	assert_int_equal(broker_msg_decode(buf, encode(&bad, buf), &d, &err), -1);
+	bad = m;
+	bad.sysevent.max_defer_minutes = 1441;
+	assert_int_equal(broker_msg_decode(buf, encode(&bad, buf), &d, &err), -1);
+	bad = m;
+	bad.sysevent.status = BROKER_SYSEVENT_FINAL; /* a final event is not deferrable */
+	assert_int_equal(broker_msg_decode(buf, encode(&bad, buf), &d, &err), -1);
+	bad = m;
+	bad.type = BROKER_SYSEVENT_NOTIFY;
+	bad.sysevent.event = BROKER_SYSEVENT_NO_UPDATE; /* no update: no update type, no deferral */
+	bad.sysevent.status = BROKER_SYSEVENT_COMPLETE;
+	assert_int_equal(broker_msg_decode(buf, encode(&bad, buf), &d, &err), -1);
+	bad.sysevent.update_type = BROKER_UPDATE_NONE;
+	bad.sysevent.max_defer_minutes = 0;
+	assert_int_equal(broker_msg_decode(buf, encode(&bad, buf), &d, &err), 0);
+
+	struct broker_msg ack = {.type = BROKER_LINK_SYSEVENT | BROKER_RESPONSE, .seq = 9};
+	ack.sysevent.awaiting = 1;
+	n = encode(&ack, buf);
+	assert_int_equal(n, BROKER_HEADER_LEN + 1);
+	assert_int_equal(broker_msg_decode(buf, n, &d, &err), 0);
+	assert_int_equal(d.sysevent.awaiting, 1);
+	buf[n - 1] = 2;
+	assert_int_equal(broker_msg_decode(buf, n, &d, &err), -1);
+
+	struct broker_msg defer = {.type = BROKER_LINK_DEFER, .seq = 9, .id = BROKER_SYSEVENT_UPDATE_READY, .arg = 60};
+	n = encode(&defer, buf);
+	assert_int_equal(broker_msg_decode(buf, n, &d, &err), 0);
+	assert_int_equal(d.arg, 60);
+	defer.arg = 1441;
+	assert_int_equal(broker_msg_decode(buf, encode(&defer, buf), &d, &err), -1);
+	defer.arg = 1;
+	defer.id = BROKER_SYSEVENT_UPDATE_STARTED;
+	assert_int_equal(broker_msg_decode(buf, encode(&defer, buf), &d, &err), -1);
+	/* link.defer has no response */
+	struct broker_msg r = {.type = BROKER_LINK_DEFER | BROKER_RESPONSE};
+	rp_buf b;
+	rp_buf_init(&b);
+	broker_msg_encode(&r, &b);
+	assert_int_equal(broker_msg_decode(b.data, b.len, &d, &err), -1);
+	rp_buf_free(&b);
+}
+
+/* link.power: a granted power request forwarded to the app manager, answered with a status. */
+static void test_link_power(void **state)
+{
+	(void)state;
+	uint8_t buf[BROKER_MSG_MAX];
+	struct broker_msg d;
+	rp_error err = RP_ERROR_INIT;
+	assert_true(broker_msg_is_link(BROKER_LINK_POWER));
+	assert_false(broker_msg_is_control(BROKER_LINK_POWER)); /* an app may never send it */
+	struct broker_msg m = {.type = BROKER_LINK_POWER, .seq = 5, .dir = BROKER_POWER_PROFILE, .id = 2};
+	size_t n = encode(&m, buf);
+	assert_int_equal(n, BROKER_HEADER_LEN + 5);
+	assert_int_equal(broker_msg_decode(buf, n, &d, &err), 0);
+	assert_int_equal(d.type, BROKER_LINK_POWER);
+	assert_int_equal(d.dir, BROKER_POWER_PROFILE);
+	assert_int_equal(d.id, 2);
+	assert_int_equal(d.seq, 5);
+	buf[BROKER_HEADER_LEN] = 4; /* no such action */
+	assert_int_equal(broker_msg_decode(buf, n, &d, &err), -1);
+	assert_int_equal(broker_msg_decode(buf, n - 1, &d, &err), -1);
+	struct broker_msg r = {.type = BROKER_LINK_POWER | BROKER_RESPONSE, .seq = 5, .status = ENOTSUP};
+	n = encode(&r, buf);
+	assert_int_equal(n, BROKER_HEADER_LEN);
+	assert_int_equal(broker_msg_decode(buf, n, &d, &err), 0);
+	assert_int_equal(d.status, ENOTSUP);
+}
+
 static void test_channel_rules(void **state)
 {
 	(void)state;
@@ -291,6 +385,85 @@ static void test_policy(void **state)
 	broker_policy_free(p);
 }
 
+/* BROKER_TIME: one fixed-size body for every operation; the decoder checks structure (operation,
+ * enabled flag, length), the broker checks values (broker_time_check). */
+static void test_time_message(void **state)
+{
+	(void)state;
+	struct broker_msg m = {.type = BROKER_TIME, .seq = 3, .dir = BROKER_TIME_SET,
+	                       .time = {.clock_id = 0, .sec = -5, .nsec = 999999999}}, d;
+	uint8_t buf[BROKER_MSG_MAX];
+	rp_error err = RP_ERROR_INIT;
+	size_t n = encode(&m, buf);
+	assert_int_equal(n, BROKER_HEADER_LEN + 18);
+	assert_int_equal(broker_msg_decode(buf, n, &d, &err), 0);
+	assert_int_equal(d.dir, BROKER_TIME_SET);
+	assert_true(d.time.sec == -5); /* two's complement round trip */
+	assert_int_equal(d.time.nsec, 999999999);
+	assert_true(broker_msg_is_control(BROKER_TIME));
+	assert_false(broker_msg_is_link(BROKER_TIME));
+	assert_string_equal(broker_msg_type_name(BROKER_TIME), "time");
+
+	/* Responses carry the time-sync state. */
+	struct broker_msg r = {.type = BROKER_TIME | BROKER_RESPONSE, .seq = 3, .value = 1};
+	n = encode(&r, buf);
+	assert_int_equal(n, BROKER_HEADER_LEN + 1);
+	assert_int_equal(broker_msg_decode(buf, n, &d, &err), 0);
+	assert_int_equal(d.value, 1);
+	buf[BROKER_HEADER_LEN] = 2;
+	assert_int_equal(broker_msg_decode(buf, n, &d, &err), -1);
+
+	/* Operation 0 or 5, enabled 2, short and long bodies. */
+	m.time.sec = 1900000000;
+	n = encode(&m, buf);
+	buf[BROKER_HEADER_LEN] = 0;
+	assert_int_equal(broker_msg_decode(buf, n, &d, &err), -1);
+	assert_non_null(strstr(err.message, "operation"));
+	buf[BROKER_HEADER_LEN] = 5;
+	assert_int_equal(broker_msg_decode(buf, n, &d, &err), -1);
+	buf[BROKER_HEADER_LEN] = BROKER_TIME_SYNC_SET;
+	buf[n - 1] = 2;
+	assert_int_equal(broker_msg_decode(buf, n, &d, &err), -1);
+	assert_non_null(strstr(err.message, "enabled"));
+	buf[n - 1] = 1;
+	assert_int_equal(broker_msg_decode(buf, n, &d, &err), 0);
+	assert_int_equal(d.value, 1);
+	assert_int_equal(broker_msg_decode(buf, n - 1, &d, &err), -1);
+	buf[n] = 0;
+	assert_int_equal(broker_msg_decode(buf, n + 1, &d, &err), -1);
+}
+
+static void test_time_values(void **state)
+{
+	(void)state;
+	const char *why = NULL;
+	struct broker_msg m = {.type = BROKER_TIME, .dir = BROKER_TIME_SET,
+	                       .time = {.clock_id = 0, .sec = 1900000000, .nsec = 0}};
+	assert_int_equal(broker_time_check(&m, &why), 0);
+	m.time.sec = BROKER_TIME_MIN_SEC;
+	assert_int_equal(broker_time_check(&m, &why), 0);
+	m.time.sec = BROKER_TIME_MAX_SEC;
+	m.time.nsec = 999999999;
+	assert_int_equal(broker_time_check(&m, &why), 0);
+	m.time.nsec = 1000000000;
+	assert_int_equal(broker_time_check(&m, &why), EINVAL);
+	assert_non_null(strstr(why, "nanoseconds"));
+	m.time.nsec = 0;
+	m.time.sec = BROKER_TIME_MAX_SEC + 1;
+	assert_int_equal(broker_time_check(&m, &why), EINVAL);
+	m.time.sec = BROKER_TIME_MIN_SEC - 1;
+	assert_int_equal(broker_time_check(&m, &why), EINVAL);
+	m.time.sec = INT64_MIN;
+	assert_int_equal(broker_time_check(&m, &why), EINVAL);
+	assert_non_null(strstr(why, "seconds"));
+	m.time.sec = 1900000000;
+	m.time.clock_id = 1; /* CLOCK_MONOTONIC */
+	assert_int_equal(broker_time_check(&m, &why), EINVAL);
+	assert_non_null(strstr(why, "CLOCK_REALTIME"));
+	m.time.clock_id = 0xfffffffeu; /* a CPU-time clock */
+	assert_int_equal(broker_time_check(&m, &why), EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -299,9 +472,13 @@ int main(void)
 		cmocka_unit_test(test_error_response_has_no_body),
 		cmocka_unit_test(test_hostile_inputs),
 		cmocka_unit_test(test_hostile_transfers),
+		cmocka_unit_test(test_sysevent_messages),
+		cmocka_unit_test(test_link_power),
 		cmocka_unit_test(test_channel_rules),
 		cmocka_unit_test(test_wire_fd_passing),
 		cmocka_unit_test(test_policy),
+		cmocka_unit_test(test_time_message),
+		cmocka_unit_test(test_time_values),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

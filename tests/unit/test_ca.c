@@ -618,6 +618,76 @@ static void csr_refusals(void **state)
 
 /* --- hostile state directory --- */
 
+/* PEM of a CSR whose DER went through EDIT (which may change the length by at most +16). */
+static char *csr_edited(const char *pem, size_t (*edit)(uint8_t *der, size_t len))
+{
+	BIO *in = BIO_new_mem_buf(pem, -1);
+	unsigned char *der = NULL;
+	char *name = NULL, *header = NULL;
+	long len = 0;
+	assert_int_equal(PEM_read_bio(in, &name, &header, &der, &len), 1);
+	BIO_free(in);
+	uint8_t *buf = xmalloc((size_t)len + 16);
+	memcpy(buf, der, (size_t)len);
+	size_t n = edit(buf, (size_t)len);
+	BIO *out = BIO_new(BIO_s_mem());
+	assert_true(PEM_write_bio(out, name, header, buf, (long)n) > 0);
+	char *mem = NULL;
+	long m = BIO_get_mem_data(out, &mem);
+	char *res = xstrndup(mem, (size_t)m);
+	BIO_free(out);
+	OPENSSL_free(der);
+	OPENSSL_free(name);
+	OPENSSL_free(header);
+	free(buf);
+	return res;
+}
+
+/* The uncompressed point's last byte (the Y coordinate), changed: no longer on the curve. */
+static size_t move_point_off_curve(uint8_t *der, size_t len)
+{
+	static const uint8_t prime256v1[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00, 0x04};
+	for (size_t i = 0; i + sizeof(prime256v1) + 64 <= len; i++)
+		if (memcmp(der + i, prime256v1, sizeof(prime256v1)) == 0) {
+			der[i + sizeof(prime256v1) + 63] ^= 0x01;
+			return len;
+		}
+	fail_msg("no P-256 point in the CSR");
+	return len;
+}
+
+/* Bytes after the CertificationRequest. */
+static size_t append_trailing(uint8_t *der, size_t len)
+{
+	der[len] = 0x00;
+	der[len + 1] = 0x00;
+	return len + 2;
+}
+
+/* The CSR reader takes a P-256 key apart without OpenSSL's decoders: a point off the curve and
+ * trailing bytes are refused, and the key it returns is the CSR's. */
+static void csr_key_import_is_checked(void **state)
+{
+	(void)state;
+	EVP_PKEY *p256 = EVP_EC_gen("P-256");
+	assert_non_null(p256);
+	_cleanup_free_ char *good = make_csr(p256, EVP_sha256(), NULL, NULL, 0, false);
+	rp_error err = RP_ERROR_INIT;
+	EVP_PKEY *k = ca_csr_check(good, strlen(good), &err);
+	assert_non_null(k);
+	assert_int_equal(EVP_PKEY_eq(k, p256), 1);
+	EVP_PKEY_free(k);
+	_cleanup_free_ char *off = csr_edited(good, move_point_off_curve);
+	assert_null(ca_csr_check(off, strlen(off), &err));
+	assert_int_equal(err.code, RP_E_INVALID);
+	assert_non_null(strstr(err.message, "not a valid P-256 point"));
+	rp_error_clear(&err);
+	_cleanup_free_ char *trail = csr_edited(good, append_trailing);
+	assert_null(ca_csr_check(trail, strlen(trail), &err));
+	assert_non_null(strstr(err.message, "not a PEM certificate request"));
+	EVP_PKEY_free(p256);
+}
+
 static void tampered_state_is_refused(void **state)
 {
 	(void)state;
@@ -819,6 +889,7 @@ int main(void)
 		cmocka_unit_test(proof_of_possession_names_the_code),
 		cmocka_unit_test(device_certificate_profile),
 		cmocka_unit_test(csr_refusals),
+		cmocka_unit_test(csr_key_import_is_checked),
 		cmocka_unit_test(tampered_state_is_refused),
 		cmocka_unit_test(openssl_cli_accepts_everything),
 		cmocka_unit_test(tls_server_certificate),

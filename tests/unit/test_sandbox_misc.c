@@ -26,6 +26,14 @@ static void test_uid_pick(void **state)
 	assert_int_equal(err.code, RP_E_LIMIT);
 	assert_int_equal(uidalloc_pick(NULL, 0, 0, 10, &out, &err), -1); /* never root */
 	assert_int_equal(uidalloc_pick(NULL, 0, UINT32_MAX - 1, 10, &out, &err), -1);
+	/* Brokers: the same offset in the range after the apps', never an app's uid. */
+	assert_int_equal(uidalloc_broker_uid(100002, 100000, 1000, &out, &err), 0);
+	assert_int_equal(out, 101002);
+	assert_int_equal(uidalloc_broker_uid(100999, 100000, 1000, &out, &err), 0);
+	assert_int_equal(out, 101999);
+	assert_int_equal(uidalloc_broker_uid(101000, 100000, 1000, &out, &err), -1); /* not an app uid */
+	assert_int_equal(uidalloc_broker_uid(99999, 100000, 1000, &out, &err), -1);
+	assert_int_equal(uidalloc_broker_uid(UINT32_MAX - 5, UINT32_MAX - 10, 8, &out, &err), -1); /* no room */
 }
 
 static void test_links(void **state)

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/crypto.h"
 #include "common/fileio.h"
 #include "common/xalloc.h"
 #include "device/update/update_client.h"
@@ -274,6 +275,38 @@ static void test_file_range_ignored(void **state)
 	server_stop(&s);
 }
 
+/* The digest taken while downloading covers the whole file: the prefix found on disk (hashed once
+ * when resuming, whatever it holds), and a restart from zero when the server ignores the Range. */
+static void hashed_case(enum mode mode, const char *prefix, const char *want_file)
+{
+	struct server s;
+	server_start(&s, mode, "0123456789abcdef");
+	struct update_fetch_config cfg;
+	fetch_cfg(&cfg);
+	_cleanup_free_ char *url = url_of(&s);
+	_cleanup_free_ char *path = tmp_file(prefix);
+	rp_error err = RP_ERROR_INIT;
+	uint8_t got[RP_SHA256_LEN], want[RP_SHA256_LEN];
+	assert_int_equal(update_fetch_file_hashed(&cfg, url, path, 16, got, &err), 0);
+	check_file(path, want_file);
+	rp_sha256_buf(want_file, strlen(want_file), want);
+	assert_memory_equal(got, want, RP_SHA256_LEN);
+	unlink(path);
+	update_fetch_close(&cfg);
+	server_stop(&s);
+}
+
+static void test_file_hashed_while_downloading(void **state)
+{
+	(void)state;
+	hashed_case(M_OK, "", "0123456789abcdef");
+	hashed_case(M_RANGE, "0123456", "0123456789abcdef");
+	/* Wrong bytes left from an earlier response: the digest is the file's, so the caller's check
+	 * against the signed hash refuses it. */
+	hashed_case(M_RANGE, "XXXXXXX", "XXXXXXX789abcdef");
+	hashed_case(M_IGNORE_RANGE, "XXXXX", "0123456789abcdef");
+}
+
 static void test_file_endless(void **state)
 {
 	(void)state;
@@ -345,6 +378,7 @@ int main(void)
 	    cmocka_unit_test(test_buffer_within_bound), cmocka_unit_test(test_buffer_endless_data),
 	    cmocka_unit_test(test_buffer_announced_too_long), cmocka_unit_test(test_not_found),
 	    cmocka_unit_test(test_file_resume), cmocka_unit_test(test_file_range_ignored),
+	    cmocka_unit_test(test_file_hashed_while_downloading),
 	    cmocka_unit_test(test_file_endless), cmocka_unit_test(test_file_error_body_not_kept),
 	    cmocka_unit_test(test_https_needs_ca),
 	    cmocka_unit_test(test_next_check_delay),

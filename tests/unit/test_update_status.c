@@ -81,12 +81,51 @@ static void test_persist_and_report(void **state)
 	assert_int_equal(rp_remove_tree(tmpl, &err), 0);
 }
 
+static const char *state_of(const struct update_status *st, const char *name)
+{
+	return json_string_value(json_object_get(update_status_get(st, name), "state"));
+}
+
+static void test_supersede(void **state)
+{
+	(void)state;
+	struct update_status st = {.doc = json_pack("{s:i, s:{}}", "version", 1, "images")};
+	const char *app = "4780b14f-8b59-4715-810e-a021efdabec8", *other = "5b0e6a1c-2f3d-4e5f-8a9b-0c1d2e3f4a5b";
+	update_status_set(&st, "hello-1", "i1", "application", 1, sha_a, UPDATE_STATE_INSTALLED, NULL, false, 100);
+	update_status_supersede(&st, "hello-1", app, 100);
+	update_status_set(&st, "blink-1", "i3", "application", 1, sha_a, UPDATE_STATE_INSTALLED, NULL, false, 100);
+	update_status_supersede(&st, "blink-1", other, 100);
+	update_status_set(&st, "hello-2", "i2", "application", 2, sha_b, UPDATE_STATE_INSTALLED, NULL, false, 200);
+	update_status_supersede(&st, "hello-2", app, 200);
+	assert_string_equal(state_of(&st, "hello-1"), "superseded");
+	assert_string_equal(state_of(&st, "hello-2"), "installed");
+	assert_string_equal(state_of(&st, "blink-1"), "installed"); /* another component */
+	assert_false(update_status_done(&st, "hello-1", sha_a));
+	/* An OS bundle supersedes only once committed; the component ID may be the entry's own string. */
+	const char *os = "0f5e1a52-7d1c-4a4e-9a43-2f0c1d9e8b11";
+	update_status_set(&st, "os-1", "o1", "os-bundle", 1, sha_a, UPDATE_STATE_COMMITTED, NULL, false, 100);
+	update_status_set(&st, "os-2", "o2", "os-bundle", 2, sha_b, UPDATE_STATE_INSTALLED, NULL, false, 100);
+	update_status_supersede(&st, "os-2", os, 100);
+	assert_string_equal(state_of(&st, "os-1"), "committed");
+	json_t *os2 = update_status_get(&st, "os-2");
+	json_object_set_new(os2, "state", json_string("committed"));
+	update_status_supersede(&st, "os-2", json_string_value(json_object_get(os2, "component_id")), 300);
+	assert_string_equal(state_of(&st, "os-1"), "superseded");
+	assert_string_equal(state_of(&st, "os-2"), "committed");
+	/* The report keeps its fixed keys: the component ID stays on the device. */
+	_cleanup_free_ char *body = update_status_report_json(&st, "dev");
+	assert_null(strstr(body, "component_id"));
+	assert_non_null(strstr(body, "\"superseded\""));
+	update_status_free(&st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_done_rules),
 	    cmocka_unit_test(test_deferral_clock),
 	    cmocka_unit_test(test_persist_and_report),
+	    cmocka_unit_test(test_supersede),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

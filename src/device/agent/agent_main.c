@@ -1,25 +1,39 @@
 /* rampart-agent: the device agent. Attests on start, again at about two thirds of its
  * certificate's lifetime and at least every 20 h (both jittered), on demand through its
  * device-local socket, and retries failures with bounded, jittered backoff. After an attestation
- * it checks for updates (on start, every 20 h +- 2 h, and on demand: `update-now`). */
+ * it checks for updates (on start, every 20 h +- 2 h, and on demand: `update-now`).
+ *
+ * This long-running process holds only the schedule, the local API and the last results; each
+ * attestation and update check runs in a short-lived rampart-agent-work process (agent_worker.h),
+ * so at idle the agent maps neither libcurl nor libcrypto. */
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
-#include <curl/curl.h>
+#include <unistd.h>
 
-#include "common/crypto.h"
 #include "common/guid.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/parse.h"
 #include "common/xalloc.h"
-#include "device/agent/agent_attest.h"
+#include "device/agent/agent_deferral.h"
 #include "device/agent/agent_local.h"
 #include "device/agent/agent_sched.h"
-#include "device/agent/agent_update.h"
+#include "device/agent/agent_worker.h"
+
+/* Bounds on one job: an attestation is a few requests of at most 60 s each; an update check may
+ * download an OS bundle. A worker still running after that is killed and the round counts as failed. */
+#define AGENT_ATTEST_TIMEOUT_S (15 * 60)
+#define AGENT_UPDATE_TIMEOUT_S (4 * 3600)
+/* The worker validates images fully (attest/evidence.h); the daemon checks their shape at start. */
+#define AGENT_IMAGES_MAX 64
+#define AGENT_IMAGE_VERSION_MAX 64
+/* Fixed arguments of a worker, plus two per image. */
+#define AGENT_WORKER_ARGS_MAX (32 + 2 * AGENT_IMAGES_MAX)
 
 static volatile sig_atomic_t stop;
 
@@ -47,7 +61,9 @@ static void usage(FILE *out)
 	        "  --allow-uid UID        also let UID use the local API; repeatable\n"
 	        "  --once                 attest once and exit (status 0 on success)\n"
 	        "  --log-level LEVEL      debug|info|notice|warning|error (default info)\n"
-	        "  --log-format FMT       human|json (default human)\n");
+	        "  --log-format FMT       human|json (default human)\n\n"
+	        "Each attestation and update check runs in a short-lived " AGENT_WORKER_BINARY
+	        " process, installed next to rampart-agent.\n");
 }
 
 static int64_t now_s(void)
@@ -58,74 +74,101 @@ static int64_t now_s(void)
 static uint32_t rnd32(void)
 {
 	uint32_t v = 0;
-	rp_error err = RP_ERROR_INIT;
-	if (rp_random_bytes(&v, sizeof(v), &err) < 0)
+	if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
 		rp_abort("no random numbers");
 	return v;
 }
 
-static int add_image(struct agent_config *cfg, const char *spec, rp_error *err)
+/* What the agent passes on to its workers. */
+struct agent_opts {
+	const char *worker, *state_dir, *monitor_socket, *service, *service_ca;
+	const char *images[AGENT_IMAGES_MAX];
+	size_t n_images;
+	const char *appmgr_socket, *appmgr_state, *rot, *log_level, *log_format;
+};
+
+static int check_image(const char *spec, size_t n_images, rp_error *err)
 {
 	const char *eq = strchr(spec, '=');
-	if (!eq || eq - spec != EVIDENCE_GUID_LEN || cfg->n_images >= EVIDENCE_MAX_IMAGES)
+	char guid[RP_GUID_STRLEN + 1], norm[RP_GUID_STRLEN + 1];
+	bool ok = eq && eq - spec == RP_GUID_STRLEN && n_images < AGENT_IMAGES_MAX &&
+	          strlen(eq + 1) <= AGENT_IMAGE_VERSION_MAX;
+	if (ok) {
+		memcpy(guid, spec, RP_GUID_STRLEN);
+		guid[RP_GUID_STRLEN] = 0;
+		ok = rp_guid_normalize(guid, norm, err) == 0;
+	}
+	for (const char *v = ok ? eq + 1 : ""; *v && ok; v++)
+		ok = *v > 0x20 && *v < 0x7f;
+	if (!ok)
 		return rp_error_set(err, RP_E_INVALID, "--image '%s': expected GUID=VERSION (at most %d)", spec,
-		                    EVIDENCE_MAX_IMAGES);
-	monitor_image_claim *c = &cfg->images[cfg->n_images];
-	char guid[EVIDENCE_GUID_LEN + 1];
-	memcpy(guid, spec, EVIDENCE_GUID_LEN);
-	guid[EVIDENCE_GUID_LEN] = 0;
-	if (rp_guid_normalize(guid, c->id, err) < 0 || !evidence_version_ok(eq + 1, strlen(eq + 1)) ||
-	    strlen(eq + 1) > EVIDENCE_VERSION_MAX)
-		return rp_error_set(err, RP_E_INVALID, "--image '%s': bad GUID or version", spec);
-	snprintf(c->version, sizeof(c->version), "%s", eq + 1);
-	cfg->n_images++;
+		                    AGENT_IMAGES_MAX);
 	return 0;
 }
 
-static bool images_given;
-
-static int attest(struct agent_config *cfg, struct agent_result *res)
+/* Run one job in a worker. A worker that returns no valid result counts as a failed job. */
+static void run_job(const struct agent_opts *o, enum agent_worker_kind kind, bool startup,
+                    struct agent_worker_result *res)
 {
-	rp_error err = RP_ERROR_INIT;
-	if (!images_given)
-		cfg->n_images = agent_update_installed_images(cfg->state_dir, cfg->images, EVIDENCE_MAX_IMAGES);
-	if (agent_attest_once(cfg, now_s(), res, &err) < 0) {
-		rp_log_event(RP_LOG_ERROR, "agent.attest.failed", "attestation failed: %s", err.message);
-		return -1;
+	const char *argv[AGENT_WORKER_ARGS_MAX];
+	size_t n = 0;
+	argv[n++] = AGENT_WORKER_BINARY;
+	argv[n++] = kind == AGENT_WORKER_ATTEST ? "attest" : "update";
+	const char *common[] = {"--state", o->state_dir, "--monitor-socket", o->monitor_socket, "--service", o->service,
+	                        "--service-ca", o->service_ca, "--log-level", o->log_level, "--log-format",
+	                        o->log_format, "--result-fd", AGENT_WORKER_RESULT_FD_ARG};
+	for (size_t i = 0; i < RP_ARRAY_SIZE(common); i++)
+		argv[n++] = common[i];
+	if (kind == AGENT_WORKER_ATTEST) {
+		for (size_t i = 0; i < o->n_images; i++) {
+			argv[n++] = "--image";
+			argv[n++] = o->images[i];
+		}
+		if (startup)
+			argv[n++] = "--startup";
+	} else {
+		const char *opt[][2] = {{"--rot", o->rot}, {"--appmgr-socket", o->appmgr_socket},
+		                        {"--appmgr-state", o->appmgr_state}};
+		for (size_t i = 0; i < RP_ARRAY_SIZE(opt); i++)
+			if (opt[i][1]) {
+				argv[n++] = opt[i][0];
+				argv[n++] = opt[i][1];
+			}
 	}
-	rp_log_event(RP_LOG_NOTICE, "agent.attest.ok",
-	             "attested as device %s; client certificate valid until %lld (device API credential renewed)",
-	             res->device_id, (long long)res->not_after);
-	return 0;
+	argv[n] = NULL;
+	rp_error err = RP_ERROR_INIT;
+	int timeout = kind == AGENT_WORKER_ATTEST ? AGENT_ATTEST_TIMEOUT_S : AGENT_UPDATE_TIMEOUT_S;
+	if (agent_worker_run(o->worker, (char *const *)argv, timeout, &stop, res, &err) == 0 && res->kind == kind)
+		return;
+	if (err.code == RP_OK)
+		rp_error_set(&err, RP_E_INTERNAL, "the agent worker answered a different job");
+	memset(res, 0, sizeof(*res));
+	res->kind = kind;
+	snprintf(res->reason, sizeof(res->reason), "%s", err.message);
+	rp_log_event(RP_LOG_ERROR, kind == AGENT_WORKER_ATTEST ? "agent.attest.failed" : "agent.update.failed", "%s",
+	             err.message);
 }
 
 struct update_state {
-	bool enabled, ran, ok;
+	bool enabled, ran;
 	unsigned failures;
 	int64_t next_at, last_at;
-	struct update_report rep;
-	char reason[RP_ERROR_MESSAGE_MAX];
+	struct agent_worker_result rep;
 };
 
-static void run_update(const struct agent_update_options *uo, struct update_state *us)
+static void run_update(const struct agent_opts *o, struct update_state *us)
 {
-	rp_error err = RP_ERROR_INIT;
-	rp_log_event(RP_LOG_INFO, "agent.update.check", "checking for updates");
 	us->ran = true;
 	us->last_at = now_s();
-	us->ok = agent_update_run(uo, now_s(), &us->rep, &err) == 0;
-	snprintf(us->reason, sizeof(us->reason), "%s", us->ok ? "" : err.message);
-	if (us->ok)
-		rp_log_event(RP_LOG_NOTICE, "agent.update.done",
-		             "update check: %u targets, %u installed, %u already installed, %u deferred%s", us->rep.targets,
-		             us->rep.installed, us->rep.skipped, us->rep.deferred,
-		             us->rep.os_installed ? "; a new OS bundle waits in the inactive slot: restart to use it" : "");
-	else
-		rp_log_event(RP_LOG_WARNING, "agent.update.failed", "%s", err.message);
+	run_job(o, AGENT_WORKER_UPDATE, false, &us->rep);
 	/* A failed check (service unreachable, metadata refused) is retried with the attestation's
 	 * bounded backoff rather than after a whole period. */
-	us->failures = us->ok ? 0 : us->failures + 1;
-	us->next_at = now_s() + (us->ok ? update_next_check_delay(rnd32()) : agent_sched_backoff(us->failures, rnd32()));
+	us->failures = us->rep.ok ? 0 : us->failures + 1;
+	us->next_at = now_s() + (us->rep.ok ? agent_sched_update_delay(rnd32()) : agent_sched_backoff(us->failures, rnd32()));
+	/* An app deferred an update (agent_deferral.h): look again when the deferral ends. */
+	int64_t deferred = agent_deferral_next(o->state_dir, now_s());
+	if (deferred > 0 && deferred < us->next_at)
+		us->next_at = deferred;
 }
 
 static json_t *update_json(const struct update_state *us)
@@ -134,14 +177,14 @@ static json_t *update_json(const struct update_state *us)
 		return json_null();
 	if (!us->ran)
 		return json_pack("{s:b, s:I}", "ran", 0, "next_check", (json_int_t)us->next_at);
-	return json_pack("{s:b, s:b, s:s, s:I, s:I, s:i, s:i, s:i, s:i, s:i, s:b}", "ran", 1, "ok", us->ok, "reason",
-	                 us->reason, "last_check", (json_int_t)us->last_at, "next_check", (json_int_t)us->next_at,
-	                 "targets", (int)us->rep.targets, "installed", (int)us->rep.installed, "skipped",
-	                 (int)us->rep.skipped, "failed", (int)us->rep.failed, "deferred", (int)us->rep.deferred,
-	                 "os_installed", us->rep.os_installed);
+	const struct agent_worker_result *r = &us->rep;
+	return json_pack("{s:b, s:b, s:s, s:I, s:I, s:i, s:i, s:i, s:i, s:i, s:b}", "ran", 1, "ok", r->ok, "reason",
+	                 r->reason, "last_check", (json_int_t)us->last_at, "next_check", (json_int_t)us->next_at,
+	                 "targets", (int)r->targets, "installed", (int)r->installed, "skipped", (int)r->skipped, "failed",
+	                 (int)r->failed, "deferred", (int)r->deferred, "os_installed", r->os_installed);
 }
 
-static char *status_json(const struct agent_result *last, int64_t next_at, unsigned failures,
+static char *status_json(const struct agent_worker_result *last, int64_t next_at, unsigned failures,
                          const struct update_state *us)
 {
 	json_t *j = json_pack("{s:b, s:s, s:I, s:I, s:I, s:I, s:s}", "ok", last->ok, "device_id", last->device_id,
@@ -152,6 +195,23 @@ static char *status_json(const struct agent_result *last, int64_t next_at, unsig
 	char *txt = rp_json_dump(j);
 	json_decref(j);
 	return txt;
+}
+
+/* One attestation round and the schedule that follows from it. */
+static void attest_round(const struct agent_opts *o, bool startup, struct agent_worker_result *last,
+                         unsigned *failures, int64_t *next_at, bool log_retry)
+{
+	run_job(o, AGENT_WORKER_ATTEST, startup, last);
+	if (last->ok) {
+		*failures = 0;
+		*next_at = agent_sched_next(now_s(), last->not_before, last->not_after, rnd32());
+		return;
+	}
+	(*failures)++;
+	int64_t d = agent_sched_backoff(*failures, rnd32());
+	*next_at = now_s() + d;
+	if (log_retry)
+		rp_log_event(RP_LOG_WARNING, "agent.attest.retry", "retry %u in %lld s", *failures, (long long)d);
 }
 
 int main(int argc, char **argv)
@@ -166,12 +226,11 @@ int main(int argc, char **argv)
 		{"rot", required_argument, NULL, 'r'},         {"no-update", no_argument, NULL, 'n'},
 		{"help", no_argument, NULL, 'h'},              {0},
 	};
-	struct agent_config cfg = {.http.timeout_seconds = 60};
+	struct agent_opts ao = {.log_level = "info", .log_format = "human"};
 	const char *sock = NULL;
 	uid_t allowed[AGENT_LOCAL_MAX_UIDS];
 	size_t n_allowed = 0;
 	bool once = false;
-	struct agent_update_options uo = {0};
 	struct update_state us = {.enabled = true};
 	enum rp_log_level level = RP_LOG_INFO;
 	enum rp_log_format format = RP_LOG_FORMAT_HUMAN;
@@ -180,24 +239,24 @@ int main(int argc, char **argv)
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		uint32_t uid = 0;
 		switch (o) {
-		case 's': cfg.state_dir = optarg; break;
-		case 'm': cfg.monitor_socket = optarg; break;
-		case 'u': cfg.http.base_url = optarg; break;
-		case 'c': cfg.http.ca_file = optarg; break;
+		case 's': ao.state_dir = optarg; break;
+		case 'm': ao.monitor_socket = optarg; break;
+		case 'u': ao.service = optarg; break;
+		case 'c': ao.service_ca = optarg; break;
 		case 'S': sock = optarg; break;
 		case 'o': once = true; break;
-		case 'A': uo.appmgr_socket = optarg; break;
-		case 'D': uo.appmgr_state = optarg; break;
+		case 'A': ao.appmgr_socket = optarg; break;
+		case 'D': ao.appmgr_state = optarg; break;
 		case 'n': us.enabled = false; break;
 		case 'r':
 			if (strcmp(optarg, "soft") != 0 && strcmp(optarg, "tpm2") != 0)
 				return fprintf(stderr, "rampart-agent: --rot must be soft or tpm2\n"), 2;
-			uo.rot_backend = optarg;
+			ao.rot = optarg;
 			break;
 		case 'i':
-			if (add_image(&cfg, optarg, &err) < 0)
+			if (check_image(optarg, ao.n_images, &err) < 0)
 				return rp_error_report(&err, "rampart-agent"), 2;
-			images_given = true;
+			ao.images[ao.n_images++] = optarg;
 			break;
 		case 'a':
 			if (n_allowed >= AGENT_LOCAL_MAX_UIDS || rp_parse_u32(optarg, 0, UINT32_MAX - 1, &uid, &err) < 0) {
@@ -210,44 +269,43 @@ int main(int argc, char **argv)
 		case 'l':
 			if (rp_log_level_parse(optarg, &level) < 0)
 				return fprintf(stderr, "rampart-agent: unknown log level '%s'\n", optarg), 2;
+			ao.log_level = optarg;
 			break;
 		case 'f':
 			if (rp_log_format_parse(optarg, &format) < 0)
 				return fprintf(stderr, "rampart-agent: unknown log format '%s'\n", optarg), 2;
+			ao.log_format = optarg;
 			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
-	if (!cfg.state_dir || !cfg.monitor_socket || !cfg.http.base_url || !cfg.http.ca_file || optind != argc) {
+	if (!ao.state_dir || !ao.monitor_socket || !ao.service || !ao.service_ca || optind != argc) {
 		usage(stderr);
 		return 2;
 	}
-	if (strncmp(cfg.http.base_url, "https://", 8) != 0) {
+	if (strncmp(ao.service, "https://", 8) != 0) {
 		fprintf(stderr, "rampart-agent: --service must be an https:// URL\n");
 		return 2;
 	}
 	rp_log_init("rampart-agent", format, level, NULL);
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
-		fprintf(stderr, "rampart-agent: libcurl failed to initialise\n");
+	_cleanup_free_ char *worker = agent_worker_path(&err);
+	if (!worker) {
+		rp_error_report(&err, "rampart-agent");
 		return 1;
 	}
-	uo.state_dir = cfg.state_dir;
-	uo.service_url = cfg.http.base_url;
-	uo.service_ca = cfg.http.ca_file;
-	uo.monitor_socket = cfg.monitor_socket;
-	struct agent_result last = {0};
+	ao.worker = worker;
+	struct agent_worker_result last = {.kind = AGENT_WORKER_ATTEST};
 	if (once) {
-		int rc = attest(&cfg, &last);
-		curl_global_cleanup();
-		return rc < 0 ? 1 : 0;
+		run_job(&ao, AGENT_WORKER_ATTEST, false, &last);
+		return last.ok ? 0 : 1;
 	}
 
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	_cleanup_free_ char *default_sock = xasprintf("%s/agent.sock", cfg.state_dir);
+	_cleanup_free_ char *default_sock = xasprintf("%s/agent.sock", ao.state_dir);
 	if (!sock)
 		sock = default_sock;
 	_cleanup_close_ int lfd = agent_local_listen(sock, &err);
@@ -255,30 +313,20 @@ int main(int argc, char **argv)
 		rp_error_report(&err, "rampart-agent");
 		return 1;
 	}
-	rp_log_event(RP_LOG_NOTICE, "agent.start", "device-local API on %s; service %s", sock, cfg.http.base_url);
-	/* A certificate from before a restart still counts for status until the first round ends. */
-	if (agent_attest_current(cfg.state_dir, &last.not_before, &last.not_after) == 0)
-		rp_info("installed client certificate valid until %lld", (long long)last.not_after);
+	rp_log_event(RP_LOG_NOTICE, "agent.start", "device-local API on %s; service %s", sock, ao.service);
 	unsigned failures = 0;
 	int64_t next_at = now_s(); /* attest on start */
+	bool startup = true;       /* the first round also logs the certificate from before a restart */
 	us.next_at = 0;            /* and check for updates after the first successful attestation */
 	while (!stop) {
 		int64_t now = now_s();
 		if (us.enabled && last.ok && now >= us.next_at) {
-			run_update(&uo, &us);
+			run_update(&ao, &us);
 			continue;
 		}
 		if (now >= next_at) {
-			if (attest(&cfg, &last) == 0) {
-				failures = 0;
-				next_at = agent_sched_next(now_s(), last.not_before, last.not_after, rnd32());
-			} else {
-				failures++;
-				int64_t d = agent_sched_backoff(failures, rnd32());
-				next_at = now_s() + d;
-				rp_log_event(RP_LOG_WARNING, "agent.attest.retry", "retry %u in %lld s", failures,
-				             (long long)d);
-			}
+			attest_round(&ao, startup, &last, &failures, &next_at, true);
+			startup = false;
 			continue;
 		}
 		int64_t wait = next_at - now;
@@ -301,13 +349,7 @@ int main(int argc, char **argv)
 		}
 		if (cmd == AGENT_LOCAL_ATTEST_NOW) {
 			rp_log_event(RP_LOG_NOTICE, "agent.attest.requested", "attestation requested through the local API");
-			if (attest(&cfg, &last) == 0) {
-				failures = 0;
-				next_at = agent_sched_next(now_s(), last.not_before, last.not_after, rnd32());
-			} else {
-				failures++;
-				next_at = now_s() + agent_sched_backoff(failures, rnd32());
-			}
+			attest_round(&ao, false, &last, &failures, &next_at, false);
 		} else if (cmd == AGENT_LOCAL_UPDATE_NOW) {
 			rp_log_event(RP_LOG_NOTICE, "agent.update.requested", "update check requested through the local API");
 			if (!us.enabled) {
@@ -315,17 +357,19 @@ int main(int argc, char **argv)
 				continue;
 			}
 			/* Without a current credential the device API refuses the check: attest first. */
-			if (!last.ok && attest(&cfg, &last) == 0) {
-				failures = 0;
-				next_at = agent_sched_next(now_s(), last.not_before, last.not_after, rnd32());
+			if (!last.ok) {
+				run_job(&ao, AGENT_WORKER_ATTEST, false, &last);
+				if (last.ok) {
+					failures = 0;
+					next_at = agent_sched_next(now_s(), last.not_before, last.not_after, rnd32());
+				}
 			}
-			run_update(&uo, &us);
+			run_update(&ao, &us);
 		}
 		_cleanup_free_ char *txt = status_json(&last, next_at, failures, &us);
 		agent_local_reply(cfd, txt);
 	}
 	unlink(sock);
-	curl_global_cleanup();
 	rp_log_event(RP_LOG_NOTICE, "agent.stop", "stopping");
 	return 0;
 }

@@ -1,5 +1,6 @@
 /* Attestation timing for the device agent (see agent_sched.h). */
 #include "device/agent/agent_sched.h"
+#include "device/update/update_client.h"
 
 /* A value in [-span, span] from RND. */
 static int64_t spread(uint32_t rnd, int64_t span)
@@ -41,4 +42,9 @@ int64_t agent_sched_next(int64_t last, int64_t not_before, int64_t not_after, ui
 	int64_t renew = agent_sched_renew_at(not_before, not_after, rnd);
 	int64_t periodic = agent_sched_periodic(last, rnd >> 8);
 	return renew < periodic ? renew : periodic;
+}
+
+int64_t agent_sched_update_delay(uint32_t rnd)
+{
+	return UPDATE_CHECK_INTERVAL_S - UPDATE_CHECK_JITTER_S + (int64_t)(rnd % (2 * UPDATE_CHECK_JITTER_S + 1));
 }

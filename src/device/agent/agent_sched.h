@@ -21,3 +21,6 @@ int64_t agent_sched_periodic(int64_t last, uint32_t rnd);
 int64_t agent_sched_backoff(unsigned attempt, uint32_t rnd);
 /* The next attestation after a success: the earlier of renewal and the periodic one. */
 int64_t agent_sched_next(int64_t last, int64_t not_before, int64_t not_after, uint32_t rnd);
+/* Seconds until the next periodic update check after a successful one: 20 h +- 2 h according to
+ * RND (UPDATE_CHECK_INTERVAL_S and UPDATE_CHECK_JITTER_S, as update_next_check_delay()). */
+int64_t agent_sched_update_delay(uint32_t rnd);

@@ -27,6 +27,7 @@
 #include "common/xalloc.h"
 #include "device/appmgr/app_loader.h"
 #include "device/appmgr/appmgr_broker.h"
+#include "device/appmgr/appmgr_power.h"
 #include "device/appmgr/cgroup.h"
 #include "device/appmgr/devmode.h"
 #include "device/appmgr/sandbox_landlock.h"
@@ -84,6 +85,7 @@ struct appmgr {
 	char *apps_dir, *run_dir, *staging;
 	char *capability_path; /* STATE/devmode/capability (devmode.h) */
 	int deviceauth_watch;  /* inotify on cfg.deviceauth_dir: renewals reach running apps; -1: none */
+	char learned_tenant[RP_GUID_STRLEN + 1]; /* the agent's record (cfg.device_state), last read */
 };
 
 static void prewarm(struct appmgr *m, struct app *a);
@@ -221,6 +223,26 @@ static int watch_deviceauth(struct appmgr *m, rp_error *err)
 	return 0;
 }
 
+/* This device's tenant: --tenant-id, else what the agent recorded (cfg.device_state), read at each
+ * use so a device claimed after the manager started needs no restart; NULL when unknown (callers
+ * then refuse DeviceAuthentication). */
+static const char *device_tenant(struct appmgr *m)
+{
+	if (m->cfg.tenant_id || !m->cfg.device_state)
+		return m->cfg.tenant_id;
+	m->learned_tenant[0] = '\0';
+	_cleanup_free_ char *path = xasprintf("%s/update/config.json", m->cfg.device_state);
+	rp_error e = RP_ERROR_INIT;
+	_cleanup_json_ json_t *j = rp_json_load_file(path, 4096, &e);
+	const char *tenant = NULL;
+	if (!j || rp_json_get_string(j, "tenant_id", true, &tenant, &e) < 0 ||
+	    rp_guid_normalize(tenant, m->learned_tenant, &e) < 0) {
+		m->learned_tenant[0] = '\0';
+		return NULL;
+	}
+	return m->learned_tenant;
+}
+
 static bool wants_deviceauth(const struct app *a)
 {
 	return a->manifest && a->manifest->caps.device_auth_tenant[0] != '\0';
@@ -235,7 +257,7 @@ static int sync_deviceauth(struct appmgr *m, struct app *a, char **dir, rp_error
 	_cleanup_free_ char *copy = run_path(m, "deviceauth", a->cid);
 	if (!wants_deviceauth(a))
 		return rp_remove_tree(copy, err);
-	if (deviceauth_check(a->manifest->name, a->manifest->caps.device_auth_tenant, m->cfg.tenant_id,
+	if (deviceauth_check(a->manifest->name, a->manifest->caps.device_auth_tenant, device_tenant(m),
 	                     m->cfg.deviceauth_dir, err) < 0)
 		return -1;
 	_cleanup_free_ char *parent = xasprintf("%s/deviceauth", m->run_dir);
@@ -296,14 +318,20 @@ struct appmgr *appmgr_open(const struct appmgr_config *cfg, rp_error *err)
 			goto fail;
 		}
 	}
+	appmgr_power_init(cfg->state_dir);
 	m->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (m->epfd < 0) {
 		rp_error_set_errno(err, errno, "epoll_create1");
 		goto fail;
 	}
-	if (cgroup_setup(&m->cg, cfg->cgroup_parent, err) < 0 || sandbox_seccomp_build(&m->seccomp, err) < 0 ||
+	if (cgroup_setup(&m->cg, cfg->cgroup_parent, (enum cgroup_policy)cfg->cgroup_policy, err) < 0 ||
+	    sandbox_seccomp_build(&m->seccomp, err) < 0 ||
 	    watch_deviceauth(m, err) < 0)
 		goto fail;
+	if (m->cg.mode == CGROUP_MODE_V1 && m->cg.v2_unused_mount[0])
+		rp_log_event(RP_LOG_NOTICE, "appmgr.cgroup.v1",
+		             "app limits use cgroup v1: the cgroup2 mount at %s is not used because %s", m->cg.v2_unused_mount,
+		             m->cg.v2_unused_why);
 	m->landlock_abi = sandbox_landlock_abi();
 	rp_log_event(RP_LOG_INFO, "appmgr.started", "cgroup v%d, Landlock ABI %d (required %d%s)", (int)m->cg.mode,
 	             m->landlock_abi, cfg->landlock_required_abi,
@@ -365,7 +393,7 @@ static int check_new(struct appmgr *m, const struct manifest *mf, rp_error *err)
 			return -1;
 	}
 	/* Fail closed at install: an app for another tenant never gets this device's certificate. */
-	return deviceauth_check(mf->name, mf->caps.device_auth_tenant, m->cfg.tenant_id, m->cfg.deviceauth_dir, err);
+	return deviceauth_check(mf->name, mf->caps.device_auth_tenant, device_tenant(m), m->cfg.deviceauth_dir, err);
 }
 
 /* Register (or replace, for an update) the app record in memory. */
@@ -602,25 +630,17 @@ static void cancel_warm_in(struct appmgr *m, struct app *a)
 	stop_broker(m, a);
 }
 
-/* Start A's broker for the tree at ROOT; returns the app's end of the channel, -1 when the
- * manager runs without brokers, or -2 with ERR set. */
-static int start_broker(struct appmgr *m, struct app *a, const char *root, int log_fd, rp_error *err)
+/* Open A's broker channels; returns the app's end, -1 when the manager runs without brokers, or
+ * -2 with ERR set. The broker itself starts (spawn_broker) once the container is built, so on a
+ * start it never competes with the container set-up for the CPU. */
+static int open_broker(struct appmgr *m, struct app *a, int ends[2], rp_error *err)
 {
+	ends[0] = ends[1] = -1;
 	if (!m->cfg.broker_path)
 		return -1;
 	stop_broker(m, a);
-	_cleanup_free_ char *manifest = xasprintf("%s/app_manifest.json", root);
-	_cleanup_free_ char *events = app_path(m, a->cid, "broker.log");
-	struct appmgr_broker_spec bs = {
-		.broker_path = m->cfg.broker_path,
-		.board_path = m->cfg.board_path,
-		.manifest_path = manifest,
-		.event_log = events,
-		.stderr_fd = log_fd,
-		.allow_loopback = m->cfg.broker_allow_loopback,
-	};
 	int app_fd = -1;
-	if (appmgr_broker_start(&bs, &a->broker, &app_fd, err) < 0)
+	if (appmgr_broker_open(&a->broker, &app_fd, ends, err) < 0)
 		return -2;
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &a->broker};
 	if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, a->broker.link_fd, &ev) < 0)
@@ -628,9 +648,34 @@ static int start_broker(struct appmgr *m, struct app *a, const char *root, int l
 	return app_fd;
 }
 
+/* Start A's broker for the tree at ROOT on the channels from open_broker (closes ENDS). */
+static int spawn_broker(struct appmgr *m, struct app *a, const char *root, int log_fd, int ends[2], rp_error *err)
+{
+	_cleanup_free_ char *manifest = xasprintf("%s/app_manifest.json", root);
+	_cleanup_free_ char *events = app_path(m, a->cid, "broker.log");
+	uint32_t broker_uid = 0;
+	if (uidalloc_broker_uid(a->uid, m->cfg.uid_base, m->cfg.uid_count, &broker_uid, err) < 0) {
+		close(ends[0]);
+		close(ends[1]);
+		ends[0] = ends[1] = -1;
+		return -1;
+	}
+	struct appmgr_broker_spec bs = {
+		.uid = broker_uid,
+		.broker_path = m->cfg.broker_path,
+		.board_path = m->cfg.board_path,
+		.manifest_path = manifest,
+		.event_log = events,
+		.stderr_fd = log_fd,
+		.allow_loopback = m->cfg.broker_allow_loopback,
+	};
+	return appmgr_broker_spawn(&bs, &a->broker, ends, err);
+}
+
 /* Load the package (verifying it again), mount storage, create the cgroup and build the
- * container up to the app's execve (sandbox_prepare). */
-static int prepare_app(struct appmgr *m, struct app *a, rp_error *err)
+ * container up to the app's execve (sandbox_prepare); with RUN_NOW (a cold start) straight on
+ * through the execve. */
+static int prepare_app(struct appmgr *m, struct app *a, bool run_now, rp_error *err)
 {
 	_cleanup_free_ char *root = prepare_root(m, a, err);
 	if (!root)
@@ -656,7 +701,8 @@ static int prepare_app(struct appmgr *m, struct app *a, rp_error *err)
 	if (cgroup_app_create(&m->cg, a->cid, m->cfg.memory_bytes, m->cfg.pids_max, &a->cg, err) < 0)
 		return -1;
 	a->cg_live = true;
-	_cleanup_close_ int broker_fd = start_broker(m, a, root, log_fd, err);
+	int broker_ends[2];
+	_cleanup_close_ int broker_fd = open_broker(m, a, broker_ends, err);
 	if (broker_fd == -2) {
 		broker_fd = -1;
 		drop_cgroup(a);
@@ -687,9 +733,25 @@ static int prepare_app(struct appmgr *m, struct app *a, rp_error *err)
 		.landlock_abi = m->landlock_abi,
 		.landlock_required_abi = m->cfg.landlock_required_abi,
 		.landlock_mode = m->cfg.landlock_mode,
+		.run_now = run_now,
 	};
 	int rc = sandbox_prepare(&spec, &a->warm, err);
 	cgroup_app_close_fds(&a->cg);
+	if (rc == 0 && broker_fd >= 0 && spawn_broker(m, a, root, log_fd, broker_ends, err) < 0) {
+		if (sandbox_child_released(&a->warm)) {
+			/* The app runs already: without its broker it would only see ENOTCONN. */
+			siginfo_t si;
+			syscall(SYS_pidfd_send_signal, a->warm.pidfd, SIGKILL, NULL, 0);
+			waitid(P_PIDFD, (id_t)a->warm.pidfd, &si, WEXITED);
+			sandbox_child_close(&a->warm);
+		} else {
+			sandbox_cancel(&a->warm);
+		}
+		rc = -1;
+	} else if (rc < 0 && broker_fd >= 0) {
+		close(broker_ends[0]);
+		close(broker_ends[1]);
+	}
 	if (rc < 0) {
 		drop_cgroup(a);
 		stop_broker(m, a);
@@ -703,7 +765,7 @@ static void prewarm(struct appmgr *m, struct app *a)
 	if (!m->cfg.prewarm || a->warm.pid > 0)
 		return;
 	rp_error e = RP_ERROR_INIT;
-	if (prepare_app(m, a, &e) < 0)
+	if (prepare_app(m, a, false, &e) < 0)
 		rp_log_event(RP_LOG_WARNING, "app.prepare.failed", "app %s (%s): %s", a->manifest->name, a->cid, e.message);
 }
 
@@ -741,22 +803,11 @@ int appmgr_start(struct appmgr *m, const char *cid, rp_error *err)
 		/* No prepared container, or it died: build one now. */
 		cancel_warm_in(m, a);
 		rp_error_clear(err);
-		if (prepare_app(m, a, err) < 0 || sandbox_release(&a->warm, err) < 0) {
-			cancel_warm_in(m, a);
+		/* Straight through to the execve, whose failure is then the caller's error. */
+		if (prepare_app(m, a, true, err) < 0) {
 			snprintf(a->last_exit, sizeof(a->last_exit), "failed to start: %.200s", err->message);
 			app_log(a, RP_LOG_ERROR, "app.start.failed", err->message);
 			return rp_error_prefix(err, "starting %s", cid);
-		}
-		/* Synchronous starts wait for the execve, so its failure is the caller's error. */
-		if (!m->cfg.prewarm && sandbox_exec_result(&a->warm, a->manifest->name, err) < 0) {
-			siginfo_t si;
-			waitid(P_PIDFD, (id_t)a->warm.pidfd, &si, WEXITED);
-			sandbox_child_close(&a->warm);
-			drop_cgroup(a);
-			stop_broker(m, a);
-			snprintf(a->last_exit, sizeof(a->last_exit), "failed to start: %.200s", err->message);
-			app_log(a, RP_LOG_ERROR, "app.start.failed", err->message);
-			return -1;
 		}
 	}
 	a->live = a->warm;
@@ -902,6 +953,15 @@ static void serve_link(struct appmgr *m, struct app *a)
 		close(a->broker.link_fd);
 		a->broker.link_fd = -1;
 		a->broker.accepts_apps = false;
+	}
+}
+
+void appmgr_foreach_running(struct appmgr *m, appmgr_running_fn fn, void *ctx)
+{
+	for (size_t i = 0; i < m->napps; i++) {
+		struct app *a = m->apps[i];
+		if (a->state == APP_RUNNING && a->broker.link_fd >= 0)
+			fn(ctx, a->manifest, &a->broker);
 	}
 }
 

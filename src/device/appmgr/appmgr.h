@@ -20,6 +20,7 @@ struct appmgr_config {
 	uint32_t pids_max;           /* per app */
 	uint64_t tmp_bytes;          /* /tmp per app */
 	const char *cgroup_parent;   /* created beneath the manager's own cgroups */
+	int cgroup_policy;           /* enum cgroup_policy (--cgroup auto|v1|v2); 0: auto */
 	int landlock_required_abi;
 	enum sandbox_landlock_mode landlock_mode;
 	bool restart;                /* restart apps that exit by themselves */
@@ -41,6 +42,10 @@ struct appmgr_config {
 	 * refused. */
 	const char *deviceauth_dir;
 	const char *tenant_id;
+	/* The device runtime's state directory (rampart-boot's ${STATE}): when tenant_id is not given,
+	 * the tenant is read at each use from DIR/update/config.json, which the agent writes once the
+	 * service tells it the device's tenant; unset: tenant_id only. */
+	const char *device_state;
 };
 
 void appmgr_config_defaults(struct appmgr_config *cfg);
@@ -76,6 +81,13 @@ int appmgr_stop(struct appmgr *m, const char *cid, rp_error *err) RP_MUST_CHECK;
 json_t *appmgr_status(struct appmgr *m, const char *cid, rp_error *err);
 /* True while CID has a live process. */
 bool appmgr_is_running(struct appmgr *m, const char *cid);
+
+/* Running apps whose broker link is open, for system events (appmgr_sysevent.c): FN is called
+ * once for each. */
+struct manifest;
+struct appmgr_broker;
+typedef void (*appmgr_running_fn)(void *ctx, const struct manifest *manifest, struct appmgr_broker *broker);
+void appmgr_foreach_running(struct appmgr *m, appmgr_running_fn fn, void *ctx);
 
 /* Wait up to TIMEOUT_MS (-1: until something happens) for app exits, stop deadlines and
  * restarts, handling them; returns 1 when EXTRA_FD (if >= 0) is readable, else 0. */

@@ -25,7 +25,10 @@ static json_t *reply_error(const rp_error *e)
 
 int appmgr_ctl_parse(const char *req, size_t len, struct appmgr_ctl_request *out, rp_error *err)
 {
-	static const char *const keys[] = {"version", "op", "app", "path", NULL};
+	static const char *const keys[] = {"version", "op", "app", "path", "event", "update_type", "name",
+	                                   "image_version", "max_defer_minutes", "wait_ms", NULL};
+	static const char *const sysevent_keys[] = {"event", "update_type", "name", "image_version",
+	                                            "max_defer_minutes", "wait_ms"};
 	memset(out, 0, sizeof(*out));
 	_cleanup_json_ json_t *j = rp_json_parse(req, len, APPMGR_CTL_MAX_MSG, "control request", err);
 	int64_t version = 0;
@@ -48,9 +51,20 @@ int appmgr_ctl_parse(const char *req, size_t len, struct appmgr_ctl_request *out
 		out->op = APPMGR_CTL_INSTALL;
 	else if (strcmp(op, "remove") == 0)
 		out->op = APPMGR_CTL_REMOVE;
+	else if (strcmp(op, "sysevent") == 0)
+		out->op = APPMGR_CTL_SYSEVENT;
 	else
 		return rp_error_set(err, RP_E_INVALID,
-		                    "unknown control operation (expected start, stop, status, install or remove)");
+		                    "unknown control operation (expected start, stop, status, install, remove or sysevent)");
+	if (out->op == APPMGR_CTL_SYSEVENT) {
+		if (app || path)
+			return rp_error_set(err, RP_E_INVALID, "control request \"sysevent\" takes no \"app\" or \"path\"");
+		return appmgr_sysevent_parse(j, &out->sysevent, err);
+	}
+	for (size_t i = 0; i < RP_ARRAY_SIZE(sysevent_keys); i++)
+		if (json_object_get(j, sysevent_keys[i]))
+			return rp_error_set(err, RP_E_INVALID, "control request: \"%s\" is only for \"sysevent\"",
+			                    sysevent_keys[i]);
 	if (out->op == APPMGR_CTL_INSTALL) {
 		if (!path || path[0] != '/' || strlen(path) >= sizeof(out->path) || app)
 			return rp_error_set(err, RP_E_INVALID,
@@ -91,6 +105,10 @@ json_t *appmgr_ctl_handle(struct appmgr *m, const char *req, size_t len)
 		if (appmgr_remove(m, app, &err) < 0)
 			return reply_error(&err);
 		return json_pack("{s:b, s:n}", "ok", 1, "status");
+	} else if (r.op == APPMGR_CTL_SYSEVENT) {
+		/* Answered by appmgr_ctl_serve's loop once the apps had their say. */
+		rp_error_set(&err, RP_E_UNSUPPORTED, "\"sysevent\" is served only by the daemon's control socket");
+		return reply_error(&err);
 	} else if (r.op == APPMGR_CTL_INSTALL) {
 		struct stat st;
 		rc = stat(r.path, &st) == 0 && S_ISDIR(st.st_mode) ? appmgr_install_dir(m, r.path, cid, &err)
@@ -105,7 +123,22 @@ json_t *appmgr_ctl_handle(struct appmgr *m, const char *req, size_t len)
 	return json_pack("{s:b, s:o}", "ok", 1, "status", st);
 }
 
-static void serve_one(struct appmgr *m, int lfd)
+/* A "sysevent" request: the round keeps the connection and answers when it ends. Returns true
+ * when it took C. */
+static bool begin_sysevent(struct appmgr *m, struct appmgr_sysevent *se, const char *buf, size_t n, int c,
+                           json_t **reply)
+{
+	rp_error err = RP_ERROR_INIT;
+	struct appmgr_ctl_request r;
+	if (appmgr_ctl_parse(buf, n, &r, &err) < 0 || r.op != APPMGR_CTL_SYSEVENT)
+		return false;
+	if (appmgr_sysevent_begin(se, m, &r.sysevent, c, &err))
+		return true;
+	*reply = reply_error(&err);
+	return false;
+}
+
+static void serve_one(struct appmgr *m, struct appmgr_sysevent *se, int lfd)
 {
 	int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	if (c < 0)
@@ -127,7 +160,12 @@ static void serve_one(struct appmgr *m, int lfd)
 		reply = reply_error(&e);
 	} else {
 		if (n > 0 && n <= APPMGR_CTL_MAX_MSG) {
-			reply = appmgr_ctl_handle(m, buf, (size_t)n);
+			if (begin_sysevent(m, se, buf, (size_t)n, c, &reply)) {
+				free(buf);
+				return;
+			}
+			if (!reply)
+				reply = appmgr_ctl_handle(m, buf, (size_t)n);
 		} else {
 			rp_error e = RP_ERROR_INIT;
 			rp_error_set(&e, RP_E_INVALID, "control request missing or larger than %d bytes", APPMGR_CTL_MAX_MSG);
@@ -165,13 +203,17 @@ int appmgr_ctl_serve(struct appmgr *m, const char *socket_path, rp_error *err)
 	if (sfd < 0)
 		return rp_error_set_errno(err, errno, "signalfd");
 	rp_log_event(RP_LOG_INFO, "appmgr.listening", "control socket %s", socket_path);
+	struct appmgr_sysevent se = APPMGR_SYSEVENT_INIT;
 	for (;;) {
-		if (appmgr_wait(m, lfd, 500) == 1)
-			serve_one(m, lfd);
+		int wait = appmgr_sysevent_timeout(&se);
+		if (appmgr_wait(m, lfd, wait >= 0 && wait < 500 ? wait : 500) == 1)
+			serve_one(m, &se, lfd);
+		appmgr_sysevent_poll(&se, m);
 		struct signalfd_siginfo si;
 		if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
 			break;
 	}
+	appmgr_sysevent_abort(&se);
 	rp_log_event(RP_LOG_INFO, "appmgr.stopping", "stopping every app (power-down)");
 	unlink(socket_path);
 	return 0;

@@ -4,6 +4,7 @@
 
 #include "common/error.h"
 #include "device/appmgr/appmgr.h"
+#include "device/appmgr/appmgr_sysevent.h"
 
 #define APPMGR_CTL_VERSION 1
 #define APPMGR_CTL_MAX_MSG 65536
@@ -13,12 +14,20 @@ int appmgr_ctl_serve(struct appmgr *m, const char *socket_path, rp_error *err) R
 /* Send OP (start|stop|status|remove with an app ID, install with a path; ARG may be NULL for
  * status) and print the reply's JSON. */
 int appmgr_ctl_client(const char *socket_path, const char *op, const char *arg, rp_error *err) RP_MUST_CHECK;
-enum appmgr_ctl_op { APPMGR_CTL_START, APPMGR_CTL_STOP, APPMGR_CTL_STATUS, APPMGR_CTL_INSTALL, APPMGR_CTL_REMOVE };
+enum appmgr_ctl_op {
+	APPMGR_CTL_START,
+	APPMGR_CTL_STOP,
+	APPMGR_CTL_STATUS,
+	APPMGR_CTL_INSTALL,
+	APPMGR_CTL_REMOVE,
+	APPMGR_CTL_SYSEVENT, /* a system event for running apps (appmgr_sysevent.h), answered later */
+};
 
 struct appmgr_ctl_request {
 	enum appmgr_ctl_op op;
 	char app[64];    /* "" when absent (status of all apps) */
 	char path[4096]; /* install: absolute path of a package file or (development) tree */
+	struct appmgr_sysevent_request sysevent;
 };
 
 /* Pure: parse and validate one request (size, strict keys, version, op, app present where

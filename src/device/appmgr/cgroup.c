@@ -4,6 +4,7 @@
 #include "device/appmgr/cgroup.h"
 
 #include <dirent.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -71,15 +72,24 @@ int cgroup_parse_mounts(const char *mounts, const char *controllers_v2, struct c
 		}
 		line = nl ? nl + 1 : NULL;
 	}
-	if (v2[0] && controllers_v2) {
-		char ctl[256];
-		if (copy_str(ctl, sizeof(ctl), controllers_v2, err) < 0)
+	if (v2[0]) {
+		char ctl[256] = "";
+		if (controllers_v2 && copy_str(ctl, sizeof(ctl), controllers_v2, err) < 0)
 			return -1;
 		ctl[strcspn(ctl, "\n")] = '\0';
-		if (has_word(ctl, "memory", ' ') && has_word(ctl, "pids", ' ')) {
+		bool mem = has_word(ctl, "memory", ' '), pids = has_word(ctl, "pids", ' ');
+		if (mem && pids) {
 			out->mode = CGROUP_MODE_V2;
 			return copy_str(out->v2_mount, CGROUP_PATH_MAX, v2, err);
 		}
+		/* Typical of hybrid hosts: the controllers are bound to v1 hierarchies, and a controller
+		 * is in one hierarchy at a time. */
+		bool v1_bound = (!mem && out->v1_memory_mount[0]) || (!pids && out->v1_pids_mount[0]);
+		if (copy_str(out->v2_unused_mount, CGROUP_PATH_MAX, v2, err) < 0)
+			return -1;
+		snprintf(out->v2_unused_why, sizeof(out->v2_unused_why), "its cgroup.controllers lacks %s%s%s%s",
+		         mem ? "" : "memory", !mem && !pids ? " and " : "", pids ? "" : "pids",
+		         v1_bound ? " (bound to the cgroup v1 hierarchies)" : "");
 	}
 	if (out->v1_memory_mount[0] && out->v1_pids_mount[0]) {
 		out->mode = CGROUP_MODE_V1;
@@ -88,6 +98,26 @@ int cgroup_parse_mounts(const char *mounts, const char *controllers_v2, struct c
 	return rp_error_set(err, RP_E_UNSUPPORTED,
 	                    "no cgroup memory and pids controllers are mounted (need cgroup v2 with memory and pids "
 	                    "enabled, or the v1 memory and pids hierarchies)");
+}
+
+int cgroup_apply_policy(struct cgroup_layout *layout, enum cgroup_policy policy, rp_error *err)
+{
+	if (policy == CGROUP_POLICY_V2 && layout->mode != CGROUP_MODE_V2) {
+		if (!layout->v2_unused_mount[0])
+			return rp_error_set(err, RP_E_UNSUPPORTED, "the policy requires cgroup v2 (--cgroup v2), but no cgroup2 "
+			                    "file system is mounted; mount one with memory and pids, or use --cgroup auto");
+		return rp_error_set(err, RP_E_UNSUPPORTED,
+		                    "the policy requires cgroup v2 (--cgroup v2), but the cgroup2 mount at %s cannot limit "
+		                    "apps: %s; boot with cgroup_no_v1=memory,pids (or a unified hierarchy), or use "
+		                    "--cgroup auto", layout->v2_unused_mount, layout->v2_unused_why);
+	}
+	if (policy == CGROUP_POLICY_V1 && layout->mode != CGROUP_MODE_V1) {
+		if (!layout->v1_memory_mount[0] || !layout->v1_pids_mount[0])
+			return rp_error_set(err, RP_E_UNSUPPORTED, "the policy requires cgroup v1 (--cgroup v1), but the v1 "
+			                    "memory and pids hierarchies are not both mounted; use --cgroup auto");
+		layout->mode = CGROUP_MODE_V1;
+	}
+	return 0;
 }
 
 int cgroup_parse_self(const char *self, const char *controller, char *out, size_t len, rp_error *err)
@@ -173,7 +203,7 @@ static int parent_dir(const char *mount, const char *self, const char *name, cha
 	return cgroup_join(base, name, out, CGROUP_PATH_MAX, err);
 }
 
-int cgroup_setup(struct cgroup_layout *layout, const char *parent_name, rp_error *err)
+int cgroup_setup(struct cgroup_layout *layout, const char *parent_name, enum cgroup_policy policy, rp_error *err)
 {
 	_cleanup_free_ uint8_t *mounts = NULL, *self = NULL, *ctl = NULL;
 	size_t ml = 0, sl = 0, cl = 0;
@@ -198,7 +228,8 @@ int cgroup_setup(struct cgroup_layout *layout, const char *parent_name, rp_error
 		if (rp_read_file(path, 4096, &ctl, &cl, &e2) < 0)
 			ctl = NULL;
 	}
-	if (cgroup_parse_mounts((const char *)mounts, (const char *)ctl, layout, err) < 0)
+	if (cgroup_parse_mounts((const char *)mounts, (const char *)ctl, layout, err) < 0 ||
+	    cgroup_apply_policy(layout, policy, err) < 0)
 		return -1;
 	char own[CGROUP_PATH_MAX];
 	if (layout->mode == CGROUP_MODE_V2) {
@@ -263,10 +294,20 @@ int cgroup_app_create(const struct cgroup_layout *layout, const char *name, uint
 	snprintf(pids, sizeof(pids), "%u", pids_max);
 	if (layout->mode == CGROUP_MODE_V2) {
 		if (cgroup_join(layout->parent_v2, name, app->dir_v2, sizeof(app->dir_v2), err) < 0 ||
-		    make_dir(app->dir_v2, err) < 0 || write_file(app->dir_v2, "memory.max", mem, err) < 0 ||
-		    write_file(app->dir_v2, "memory.swap.max", "0", err) < 0 ||
-		    write_file(app->dir_v2, "pids.max", pids, err) < 0)
+		    make_dir(app->dir_v2, err) < 0)
 			return -1;
+		/* No limit file means the controller is not enabled for the group: refuse rather than
+		 * run the app unlimited, and leave no empty group behind. */
+		if (write_file(app->dir_v2, "memory.max", mem, err) < 0 ||
+		    write_file(app->dir_v2, "memory.swap.max", "0", err) < 0 ||
+		    write_file(app->dir_v2, "pids.max", pids, err) < 0) {
+			int e = err->sys_errno;
+			rmdir(app->dir_v2);
+			if (e == ENOENT)
+				return rp_error_prefix(err, "cgroup v2 group %s cannot be limited (the memory and pids "
+				                       "controllers are not enabled for it)", app->dir_v2);
+			return -1;
+		}
 		/* One OOM kill takes the whole container down, so no half-dead app lingers. */
 		rp_error e2 = RP_ERROR_INIT;
 		(void)write_file(app->dir_v2, "memory.oom.group", "1", &e2);
@@ -285,12 +326,15 @@ int cgroup_app_create(const struct cgroup_layout *layout, const char *name, uint
 	snprintf(path, sizeof(path), "%s/memory.memsw.limit_in_bytes", app->dir_memory);
 	if (access(path, F_OK) == 0 && write_file(app->dir_memory, "memory.memsw.limit_in_bytes", mem, err) < 0)
 		return -1;
-	snprintf(path, sizeof(path), "%s/cgroup.procs", app->dir_memory);
+	/* "tasks", not cgroup.procs: the single-threaded sandbox child moves itself ("0"), which the
+	 * kernel does without the global threadgroup lock and its RCU grace period (several ms per
+	 * start); cgroup.procs would take both. One thread moved is the whole process here. */
+	snprintf(path, sizeof(path), "%s/tasks", app->dir_memory);
 	app->procs_fd[0] = open(path, O_WRONLY | O_CLOEXEC);
-	snprintf(path, sizeof(path), "%s/cgroup.procs", app->dir_pids);
+	snprintf(path, sizeof(path), "%s/tasks", app->dir_pids);
 	app->procs_fd[1] = open(path, O_WRONLY | O_CLOEXEC);
 	if (app->procs_fd[0] < 0 || app->procs_fd[1] < 0)
-		return rp_error_set_errno(err, errno, "opening cgroup.procs of %s", name);
+		return rp_error_set_errno(err, errno, "opening the cgroup tasks files of %s", name);
 	return 0;
 }
 
@@ -317,6 +361,19 @@ long cgroup_app_oom_kills(const struct cgroup_app *app)
 	if (!p)
 		return -1;
 	return strtol(p + strlen("oom_kill "), NULL, 10);
+}
+
+int cgroup_v2_populated(const char *dir)
+{
+	char path[CGROUP_PATH_MAX + 32], buf[512];
+	snprintf(path, sizeof(path), "%s/cgroup.events", dir);
+	if (read_small(path, buf, sizeof(buf)) < 0)
+		return -1;
+	const char *p = strstr(buf, "populated ");
+	if (!p || (p != buf && p[-1] != '\n'))
+		return -1;
+	p += strlen("populated ");
+	return *p == '1' ? 1 : *p == '0' ? 0 : -1;
 }
 
 /* Kill what is listed in DIR/cgroup.procs; returns the number of processes seen. */

@@ -45,9 +45,14 @@ static void usage(FILE *f)
 	      "  --device-id ID        this device's ID (64 hex), which a capability must name\n"
 	      "  --deviceauth-dir DIR  the agent's STATE/agent/deviceauth: apps with DeviceAuthentication get a copy\n"
 	      "  --tenant-id GUID      this device's tenant; DeviceAuthentication must name it\n"
+	      "  --device-state DIR    the device runtime's state (rampart-boot's ${STATE}): the tenant the agent\n"
+	      "                        learned (DIR/update/config.json) unless --tenant-id, the agent's\n"
+	      "                        DIR/agent/deviceauth unless --deviceauth-dir\n"
 	      "  --memory SIZE         memory limit per app (default 64M)\n"
 	      "  --pids N              process limit per app (default 32)\n"
 	      "  --cgroup-parent NAME  cgroup created under the manager's own (default rampart-apps)\n"
+	      "  --cgroup auto|v1|v2   hierarchy for the app limits: auto (default) takes v2 when it has memory\n"
+	      "                        and pids, else v1; v1 or v2 refuse to start without that one\n"
 	      "  --landlock-abi N      Landlock ABI the policy requires (default 4: files and TCP)\n"
 	      "  --landlock-degraded   start apps even when the kernel lacks it (logged as degraded)\n"
 	      "  --no-restart          do not restart apps that exit\n"
@@ -67,16 +72,18 @@ struct opts {
 	uint64_t timeout_ms;
 	bool no_prewarm;
 	char tenant[RP_GUID_STRLEN + 1];
+	char deviceauth[4096];
 };
 
 /* FIRST: stop at the command word; otherwise options and operands may be mixed. */
 static int parse_opts(int argc, char **argv, bool first, struct opts *o, rp_error *err)
 {
-	enum { O_STATE = 256, O_TRUST, O_MEM, O_PIDS, O_CGP, O_LLABI, O_LLDEG, O_NORESTART, O_SOCKET, O_TIMEOUT, O_LOGF, O_NOPREWARM, O_LOADER, O_CAPKEY, O_DEVID, O_BROKER, O_BOARD, O_NOBROKER, O_BRLOOP, O_DAUTH, O_TENANT };
+	enum { O_STATE = 256, O_TRUST, O_MEM, O_PIDS, O_CGP, O_LLABI, O_LLDEG, O_NORESTART, O_SOCKET, O_TIMEOUT, O_LOGF, O_NOPREWARM, O_LOADER, O_CAPKEY, O_DEVID, O_BROKER, O_BOARD, O_NOBROKER, O_BRLOOP, O_DAUTH, O_TENANT, O_CGMODE, O_DEVSTATE };
 	static const struct option longopts[] = {
 		{"state", required_argument, NULL, O_STATE},       {"trust-key", required_argument, NULL, O_TRUST},
 		{"memory", required_argument, NULL, O_MEM},        {"pids", required_argument, NULL, O_PIDS},
-		{"cgroup-parent", required_argument, NULL, O_CGP}, {"landlock-abi", required_argument, NULL, O_LLABI},
+		{"cgroup-parent", required_argument, NULL, O_CGP}, {"cgroup", required_argument, NULL, O_CGMODE},
+		{"device-state", required_argument, NULL, O_DEVSTATE}, {"landlock-abi", required_argument, NULL, O_LLABI},
 		{"landlock-degraded", no_argument, NULL, O_LLDEG}, {"no-restart", no_argument, NULL, O_NORESTART},
 		{"socket", required_argument, NULL, O_SOCKET},     {"timeout-ms", required_argument, NULL, O_TIMEOUT},
 		{"log-format", required_argument, NULL, O_LOGF},   {"help", no_argument, NULL, 'h'},
@@ -107,6 +114,16 @@ static int parse_opts(int argc, char **argv, bool first, struct opts *o, rp_erro
 				return rp_error_prefix(err, "--pids");
 			break;
 		case O_CGP: o->cfg.cgroup_parent = optarg; break;
+		case O_CGMODE:
+			if (strcmp(optarg, "auto") == 0)
+				o->cfg.cgroup_policy = CGROUP_POLICY_AUTO;
+			else if (strcmp(optarg, "v1") == 0)
+				o->cfg.cgroup_policy = CGROUP_POLICY_V1;
+			else if (strcmp(optarg, "v2") == 0)
+				o->cfg.cgroup_policy = CGROUP_POLICY_V2;
+			else
+				return rp_error_set(err, RP_E_INVALID, "--cgroup: expected auto, v1 or v2, not \"%s\"", optarg);
+			break;
 		case O_LLABI:
 			if (rp_parse_u32(optarg, 0, 100, &u32, err) < 0)
 				return rp_error_prefix(err, "--landlock-abi");
@@ -122,8 +139,10 @@ static int parse_opts(int argc, char **argv, bool first, struct opts *o, rp_erro
 		case O_NOBROKER: o->no_broker = true; break;
 		case O_BRLOOP: o->cfg.broker_allow_loopback = true; break;
 		case O_CAPKEY: o->cfg.capability_key_path = optarg; break;
-		case O_DEVID: o->cfg.device_id = optarg; break;
+		/* Empty (a boot stage that could not read the root of trust): not configured. */
+		case O_DEVID: o->cfg.device_id = optarg[0] ? optarg : NULL; break;
 		case O_DAUTH: o->cfg.deviceauth_dir = optarg; break;
+		case O_DEVSTATE: o->cfg.device_state = optarg; break;
 		case O_TENANT:
 			if (rp_guid_normalize(optarg, o->tenant, err) < 0)
 				return rp_error_prefix(err, "--tenant-id");
@@ -146,6 +165,12 @@ static int parse_opts(int argc, char **argv, bool first, struct opts *o, rp_erro
 	}
 	o->cfg.trust_key_paths = o->keys;
 	o->cfg.trust_key_count = o->nkeys;
+	if (o->cfg.device_state && !o->cfg.deviceauth_dir) {
+		int n = snprintf(o->deviceauth, sizeof(o->deviceauth), "%s/agent/deviceauth", o->cfg.device_state);
+		if (n < 0 || (size_t)n >= sizeof(o->deviceauth))
+			return rp_error_set(err, RP_E_LIMIT, "--device-state: path too long");
+		o->cfg.deviceauth_dir = o->deviceauth;
+	}
 	return 0;
 }
 

@@ -338,6 +338,11 @@ static void close_all_except(const struct plan *p, int *keep, int n)
 RP_NORETURN static void child_main(struct plan *p)
 {
 	const struct sandbox_spec *s = p->spec;
+	/* The manager's daemon blocks SIGTERM and SIGINT for its signalfd; a blocked mask survives
+	 * execve, and the app must get its SIGTERM at shutdown. */
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	/* Our pipes above the fixed numbers (0-3) that arrange_fds() fills, whatever they were. */
 	int hi = fcntl(p->err_fd, F_DUPFD_CLOEXEC, 64);
 	if (hi >= 0)
@@ -376,13 +381,15 @@ RP_NORETURN static void child_main(struct plan *p)
 	}
 	/* Last: from here on only the allow list applies, and read and execve are on it. */
 	must(p, sandbox_seccomp_install(s->seccomp), "installing the seccomp filter");
-	struct child_report ready = {.ready = 1, .sys_errno = 0, .step = "ready"};
-	if (write(p->err_fd, &ready, sizeof(ready)) != (ssize_t)sizeof(ready))
-		_exit(127);
-	/* Wait for the start request; EOF means the manager cancelled (or died). */
-	char go;
-	if (read(p->go_fd, &go, 1) != 1)
-		_exit(0);
+	if (!s->run_now) {
+		struct child_report ready = {.ready = 1, .sys_errno = 0, .step = "ready"};
+		if (write(p->err_fd, &ready, sizeof(ready)) != (ssize_t)sizeof(ready))
+			_exit(127);
+		/* Wait for the start request; EOF means the manager cancelled (or died). */
+		char go;
+		if (read(p->go_fd, &go, 1) != 1)
+			_exit(0);
+	}
 	static char *const envp[] = {"PATH=/bin:/usr/bin", "TMPDIR=/tmp", "HOME=" SANDBOX_STORAGE_PATH, NULL};
 	execve(s->entry_point, (char *const *)s->argv, envp);
 	child_fail(p, "execve of the entry point");
@@ -515,7 +522,9 @@ int sandbox_prepare(const struct sandbox_spec *spec, struct sandbox_child *child
 
 	struct child_report r;
 	ssize_t n = rp_read_full(rd, &r, sizeof(r));
-	if (n != (ssize_t)sizeof(r) || !r.ready) {
+	/* run_now: EOF (the pipe closed on execve) is success; ready mode: the ready report. */
+	bool ok = spec->run_now ? n == 0 : n == (ssize_t)sizeof(r) && r.ready;
+	if (!ok) {
 		siginfo_t si;
 		waitid(P_PIDFD, (id_t)child_pidfd, &si, WEXITED);
 		close(child_pidfd);
@@ -525,9 +534,16 @@ int sandbox_prepare(const struct sandbox_spec *spec, struct sandbox_child *child
 	}
 	child->pid = (pid_t)rc;
 	child->pidfd = child_pidfd;
-	child->go_fd = steal_fd(go_wr);
-	child->report_fd = steal_fd(rd);
+	if (!spec->run_now) {
+		child->go_fd = steal_fd(go_wr);
+		child->report_fd = steal_fd(rd);
+	}
 	return 0;
+}
+
+bool sandbox_child_released(const struct sandbox_child *c)
+{
+	return c->pid > 0 && c->go_fd < 0;
 }
 
 int sandbox_release(struct sandbox_child *c, rp_error *err)

@@ -43,6 +43,9 @@ struct sandbox_spec {
 	int landlock_abi;          /* probed with sandbox_landlock_abi() */
 	int landlock_required_abi; /* what this device's policy demands */
 	enum sandbox_landlock_mode landlock_mode;
+	/* sandbox_prepare() runs the app at once (a cold start): no ready report and release
+	 * round trip; it returns once the execve succeeded, the child already released. */
+	bool run_now;
 };
 
 /* A sandbox prepared up to the app's execve: every barrier is in place and the child waits for
@@ -60,6 +63,8 @@ struct sandbox_child {
 /* Build the container and stop just before execve. Setup failures come back precisely
  * ("starting NAME: sandbox: pivot_root: Invalid argument"). */
 int sandbox_prepare(const struct sandbox_spec *spec, struct sandbox_child *child, rp_error *err) RP_MUST_CHECK;
+/* True once CHILD runs the app (released, or prepared with run_now). */
+bool sandbox_child_released(const struct sandbox_child *child);
 /* Let a prepared child execve the app. Does not wait for the execve. */
 int sandbox_release(struct sandbox_child *child, rp_error *err) RP_MUST_CHECK;
 /* After the child exited: why, if its execve failed (message into ERR, returns -1), else 0. */

@@ -20,3 +20,14 @@ int uidalloc_pick(const uint32_t *used, size_t n_used, uint32_t base, uint32_t c
 	}
 	return rp_error_set(err, RP_E_LIMIT, "all %u app uids from %u are in use; remove an app first", count, base);
 }
+
+int uidalloc_broker_uid(uint32_t app_uid, uint32_t base, uint32_t count, uint32_t *out, rp_error *err)
+{
+	if (base == 0 || count == 0 || (uint64_t)base + 2 * (uint64_t)count > UINT32_MAX)
+		return rp_error_set(err, RP_E_INVALID, "invalid app uid range %u+%u: no room for broker uids after it", base,
+		                    count);
+	if (app_uid < base || app_uid - base >= count)
+		return rp_error_set(err, RP_E_INVALID, "app uid %u is outside the range %u+%u", app_uid, base, count);
+	*out = app_uid + count;
+	return 0;
+}

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/reboot.h>
+#include <unistd.h>
 
 #include "common/encoding.h"
 #include "common/json.h"
@@ -33,13 +35,17 @@ static void usage(FILE *out)
 	        "  --health-timeout S     seconds a new slot has to pass its health check (default 30)\n"
 	        "  --pcr N                PCR (8..15) the bundle is measured into (default %d)\n"
 	        "  --until-healthy        return after the health check instead of supervising\n"
+	        "  --reboot exit|system   how a reboot or power-down happens: exit (default) hands it to the\n"
+	        "                         device harness (exit status %d = power-cycle me, 0 = off); system\n"
+	        "                         calls reboot(2) (a real device where rampart-boot is the boot stage)\n"
 	        "  --log-level LEVEL      debug|info|notice|warning|error\n"
 	        "  --log-format FMT       human|json\n"
 	        "install: verify BUNDLE and write it into the inactive slot, pending its health check at next boot\n"
 	        "  --attempts N           boots the new slot may try before falling back (default %d, max %d)\n"
 	        "Exit status: 0 ok, 2 malformed input, 3 verification failed (signature, type, downgrade),\n"
-	        "6 conflict (an update is pending), 64 usage error.\n",
-	        BOOT_DEFAULT_PCR, BOOT_DEFAULT_ATTEMPTS, BOOT_ATTEMPTS_MAX);
+	        "6 conflict (an update is pending), 64 usage error; run: %d reboot requested (the next boot\n"
+	        "decision needs a fresh power-on, or a component asked for a reboot).\n",
+	        BOOT_DEFAULT_PCR, BOOT_EXIT_REBOOT, BOOT_DEFAULT_ATTEMPTS, BOOT_ATTEMPTS_MAX, BOOT_EXIT_REBOOT);
 }
 
 static int fail(rp_error *err)
@@ -52,6 +58,7 @@ struct main_opts {
 	const char *state, *rot, *tcti, *output, *monitor_socket;
 	uint32_t health_s, pcr, attempts;
 	bool until_healthy;
+	enum boot_reboot_mode reboot;
 	enum rp_log_level level;
 	enum rp_log_format format;
 };
@@ -171,7 +178,7 @@ static int cmd_install(const struct main_opts *o, const char *bundle)
 int main(int argc, char **argv)
 {
 	enum { OPT_STATE = 256, OPT_ROT, OPT_TCTI, OPT_HEALTH, OPT_ATTEMPTS, OPT_PCR, OPT_UNTIL, OPT_OUTPUT, OPT_SOCK,
-	       OPT_LEVEL, OPT_FORMAT };
+	       OPT_LEVEL, OPT_FORMAT, OPT_REBOOT };
 	static const struct option opts[] = {
 		{"state", required_argument, NULL, OPT_STATE},
 		{"rot", required_argument, NULL, OPT_ROT},
@@ -184,6 +191,7 @@ int main(int argc, char **argv)
 		{"monitor-socket", required_argument, NULL, OPT_SOCK},
 		{"log-level", required_argument, NULL, OPT_LEVEL},
 		{"log-format", required_argument, NULL, OPT_FORMAT},
+		{"reboot", required_argument, NULL, OPT_REBOOT},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -206,6 +214,13 @@ int main(int argc, char **argv)
 		case OPT_OUTPUT: o.output = optarg; break;
 		case OPT_SOCK: o.monitor_socket = optarg; break;
 		case OPT_UNTIL: o.until_healthy = true; break;
+		case OPT_REBOOT:
+			if (strcmp(optarg, "exit") != 0 && strcmp(optarg, "system") != 0) {
+				fprintf(stderr, "rampart-boot: --reboot must be exit or system\n");
+				return BOOT_EXIT_USAGE;
+			}
+			o.reboot = strcmp(optarg, "system") == 0 ? BOOT_REBOOT_SYSTEM : BOOT_REBOOT_EXIT;
+			break;
 		case OPT_HEALTH:
 			if (rp_parse_u32(optarg, 1, 3600, &o.health_s, &err) < 0)
 				return rp_error_prefix(&err, "--health-timeout"), fail(&err);
@@ -262,8 +277,17 @@ int main(int argc, char **argv)
 		rp_log_init("rampart-boot[INSECURE soft root of trust]", o.format, o.level, NULL);
 	struct boot_options bo = {.state_dir = o.state, .rot_backend = o.rot, .tcti = o.tcti,
 	                          .health_timeout_ms = o.health_s * 1000, .pcr = o.pcr,
-	                          .until_healthy = o.until_healthy};
-	if (boot_run(&bo, &err) < 0)
+	                          .until_healthy = o.until_healthy, .reboot = o.reboot};
+	int r = boot_run(&bo, &err);
+	if (r < 0)
 		return fail(&err);
+	if (r == BOOT_RUN_STOPPED || o.reboot == BOOT_REBOOT_EXIT)
+		return r == BOOT_RUN_REBOOT ? BOOT_EXIT_REBOOT : 0;
+	/* Every component is stopped and every state change is on disk (atomic writes fsync). */
+	sync();
+	if (reboot(r == BOOT_RUN_REBOOT ? RB_AUTOBOOT : RB_POWER_OFF) < 0) {
+		rp_error_set_errno(&err, errno, "%s", r == BOOT_RUN_REBOOT ? "rebooting" : "powering off");
+		return fail(&err);
+	}
 	return 0;
 }

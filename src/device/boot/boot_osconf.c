@@ -166,6 +166,7 @@ char *boot_osconf_expand(const char *template, const struct boot_osconf_vars *va
 	} table[] = {
 		{"STATE", vars->state}, {"ROOT", vars->root}, {"RUN", vars->run},
 		{"ROT", vars->rot},     {"TCTI", vars->tcti}, {"VERSION", vars->version},
+		{"DEVICE_ID", vars->device_id},
 	};
 	size_t cap = strlen(template) + 1, len = 0;
 	char *out = xmalloc(cap);
@@ -187,7 +188,8 @@ char *boot_osconf_expand(const char *template, const struct boot_osconf_vars *va
 			if (!add) {
 				free(out);
 				rp_error_set(err, RP_E_INVALID,
-				             "argument '%s': unknown variable (known: STATE, ROOT, RUN, ROT, TCTI, VERSION)",
+				             "argument '%s': unknown variable (known: STATE, ROOT, RUN, ROT, TCTI, VERSION, "
+				             "DEVICE_ID)",
 				             template);
 				return NULL;
 			}

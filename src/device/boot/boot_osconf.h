@@ -34,8 +34,10 @@ struct boot_osconf {
 int boot_osconf_parse(const char *buf, size_t len, struct boot_osconf *conf, rp_error *err) RP_MUST_CHECK;
 void boot_osconf_free(struct boot_osconf *conf);
 
-/* Replace ${STATE}, ${ROOT}, ${RUN}, ${ROT}, ${TCTI}, ${VERSION} in TEMPLATE; unknown names fail. */
+/* Replace ${STATE}, ${ROOT}, ${RUN}, ${ROT}, ${TCTI}, ${VERSION}, ${DEVICE_ID} in TEMPLATE; unknown
+ * names fail. DEVICE_ID is the root of trust's device ID (64 hex), which the runtime's components
+ * need without asking the monitor (the application manager checks capabilities against it). */
 struct boot_osconf_vars {
-	const char *state, *root, *run, *rot, *tcti, *version;
+	const char *state, *root, *run, *rot, *tcti, *version, *device_id;
 };
 char *boot_osconf_expand(const char *template, const struct boot_osconf_vars *vars, rp_error *err);

@@ -4,7 +4,9 @@
  * anything from it runs), an older signed bundle (version floor in a root-of-trust counter), a
  * bundle that installs but does not work (bounded attempts, health check, fallback), and a power
  * cut at any point (every state change is one atomic file replacement; the attempt is counted
- * before the slot runs, so a crash loop still ends in a fallback). */
+ * before the slot runs, so a crash loop still ends in a fallback), and two OS measurements in one
+ * power-on (once a bundle is measured, the next slot decision is taken after a power cycle, which
+ * resets the PCRs, so the device can attest right after a fallback). */
 #include "device/boot/boot_run.h"
 
 #include <errno.h>
@@ -29,7 +31,9 @@
 #include "device/rot/rot.h"
 #include "pkg/payload_reader.h"
 
-#define BOOT_STOP_GRACE_MS 2000
+/* SIGTERM, then SIGKILL: the app manager gives its apps 2 s to shut down, and needs a moment more
+ * to remove their sandboxes. */
+#define BOOT_STOP_GRACE_MS 3000
 #define BOOT_RESTART_BACKOFF_MAX_MS 30000
 /* Bound on slot decisions in one run: attempts of a pending slot plus the switches between slots. */
 #define BOOT_MAX_ROUNDS (2 * BOOT_ATTEMPTS_MAX + 4)
@@ -67,6 +71,9 @@ struct boot_ctx {
 	uint64_t floor;
 	int lock;
 	bool stop;
+	bool measured;       /* a bundle was measured in this power-on */
+	char device_id[2 * RP_KEY_ID_LEN + 1]; /* ${DEVICE_ID} for os.json; "" until the root of trust is read */
+	enum boot_run_result request; /* a component asked for a reboot or power-down */
 };
 
 static int ctx_lock(struct boot_ctx *c, rp_error *err)
@@ -84,18 +91,52 @@ static void ctx_unlock(struct boot_ctx *c)
 	c->lock = -1;
 }
 
-/* Wait up to TIMEOUT_MS for SIGCHLD, SIGTERM or SIGINT (all blocked; delivered here only). */
+static void boot_sigset(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGCHLD);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, BOOT_SIGNAL_REBOOT);
+	sigaddset(set, BOOT_SIGNAL_POWER_OFF);
+}
+
+/* A reboot or power-down request counts only when it was sent with kill(2) by a component this
+ * boot stage started and still supervises (the sender's pid from the kernel, not from the
+ * message): an app, a stray process or a component of an earlier boot cannot power the device
+ * off. Everything else is logged and ignored. */
+static void power_request(struct boot_ctx *c, const siginfo_t *si)
+{
+	const char *what = si->si_signo == BOOT_SIGNAL_REBOOT ? "reboot" : "power-down";
+	bool ours = false;
+	for (size_t i = 0; i < g_nchildren && (si->si_code == SI_USER || si->si_code == SI_QUEUE); i++)
+		ours = ours || (g_children[i].pid > 0 && g_children[i].pid == si->si_pid);
+	if (!ours) {
+		rp_log_event(RP_LOG_WARNING, "boot.power.refused",
+		             "%s request from pid %d refused: not a component this boot stage supervises", what,
+		             (int)si->si_pid);
+		return;
+	}
+	rp_log_event(RP_LOG_NOTICE, "boot.power.requested", "%s requested by component pid %d", what, (int)si->si_pid);
+	if (c->request != BOOT_RUN_POWER_OFF)
+		c->request = si->si_signo == BOOT_SIGNAL_REBOOT ? BOOT_RUN_REBOOT : BOOT_RUN_POWER_OFF;
+	c->stop = true;
+}
+
+/* Wait up to TIMEOUT_MS for SIGCHLD, SIGTERM, SIGINT or a power request (all blocked; delivered
+ * here only). */
 static void wait_signal(struct boot_ctx *c, uint64_t timeout_ms)
 {
 	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGCHLD);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
+	boot_sigset(&set);
 	struct timespec ts = {.tv_sec = (time_t)(timeout_ms / 1000), .tv_nsec = (long)(timeout_ms % 1000) * 1000000};
-	int sig = sigtimedwait(&set, NULL, &ts);
+	siginfo_t si;
+	memset(&si, 0, sizeof(si));
+	int sig = sigtimedwait(&set, &si, &ts);
 	if (sig == SIGTERM || sig == SIGINT)
 		c->stop = true;
+	else if (sig == BOOT_SIGNAL_REBOOT || sig == BOOT_SIGNAL_POWER_OFF)
+		power_request(c, &si);
 }
 
 /* Reap exited children; returns the index of the first one that exited, or -1. */
@@ -133,7 +174,7 @@ struct boot_runtime {
 	char *root;
 	char *run;
 	char *version;
-	char *slot_env, *state_env, *version_env;
+	char *slot_env, *state_env, *version_env, *pid_env;
 	char *ready[BOOT_OSCONF_MAX_COMPONENTS];
 };
 
@@ -146,6 +187,7 @@ static void runtime_free(struct boot_runtime *rt)
 	free(rt->slot_env);
 	free(rt->state_env);
 	free(rt->version_env);
+	free(rt->pid_env);
 	for (size_t i = 0; i < BOOT_OSCONF_MAX_COMPONENTS; i++)
 		free(rt->ready[i]);
 	memset(rt, 0, sizeof(*rt));
@@ -166,7 +208,7 @@ static int spawn_component(struct boot_runtime *rt, size_t i, rp_error *err)
 			rc = rp_error_prefix(err, "component '%s'", comp->name);
 	}
 	char *envp[] = {(char *)"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", rt->state_env,
-	                rt->slot_env, rt->version_env, NULL};
+	                rt->slot_env, rt->version_env, rt->pid_env, NULL};
 	pid_t pid = -1;
 	if (rc == 0) {
 		pid = fork();
@@ -383,6 +425,8 @@ static int extract_and_configure(struct boot_ctx *c, const struct package *pkg, 
 	rt->slot_env = xasprintf("RAMPART_BOOT_SLOT=%s", boot_state_slot_name(c->st.active));
 	rt->state_env = xasprintf("RAMPART_STATE=%s", c->o->state_dir);
 	rt->version_env = xasprintf("RAMPART_OS_VERSION=%s", rt->version);
+	/* Lets a component check that its parent is the boot stage before asking it for a reboot. */
+	rt->pid_env = xasprintf("RAMPART_BOOT_PID=%d", (int)getpid());
 	/* Run from a fresh extraction of the bundle just verified, never from an older tree. */
 	if (rp_remove_tree(rt->root, err) < 0 || rp_mkdir_p(rt->root, 0755, err) < 0)
 		return rp_error_prefix(err, "preparing %s", rt->root);
@@ -399,7 +443,8 @@ static int extract_and_configure(struct boot_ctx *c, const struct package *pkg, 
 	if (boot_osconf_parse((const char *)json, len, &rt->conf, err) < 0)
 		return -1;
 	rt->vars = (struct boot_osconf_vars){.state = c->o->state_dir, .root = rt->root, .run = rt->run,
-	                                     .rot = c->o->rot_backend, .tcti = c->o->tcti, .version = rt->version};
+	                                     .rot = c->o->rot_backend, .tcti = c->o->tcti, .version = rt->version,
+	                                     .device_id = c->device_id};
 	return ready_paths(rt, rt->ready, err);
 }
 
@@ -484,6 +529,12 @@ static int rot_phase(struct boot_ctx *c, const struct package *pkg, bool read_on
 		return rp_error_prefix(err, "opening the root of trust");
 	if (rot_counter_read(r, BOOT_ROT_COUNTER_OS_FLOOR, &c->floor, err) < 0)
 		return rp_error_prefix(err, "reading the OS version floor");
+	uint8_t id[RP_KEY_ID_LEN];
+	if (!c->device_id[0] && rot_device_id(r, id, err) == 0) {
+		_cleanup_free_ char *idhex = rp_hex_encode(id, sizeof(id));
+		snprintf(c->device_id, sizeof(c->device_id), "%s", idhex);
+	}
+	rp_error_clear(err); /* without it ${DEVICE_ID} expands to "", which its users refuse */
 	if (read_only)
 		return 0;
 	uint64_t target = pkg->md.version < c->st.committed_version ? pkg->md.version : c->st.committed_version;
@@ -550,6 +601,7 @@ static int boot_round(struct boot_ctx *c, struct boot_runtime *rt, rp_error *err
 	}
 	if (rot_phase(c, pkg, false, err) < 0)
 		return -1;
+	c->measured = true;
 	boot_fault_point("boot.measured");
 	ctx_unlock(c);
 	if (extract_and_configure(c, pkg, rt, err) < 0 || start_all(rt, err) < 0) {
@@ -613,10 +665,7 @@ int boot_run(const struct boot_options *o, rp_error *err)
 	struct boot_runtime rt = {0};
 	int rc = -1;
 	sigset_t set, old;
-	sigemptyset(&set);
-	sigaddset(&set, SIGCHLD);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
+	boot_sigset(&set);
 	sigprocmask(SIG_BLOCK, &set, &old);
 	boot_fault_set_killer(kill_children);
 	c.state_path = boot_state_path(o->state_dir);
@@ -631,18 +680,27 @@ int boot_run(const struct boot_options *o, rp_error *err)
 	if ((fresh || rebuilt) && save_state(&c, err) < 0)
 		goto out;
 	int r = 0;
-	for (int round = 0; round < BOOT_MAX_ROUNDS && r == 0 && !c.stop; round++)
+	for (int round = 0; round < BOOT_MAX_ROUNDS && r == 0 && !c.stop && !c.measured; round++)
 		r = boot_round(&c, &rt, err);
 	if (r < 0)
 		goto out;
-	if (r == 0 && !c.stop) {
+	if (r == 0 && c.measured && !c.stop) {
+		/* The decision is saved; the bundle measured in this power-on stays in the PCRs until a
+		 * reset, so the next slot runs after a power cycle, never in this one. */
+		rp_log_event(RP_LOG_NOTICE, "boot.reboot", "slot %s%s is next; it boots after a power cycle",
+		             boot_state_slot_name(c.st.active), c.st.pending ? " (pending its health check)" : "");
+		c.request = BOOT_RUN_REBOOT;
+	} else if (r == 0 && !c.stop) {
 		rp_error_set(err, RP_E_INTERNAL, "no slot decision after %d rounds", BOOT_MAX_ROUNDS);
 		goto out;
 	}
-	if (!o->until_healthy && !c.stop)
+	if (!o->until_healthy && !c.stop && c.request == BOOT_RUN_STOPPED)
 		supervise(&c, &rt);
 	stop_children(&c);
-	rc = 0;
+	if (c.request == BOOT_RUN_POWER_OFF || c.request == BOOT_RUN_REBOOT)
+		rp_log_event(RP_LOG_NOTICE, c.request == BOOT_RUN_REBOOT ? "boot.rebooting" : "boot.powering-off",
+		             "every component stopped; %s", c.request == BOOT_RUN_REBOOT ? "rebooting" : "powering off");
+	rc = (int)c.request;
 out:
 	stop_children(&c);
 	ctx_unlock(&c);

@@ -1,12 +1,14 @@
 /* A/B slots: trusted keys, verified slot opening, state reconstruction and installation into the
- * inactive slot. Installation writes the bytes of the sealed, already-verified copy of the bundle,
- * so what lands in the slot is exactly what was checked (no re-read of the caller's file). */
+ * inactive slot. Installation streams the bundle once into a temporary file in the slot while
+ * hashing it, and renames it into place only after the signatures matched the hashed bytes: what
+ * lands in the slot is exactly what was checked, with one pass and a bounded buffer. */
 #include "device/boot/boot_slot.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -18,8 +20,7 @@
 #include "device/boot/boot_fault.h"
 #include "device/monitor/monitor_client.h"
 #include "device/rot/rot.h"
-
-#define BOOT_COPY_CHUNK (64 * 1024)
+#include "pkg/package_stream.h"
 
 char *boot_dir_path(const char *state_dir)
 {
@@ -231,36 +232,104 @@ int boot_floor_read(const char *state_dir, const char *rot_backend, const char *
 	                    BOOT_ROT_COUNTER_OS_FLOOR);
 }
 
-/* Write the verified bytes to DIR/bundle.rpkg.tmp, fsync, rename over bundle.rpkg, fsync DIR.
- * Disk full (or any error) removes the temporary file and leaves bundle.rpkg as it was. */
-static int slot_write(const char *dir, const struct package *pkg, rp_error *err)
+/* Where the streamed bundle goes: DIR/bundle.rpkg.tmp, written as it is read and hashed. */
+struct slot_sink {
+	int fd;
+	const char *path;
+	bool failed; /* the write failed (disk full...): the slot's problem, not the bundle's */
+};
+
+static int slot_sink_write(void *ctx, uint64_t off, const void *buf, size_t len, rp_error *err)
 {
-	_cleanup_free_ char *tmp = xasprintf("%s/bundle.rpkg.tmp", dir);
-	_cleanup_free_ char *dst = xasprintf("%s/bundle.rpkg", dir);
-	_cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	struct slot_sink *s = ctx;
+	(void)off;
+	if (rp_write_full(s->fd, buf, len) < 0) {
+		s->failed = true;
+		return rp_error_set_errno(err, errno, "writing %s", s->path);
+	}
+	boot_fault_point("install.copy");
+	return 0;
+}
+
+int boot_slot_verify(const char *state_dir, unsigned slot, const struct boot_trust *trust,
+                     struct package_stream_result *res, rp_error *err)
+{
+	_cleanup_free_ char *path = boot_slot_path(state_dir, slot);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
 	if (fd < 0)
+		return rp_error_set_errno(err, errno, "slot %s (%s)", boot_state_slot_name(slot), path);
+	struct stat stbuf;
+	if (fstat(fd, &stbuf) < 0 || !S_ISREG(stbuf.st_mode))
+		return rp_error_set(err, RP_E_INVALID, "slot %s: %s is not a regular file", boot_state_slot_name(slot), path);
+	struct package_trust pt = {.keys = trust->keys, .nkeys = trust->nkeys, .threshold = 1};
+	if (package_stream_verify(fd, NULL, &pt, NULL, NULL, res, err) < 0)
+		return rp_error_prefix(err, "slot %s: verifying %s", boot_state_slot_name(slot), path);
+	if (res->md.type != PACKAGE_TYPE_OS_BUNDLE) {
+		const char *tn = package_image_type_name(res->md.type);
+		return rp_error_set(err, RP_E_VERIFY, "slot %s: %s is a %s package, not an os-bundle",
+		                    boot_state_slot_name(slot), path, tn ? tn : "unknown");
+	}
+	return 0;
+}
+
+/* Stream the bundle from REQ into SLOT_DIR/bundle.rpkg.tmp (TMP), verifying it on the way: one
+ * pass, one bounded buffer. On success the temporary file holds exactly the verified bytes and
+ * *RES says what they are; on any failure the caller removes it. */
+static int stream_into(const struct boot_install_request *req, const struct boot_trust *trust, const char *tmp,
+                       int *tmp_fd, bool *write_failed, struct package_stream_result *res, rp_error *err)
+{
+	_cleanup_close_ int in = -1;
+	int src = req->fd;
+	if (req->path) {
+		in = open(req->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		if (in < 0)
+			return rp_error_set_errno(err, errno, "opening %s", req->path);
+		struct stat st;
+		if (fstat(in, &st) == 0 && S_ISDIR(st.st_mode))
+			return rp_error_set(err, RP_E_INVALID, "%s is a directory, not an image package", req->path);
+		src = in;
+	}
+	/* O_RDWR: the payload walk maps the copy afterwards. */
+	*tmp_fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (*tmp_fd < 0) {
+		*write_failed = true;
 		return rp_error_set_errno(err, errno, "creating %s", tmp);
-	for (size_t off = 0; off < pkg->len; off += BOOT_COPY_CHUNK) {
-		size_t n = pkg->len - off < BOOT_COPY_CHUNK ? pkg->len - off : BOOT_COPY_CHUNK;
-		if (rp_write_full(fd, pkg->data + off, n) < 0) {
-			int saved = errno;
-			unlink(tmp);
-			return rp_error_set_errno(err, saved, "writing %s", tmp);
-		}
-		boot_fault_point("install.copy");
 	}
-	if (fsync(fd) < 0) {
-		int saved = errno;
-		unlink(tmp);
-		return rp_error_set_errno(err, saved, "flushing %s", tmp);
+	struct slot_sink sink = {.fd = *tmp_fd, .path = tmp};
+	struct package_trust pt = {.keys = trust->keys, .nkeys = trust->nkeys, .threshold = 1};
+	if (package_stream_verify(src, NULL, &pt, slot_sink_write, &sink, res, err) < 0) {
+		*write_failed = sink.failed;
+		return sink.failed ? -1 : rp_error_prefix(err, "verifying the bundle");
 	}
-	boot_fault_point("install.before-rename");
-	if (rename(tmp, dst) < 0) {
-		int saved = errno;
-		unlink(tmp);
-		return rp_error_set_errno(err, saved, "renaming %s to %s", tmp, dst);
+	return 0;
+}
+
+/* The verified bundle's claims against the device: type, what the caller expects, the floor and
+ * the running version. */
+static int check_bundle(const struct boot_install_request *req, const struct package_metadata *md, uint64_t floor,
+                        bool cur_ok, uint64_t cur_version, unsigned active, rp_error *err)
+{
+	if (md->type != PACKAGE_TYPE_OS_BUNDLE) {
+		const char *tn = package_image_type_name(md->type);
+		return rp_error_set(err, RP_E_VERIFY, "the package is a %s, not an os-bundle", tn ? tn : "unknown type");
 	}
-	return rp_fsync_dir(dir, err);
+	if (req->expect_image_id && req->expect_image_id[0] && strcasecmp(md->image_id, req->expect_image_id) != 0)
+		return rp_error_set(err, RP_E_VERIFY, "the package is image %s but the update metadata says %s",
+		                    md->image_id, req->expect_image_id);
+	if (req->expect_version && md->version != req->expect_version)
+		return rp_error_set(err, RP_E_VERIFY, "the package is version %llu but the update metadata says %llu",
+		                    (unsigned long long)md->version, (unsigned long long)req->expect_version);
+	if (md->version < floor)
+		return rp_error_set(err, RP_E_VERIFY,
+		                    "version %llu is below the device's OS version floor %llu: downgrades are refused",
+		                    (unsigned long long)md->version, (unsigned long long)floor);
+	if (cur_ok && md->version <= cur_version)
+		return rp_error_set(err, RP_E_VERIFY,
+		                    "version %llu is not newer than the running version %llu (slot %s): "
+		                    "downgrades and reinstalls are refused",
+		                    (unsigned long long)md->version, (unsigned long long)cur_version,
+		                    boot_state_slot_name(active));
+	return 0;
 }
 
 int boot_slot_install(const struct boot_install_request *req, struct boot_install_result *res, rp_error *err)
@@ -274,26 +343,19 @@ int boot_slot_install(const struct boot_install_request *req, struct boot_instal
 		return rp_error_prefix(err, "installing an OS bundle");
 	int rc = -1;
 	_cleanup_close_ int lock = boot_lock(req->state_dir, err);
-	struct package_trust pt = {.keys = trust.keys, .nkeys = trust.nkeys, .threshold = 1};
-	_cleanup_package_ struct package *pkg = NULL;
-	_cleanup_package_ struct package *cur = NULL;
-	_cleanup_free_ char *slot_dir = NULL, *state_path = boot_state_path(req->state_dir);
+	_cleanup_close_ int tmp_fd = -1;
+	_cleanup_free_ char *slot_dir = NULL, *tmp = NULL, *dst = NULL;
+	_cleanup_free_ char *state_path = boot_state_path(req->state_dir);
+	struct package_stream_result pkg, cur;
+	memset(&cur, 0, sizeof(cur));
+	bool cur_ok = false;
 	uint64_t floor = 0;
 	struct boot_state st;
 	bool fresh = false, rebuilt = false;
 	if (lock < 0)
 		goto out;
-	pkg = req->path ? package_reader_open_path(req->path, NULL, &pt, err)
-	                : package_reader_open_fd(req->fd, NULL, &pt, err);
-	if (!pkg) {
-		rp_error_prefix(err, "verifying the bundle");
-		goto out;
-	}
-	if (pkg->md.type != PACKAGE_TYPE_OS_BUNDLE) {
-		const char *tn = package_image_type_name(pkg->md.type);
-		rp_error_set(err, RP_E_VERIFY, "the package is a %s, not an os-bundle", tn ? tn : "unknown type");
-		goto out;
-	}
+	/* Everything the decision needs except the bundle itself comes first, so the bundle is read
+	 * once, straight into the slot. */
 	if (boot_floor_read(req->state_dir, req->rot_backend, req->tcti, req->monitor_socket, &floor, err) < 0)
 		goto out;
 	if (boot_state_load_or_reconstruct(req->state_dir, &trust, floor, &st, &fresh, &rebuilt, err) < 0)
@@ -307,7 +369,6 @@ int boot_slot_install(const struct boot_install_request *req, struct boot_instal
 	if (st.committed_version > floor)
 		floor = st.committed_version;
 	res->floor = floor;
-	res->version = pkg->md.version;
 	if (!fresh && st.pending) {
 		rp_error_set(err, RP_E_CONFLICT,
 		             "slot %s holds an update that has not passed its health check yet; boot it (it commits "
@@ -315,26 +376,12 @@ int boot_slot_install(const struct boot_install_request *req, struct boot_instal
 		             boot_state_slot_name(st.active));
 		goto out;
 	}
-	if (pkg->md.version < floor) {
-		rp_error_set(err, RP_E_VERIFY,
-		             "version %llu is below the device's OS version floor %llu: downgrades are refused",
-		             (unsigned long long)pkg->md.version, (unsigned long long)floor);
-		goto out;
-	}
 	unsigned target = 0;
 	if (!fresh) {
 		rp_error e = RP_ERROR_INIT;
-		cur = boot_slot_open(req->state_dir, st.active, &trust, &e);
-		if (cur) {
-			res->previous_version = cur->md.version;
-			if (pkg->md.version <= cur->md.version) {
-				rp_error_set(err, RP_E_VERIFY,
-				             "version %llu is not newer than the running version %llu (slot %s): "
-				             "downgrades and reinstalls are refused",
-				             (unsigned long long)pkg->md.version, (unsigned long long)cur->md.version,
-				             boot_state_slot_name(st.active));
-				goto out;
-			}
+		cur_ok = boot_slot_verify(req->state_dir, st.active, &trust, &cur, &e) == 0;
+		if (cur_ok) {
+			res->previous_version = cur.md.version;
 			target = 1u - st.active;
 		} else {
 			/* The active slot does not verify: install over it, keep the other as fallback. */
@@ -342,10 +389,42 @@ int boot_slot_install(const struct boot_install_request *req, struct boot_instal
 			target = st.active;
 		}
 	}
-	boot_fault_point("install.verified");
 	res->slot = target;
 	slot_dir = xasprintf("%s/boot/slots/%s", req->state_dir, boot_state_slot_name(target));
-	if (rp_mkdir_p(slot_dir, 0700, err) < 0 || slot_write(slot_dir, pkg, err) < 0) {
+	tmp = xasprintf("%s/bundle.rpkg.tmp", slot_dir);
+	dst = xasprintf("%s/bundle.rpkg", slot_dir);
+	if (rp_mkdir_p(slot_dir, 0700, err) < 0) {
+		rp_error_prefix(err, "writing slot %s (the device keeps its current OS)", boot_state_slot_name(target));
+		goto out;
+	}
+	/* Written under a temporary name and renamed only once verified: a bundle that fails at the end
+	 * of the stream (altered, cut short, too long) never replaces what the slot held. */
+	bool write_failed = false;
+	if (stream_into(req, &trust, tmp, &tmp_fd, &write_failed, &pkg, err) < 0) {
+		if (write_failed)
+			rp_error_prefix(err, "writing slot %s (the device keeps its current OS)", boot_state_slot_name(target));
+		goto out;
+	}
+	res->version = pkg.md.version;
+	if (check_bundle(req, &pkg.md, floor, cur_ok, cur.md.version, st.active, err) < 0)
+		goto out;
+	if (package_stream_check_payload(tmp_fd, &pkg, NULL, NULL, err) < 0) {
+		rp_error_prefix(err, "verifying the bundle");
+		goto out;
+	}
+	boot_fault_point("install.verified");
+	if (fsync(tmp_fd) < 0) {
+		rp_error_set_errno(err, errno, "writing slot %s: flushing %s (the device keeps its current OS)",
+		                   boot_state_slot_name(target), tmp);
+		goto out;
+	}
+	boot_fault_point("install.before-rename");
+	if (rename(tmp, dst) < 0) {
+		rp_error_set_errno(err, errno, "writing slot %s: renaming %s to %s (the device keeps its current OS)",
+		                   boot_state_slot_name(target), tmp, dst);
+		goto out;
+	}
+	if (rp_fsync_dir(slot_dir, err) < 0) {
 		rp_error_prefix(err, "writing slot %s (the device keeps its current OS)", boot_state_slot_name(target));
 		goto out;
 	}
@@ -358,23 +437,26 @@ int boot_slot_install(const struct boot_install_request *req, struct boot_instal
 	if (target != next.active) {
 		next.previous = next.active;
 		next.active = (uint8_t)target;
-	} else if (!cur) {
+	} else if (!cur_ok) {
 		next.previous = BOOT_SLOT_NONE;
 	}
 	next.pending = true;
 	next.attempts_left = (uint8_t)attempts;
 	next.bad_mask &= (uint8_t)~(1u << target);
 	boot_state_set_result(&next, "installed version %llu into slot %s; pending its health check",
-	                      (unsigned long long)pkg->md.version, boot_state_slot_name(target));
+	                      (unsigned long long)pkg.md.version, boot_state_slot_name(target));
 	if (boot_state_save(state_path, &next, err) < 0) {
 		rp_error_prefix(err, "switching to slot %s (the device keeps its current OS)", boot_state_slot_name(target));
 		goto out;
 	}
 	boot_fault_point("install.after-switch");
 	rp_log_event(RP_LOG_NOTICE, "boot.install.done", "version %llu installed into slot %s; boots at next start",
-	             (unsigned long long)pkg->md.version, boot_state_slot_name(target));
+	             (unsigned long long)pkg.md.version, boot_state_slot_name(target));
 	rc = 0;
 out:
+	/* Nothing half-written or unverified stays behind (after the rename the name is gone). */
+	if (rc < 0 && tmp_fd >= 0)
+		unlink(tmp);
 	boot_trust_free(&trust);
 	return rc;
 }

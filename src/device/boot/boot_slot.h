@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "device/boot/boot_state.h"
 #include "pkg/package_reader.h"
+#include "pkg/package_stream.h"
 
 #define BOOT_TRUST_MAX_KEYS 16
 #define BOOT_ROT_COUNTER_OS_FLOOR 0 /* root-of-trust counter holding the OS version floor */
@@ -34,6 +35,10 @@ int boot_lock(const char *state_dir, rp_error *err) RP_MUST_CHECK;
 
 /* Open SLOT's bundle: signature by a trusted key, type os-bundle. RP_E_NOT_FOUND when empty. */
 struct package *boot_slot_open(const char *state_dir, unsigned slot, const struct boot_trust *trust, rp_error *err);
+/* The same checks in one streaming pass with a bounded buffer (no private copy, no payload walk):
+ * for learning what a slot holds without using it. */
+int boot_slot_verify(const char *state_dir, unsigned slot, const struct boot_trust *trust,
+                     struct package_stream_result *res, rp_error *err) RP_MUST_CHECK;
 
 /* The state when the file is missing or damaged: the slot whose bundle verifies with the highest
  * version >= FLOOR becomes active (pending with one attempt when above FLOOR), the other one, if it
@@ -55,6 +60,9 @@ struct boot_install_request {
 	 * root of trust directly when it is free, else the monitor socket when given; the state's last
 	 * committed version always counts. */
 	const char *rot_backend, *tcti, *monitor_socket;
+	/* What signed update metadata says the bundle is (checked against its verified metadata). */
+	const char *expect_image_id; /* NULL: not checked */
+	uint64_t expect_version;     /* 0: not checked */
 };
 
 struct boot_install_result {
@@ -62,9 +70,12 @@ struct boot_install_result {
 	uint64_t version, previous_version, floor;
 };
 
-/* Verify the bundle (trusted signature, os-bundle, version > active version and >= floor), copy the
- * verified bytes into the inactive slot atomically (temp + fsync + rename + fsync dir), then mark
- * it pending with the given attempts. Any failure leaves both slots and the state as they were. */
+/* Stream the bundle once into a temporary file in the inactive slot while hashing it; then verify
+ * (trusted signature over the hashed bytes, os-bundle, the expected image ID and version, version >
+ * active version and >= floor, payload safety walk of the written copy), fsync, rename into place,
+ * fsync the directory, and only then mark the slot pending with the given attempts. Any failure
+ * (altered, truncated or over-long bundle, disk full) removes the temporary file and leaves both
+ * slots and the state as they were. Memory: one PACKAGE_STREAM_CHUNK buffer. */
 int boot_slot_install(const struct boot_install_request *req, struct boot_install_result *res,
                       rp_error *err) RP_MUST_CHECK;
 

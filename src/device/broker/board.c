@@ -295,9 +295,34 @@ static int parse_periph(json_t *o, struct board_periph *p, rp_error *err)
 	return 0;
 }
 
+/* "Clock": {"Simulated": true} or {"Linux": {"Rtc": "/dev/rtc0"}} ({} in Linux: no RTC). Absent:
+ * the system clock and /dev/rtc0, what a real board has. */
+static int parse_clock(json_t *o, struct board *b, rp_error *err)
+{
+	static const char *const keys[] = {"Simulated", "Linux", NULL};
+	static const char *const lx_keys[] = {"Rtc", NULL};
+	json_t *sim = json_object_get(o, "Simulated"), *lx = NULL;
+	const char *rtc = NULL;
+
+	if (rp_json_check_keys(o, keys, "Clock", err) < 0 || rp_json_get_object(o, "Linux", false, &lx, err) < 0)
+		return -1;
+	if (!sim == !lx)
+		return rp_error_set(err, RP_E_INVALID, "Clock needs exactly one of \"Simulated\" or \"Linux\"");
+	if (sim) {
+		if (!json_is_true(sim))
+			return rp_error_set(err, RP_E_INVALID, "Clock.Simulated must be true (use \"Linux\" for the real clock)");
+		b->clock_simulated = true;
+		return 0;
+	}
+	if (rp_json_check_keys(lx, lx_keys, "Clock.Linux", err) < 0 || rp_json_get_string(lx, "Rtc", false, &rtc, err) < 0)
+		return -1;
+	b->rtc_device[0] = '\0';
+	return rtc ? copy_path(rtc, b->rtc_device, "Clock.Linux.Rtc", err) : 0;
+}
+
 struct board *board_parse(const char *json, size_t len, const char *what, rp_error *err)
 {
-	static const char *const keys[] = {"Metadata", "Name", "Peripherals", NULL};
+	static const char *const keys[] = {"Metadata", "Name", "Peripherals", "Clock", NULL};
 	static const char *const meta_keys[] = {"Type", "Version", NULL};
 	_cleanup_json_ json_t *root = NULL;
 	_cleanup_(board_freep) struct board *b = NULL;
@@ -335,6 +360,12 @@ struct board *board_parse(const char *json, size_t len, const char *what, rp_err
 	b = xcalloc(1, sizeof(*b));
 	if (copy_name(name, b->name, "Name", err) < 0)
 		goto fail;
+	snprintf(b->rtc_device, sizeof(b->rtc_device), "/dev/rtc0");
+	if (json_object_get(root, "Clock")) {
+		json_t *clock = NULL;
+		if (rp_json_get_object(root, "Clock", true, &clock, err) < 0 || parse_clock(clock, b, err) < 0)
+			goto fail;
+	}
 	b->periphs = xcalloc(json_array_size(arr) + 1, sizeof(*b->periphs));
 	json_array_foreach(arr, i, o) {
 		struct board_periph *p = &b->periphs[i];

@@ -69,6 +69,10 @@ struct board {
 	char name[BOARD_NAME_MAX + 1];
 	struct board_periph *periphs;
 	size_t count;
+	/* The clock apps with SystemTime set: simulated (an offset kept by the broker, so tests and the
+	 * demo never move the host's clock) or the system clock plus an RTC device (empty: none). */
+	bool clock_simulated;
+	char rtc_device[BOARD_PATH_MAX + 1];
 };
 
 /* Parse LEN bytes of a board file; WHAT names it in errors. */

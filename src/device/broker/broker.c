@@ -24,6 +24,7 @@
 #include "device/broker/backend_linux.h"
 #include "device/broker/broker_net.h"
 #include "device/broker/broker_proto.h"
+#include "device/broker/broker_time.h"
 #include "device/broker/broker_wire.h"
 
 #define BROKER_CHANNELS_MAX 64
@@ -47,6 +48,7 @@ struct chan {
 	uint32_t i2c_speed, i2c_timeout_ms;
 	uint32_t spi_speed;
 	uint8_t spi_mode, spi_bit_order;
+	uint32_t sysevent_mask; /* CH_SYSEVENT: the events the app registered for */
 };
 
 struct broker {
@@ -70,7 +72,18 @@ struct broker {
 	bool connect_pending;                  /* an app.connect waits for the manager's answer */
 	uint32_t connect_seq;
 	char connect_peer[BROKER_COMPONENT_ID_LEN + 1];
+	bool power_pending;                    /* a power request waits for the manager's answer */
+	uint32_t power_seq;
+	uint8_t power_action;
+	/* An UpdateReadyForInstall (Pending) the app may still defer or resume: the manager's round
+	 * number, echoed in link.defer, and the minutes it may defer at most. */
+	bool sysevent_pending;
+	uint32_t sysevent_round, sysevent_max_minutes;
+	struct broker_clock clock; /* BROKER_TIME */
 };
+
+/* sysevent.register channels one app may hold (applibs keeps one; a few spare for a reconnect). */
+#define BROKER_SYSEVENT_CHANNELS_MAX 4
 
 /* ---- event log ---- */
 
@@ -137,6 +150,7 @@ struct broker *broker_new(struct board *board, const struct broker_policy *polic
 	b->policy = policy;
 	b->opts = *opts;
 	b->epfd = -1;
+	broker_clock_init(&b->clock, board, policy->system_time);
 	b->granted = xcalloc(board->count + 1, sizeof(bool));
 	b->open_mask = xcalloc(board->count + 1, sizeof(uint32_t));
 	b->gpio_value = xcalloc(board->count + 1, 1);
@@ -403,6 +417,33 @@ static void link_send(struct broker *b, uint16_t type, const char *cid, int fd)
 	rp_buf_free(&out);
 }
 
+/* A power request the policy granted goes to the app manager, which carries it out (it asks the
+ * boot stage for a reboot or power-down, records a power profile) and answers with a status. A
+ * broker without a manager (tests, tools) only records it in its event log. */
+static int power_request(struct broker *b, const struct broker_msg *req)
+{
+	if (!b->link)
+		return b->opts.power_hook ? b->opts.power_hook(b->opts.power_ctx, req->dir, req->id) : 0;
+	if (b->power_pending)
+		return deny(b, "power", req->dir, EBUSY, "another power request is in progress");
+	struct broker_msg m = {.type = BROKER_LINK_POWER, .seq = req->seq, .dir = req->dir, .id = req->id};
+	rp_buf out;
+	rp_buf_init(&out);
+	broker_msg_encode(&m, &out);
+	int rc = broker_wire_send(b->link->fd, out.data, out.len, -1);
+	rp_buf_free(&out);
+	if (rc < 0) {
+		rp_log_event(RP_LOG_WARNING, "broker.link_lost", "app %s: the app manager does not read its link: %s",
+		             b->policy->app_name, strerror(errno));
+		chan_close(b, b->link);
+		return deny(b, "power", req->dir, ECONNREFUSED, "the app manager is gone");
+	}
+	b->power_pending = true;
+	b->power_seq = req->seq;
+	b->power_action = req->dir;
+	return BROKER_DEFERRED;
+}
+
 /* app.connect: this app must list the peer; the app manager, which sees every running app,
  * checks the peer lists this app too, and hands out the two ends of a socketpair. */
 static int app_connect(struct broker *b, const struct broker_msg *req)
@@ -439,6 +480,102 @@ static void send_to_app(struct broker *b, struct chan *c, const struct broker_ms
 	rp_buf_free(&out);
 }
 
+/* ---- system events (docs/protocol.md, "System events and update deferral") ---- */
+
+static void link_send_msg(struct broker *b, const struct broker_msg *m)
+{
+	rp_buf out;
+	if (!b->link)
+		return;
+	rp_buf_init(&out);
+	broker_msg_encode(m, &out);
+	if (broker_wire_send(b->link->fd, out.data, out.len, -1) < 0) {
+		rp_log_event(RP_LOG_WARNING, "broker.link_lost", "app %s: the app manager does not read its link: %s",
+		             b->policy->app_name, strerror(errno));
+		chan_close(b, b->link);
+	}
+	rp_buf_free(&out);
+}
+
+static const char *sysevent_name(uint32_t event)
+{
+	return event == BROKER_SYSEVENT_UPDATE_READY     ? "UpdateReadyForInstall"
+	       : event == BROKER_SYSEVENT_UPDATE_STARTED ? "UpdateStarted"
+	                                                 : "NoUpdateAvailable";
+}
+
+/* link.sysevent from the manager: forward it to every event channel registered for it, then tell
+ * the manager whether to wait for this app's answer (only a Pending UpdateReadyForInstall that
+ * reached an app holding SoftwareUpdateDeferral). A newer event replaces an unanswered one. */
+static void sysevent_deliver(struct broker *b, const struct broker_msg *m)
+{
+	struct broker_msg n = {.type = BROKER_SYSEVENT_NOTIFY, .sysevent = m->sysevent};
+	struct broker_msg ack = {.type = BROKER_LINK_SYSEVENT | BROKER_RESPONSE, .seq = m->seq};
+	unsigned delivered = 0;
+
+	n.sysevent.awaiting = 0;
+	for (size_t i = 0; i < b->nchans; i++) {
+		struct chan *c = b->chans[i];
+		rp_buf out;
+		if (c->kind != CH_SYSEVENT || !(c->sysevent_mask & m->sysevent.event))
+			continue;
+		rp_buf_init(&out);
+		broker_msg_encode(&n, &out);
+		if (broker_wire_send(c->fd, out.data, out.len, -1) == 0)
+			delivered++;
+		else
+			protocol_error_msg(b, "the app does not read its system-event channel");
+		rp_buf_free(&out);
+	}
+	b->sysevent_pending = delivered && b->policy->software_update_deferral &&
+	                      m->sysevent.event == BROKER_SYSEVENT_UPDATE_READY &&
+	                      m->sysevent.status == BROKER_SYSEVENT_PENDING && m->sysevent.max_defer_minutes > 0;
+	b->sysevent_round = m->seq;
+	b->sysevent_max_minutes = m->sysevent.max_defer_minutes;
+	ack.sysevent.awaiting = b->sysevent_pending;
+	ev(b, "sysevent.notify", NULL, "{s:s, s:I, s:I, s:I, s:I}", "event", sysevent_name(m->sysevent.event), "status",
+	   (json_int_t)m->sysevent.status, "update_type", (json_int_t)m->sysevent.update_type, "max_defer_minutes",
+	   (json_int_t)m->sysevent.max_defer_minutes, "delivered", (json_int_t)delivered);
+	link_send_msg(b, &ack);
+}
+
+/* sysevent.defer / sysevent.resume: the app's answer to the pending event, passed to the manager.
+ * One answer per event; a deferral longer than what is left of the 24 h is cut to it. */
+static int sysevent_answer(struct broker *b, const struct broker_msg *req)
+{
+	const char *what = broker_msg_type_name(req->type);
+	uint32_t minutes = req->type == BROKER_SYSEVENT_DEFER ? req->arg : 0;
+
+	if (!b->sysevent_pending)
+		return deny(b, what, req->id, EINVAL, "no update event is pending");
+	if (req->type == BROKER_SYSEVENT_DEFER && (minutes == 0 || minutes > BROKER_SYSEVENT_DEFER_MAX_MINUTES))
+		return deny(b, what, req->id, EINVAL, "a deferral must be 1..1440 minutes");
+	if (!b->link)
+		return deny(b, what, req->id, ECONNREFUSED, "the app manager is not reachable");
+	if (minutes > b->sysevent_max_minutes)
+		minutes = b->sysevent_max_minutes;
+	struct broker_msg m = {.type = BROKER_LINK_DEFER, .seq = b->sysevent_round, .id = req->id, .arg = minutes};
+	b->sysevent_pending = false;
+	link_send_msg(b, &m);
+	if (!b->link)
+		return deny(b, what, req->id, ECONNREFUSED, "the app manager is gone");
+	ev(b, req->type == BROKER_SYSEVENT_DEFER ? "sysevent.defer" : "sysevent.resume", NULL, "{s:I, s:I}", "requested",
+	   (json_int_t)req->arg, "minutes", (json_int_t)minutes);
+	return 0;
+}
+
+static void power_answer(struct broker *b, uint32_t status)
+{
+	struct broker_msg r = {.type = BROKER_POWER | BROKER_RESPONSE, .seq = b->power_seq, .status = status};
+	b->power_pending = false;
+	if (status != 0)
+		deny(b, "power", b->power_action, (int)status,
+		     status == ENOTSUP ? "no boot stage supervises the device runtime: reboot and power-down are unavailable"
+		                       : "the app manager refused the request");
+	if (b->control)
+		send_to_app(b, b->control, &r, -1);
+}
+
 /* A message from the app manager: the answer to our app.connect, or a peer's connection. */
 static bool serve_link(struct broker *b, struct chan *c)
 {
@@ -461,6 +598,8 @@ static bool serve_link(struct broker *b, struct chan *c)
 			b->connect_pending = false;
 			send_to_app(b, b->control, &r, -1);
 		}
+		if (b->power_pending)
+			power_answer(b, ECONNREFUSED);
 		return false;
 	}
 	if (m.type == (BROKER_LINK_CONNECT | BROKER_RESPONSE) && b->connect_pending && b->control) {
@@ -476,6 +615,10 @@ static bool serve_link(struct broker *b, struct chan *c)
 		else
 			ev(b, "app.connect", NULL, "{s:s}", "peer", b->connect_peer);
 		send_to_app(b, b->control, &r, r.status == 0 ? fd : -1);
+	} else if (m.type == (BROKER_LINK_POWER | BROKER_RESPONSE) && b->power_pending && m.seq == b->power_seq) {
+		power_answer(b, m.status);
+	} else if (m.type == BROKER_LINK_SYSEVENT && fd < 0) {
+		sysevent_deliver(b, &m);
 	} else if (m.type == BROKER_LINK_INCOMING && fd >= 0 && b->appconn) {
 		struct broker_msg r = {.type = BROKER_APP_INCOMING};
 		memcpy(r.component_id, m.component_id, sizeof(r.component_id));
@@ -485,6 +628,55 @@ static bool serve_link(struct broker *b, struct chan *c)
 	if (fd >= 0)
 		close(fd);
 	return true;
+}
+
+/* BROKER_TIME: SystemTime sets the clock (EPERM without it, as clock_settime) and writes the RTC
+ * (EACCES, as clock_systohc); enabling time sync needs TimeSyncConfig or SystemTime (EACCES);
+ * reading its state needs nothing. Grants are checked before values, as on Azure Sphere. */
+static int handle_time(struct broker *b, const struct broker_msg *req, struct broker_msg *resp)
+{
+	static const char *const ops[] = {"", "set", "systohc", "sync.set", "sync.get"};
+	const struct broker_policy *pol = b->policy;
+	const char *src = b->clock.simulated ? "simulated" : "system";
+	const char *why = "";
+	char what[32];
+	int r;
+
+	snprintf(what, sizeof(what), "time.%s", ops[req->dir]);
+	switch (req->dir) {
+	case BROKER_TIME_SET: {
+		if (!pol->system_time)
+			return deny(b, what, req->time.clock_id, EPERM, "SystemTime is not declared");
+		if ((r = broker_time_check(req, &why)) != 0)
+			return deny(b, what, req->time.clock_id, r, why);
+		struct timespec ts = {.tv_sec = (time_t)req->time.sec, .tv_nsec = (long)req->time.nsec};
+		if ((r = broker_clock_set(&b->clock, &ts)) != 0)
+			return deny(b, what, req->time.clock_id, r, "setting the clock failed");
+		ev(b, "time.set", NULL, "{s:I, s:I, s:s}", "seconds", (json_int_t)req->time.sec, "nanoseconds",
+		   (json_int_t)req->time.nsec, "clock", src);
+		rp_log_event(RP_LOG_NOTICE, "broker.time_set", "app %s set the %s clock to %" PRId64 ".%09" PRIu32,
+		             pol->app_name, src, req->time.sec, req->time.nsec);
+		return 0;
+	}
+	case BROKER_TIME_SYSTOHC: {
+		int64_t written = 0;
+		if (!pol->system_time)
+			return deny(b, what, 0, EACCES, "SystemTime is not declared");
+		if ((r = broker_clock_systohc(&b->clock, &written)) != 0)
+			return deny(b, what, 0, r, r == ENODEV ? "the board has no RTC" : "writing the RTC failed");
+		ev(b, "time.systohc", NULL, "{s:I, s:s}", "seconds", (json_int_t)written, "clock", src);
+		return 0;
+	}
+	case BROKER_TIME_SYNC_GET:
+		resp->value = b->clock.sync_enabled;
+		return 0;
+	default:
+		if (!pol->system_time && !pol->time_sync_config)
+			return deny(b, what, 0, EACCES, "neither TimeSyncConfig nor SystemTime is declared");
+		b->clock.sync_enabled = req->value != 0;
+		ev(b, "time.sync", NULL, "{s:b}", "enabled", req->value != 0);
+		return 0;
+	}
 }
 
 static int handle_control(struct broker *b, const struct broker_msg *req, struct broker_msg *resp, int *app_fd)
@@ -506,10 +698,17 @@ static int handle_control(struct broker *b, const struct broker_msg *req, struct
 	case BROKER_SYSEVENT_REGISTER: {
 		if (!pol->system_event_notifications)
 			return deny(b, what, req->id, EPERM, "SystemEventNotifications is not declared");
-		if (req->id == 0 || req->id > 0x7)
+		if (req->id == 0 || req->id > BROKER_SYSEVENT_MASK)
 			return deny(b, what, req->id, EINVAL, "invalid event mask");
-		if (!chan_new_pair(b, CH_SYSEVENT, SOCK_SEQPACKET, app_fd))
+		size_t open_channels = 0;
+		for (size_t i = 0; i < b->nchans; i++)
+			open_channels += b->chans[i]->kind == CH_SYSEVENT;
+		if (open_channels >= BROKER_SYSEVENT_CHANNELS_MAX)
+			return deny(b, what, req->id, EMFILE, "too many system-event registrations");
+		struct chan *ec = chan_new_pair(b, CH_SYSEVENT, SOCK_SEQPACKET, app_fd);
+		if (!ec)
 			return deny(b, what, req->id, errno, "creating the event channel failed");
+		ec->sysevent_mask = req->id;
 		ev(b, "sysevent.register", NULL, "{s:I}", "mask", (json_int_t)req->id);
 		return 0;
 	}
@@ -517,10 +716,9 @@ static int handle_control(struct broker *b, const struct broker_msg *req, struct
 	case BROKER_SYSEVENT_RESUME:
 		if (!pol->software_update_deferral)
 			return deny(b, what, req->id, EPERM, "SoftwareUpdateDeferral is not declared");
-		if (req->id != 0x1)
+		if (req->id != BROKER_SYSEVENT_UPDATE_READY)
 			return deny(b, what, req->id, EINVAL, "only UpdateReadyForInstall can be deferred");
-		/* No update is pending in this broker: Azure Sphere fails the call in that case too. */
-		return deny(b, what, req->id, EINVAL, "no update event is pending");
+		return sysevent_answer(b, req);
 	case BROKER_POWER: {
 		static const unsigned need[] = {0, BROKER_POWER_FORCE_REBOOT, BROKER_POWER_FORCE_POWER_DOWN,
 		                                BROKER_POWER_SET_POWER_PROFILE};
@@ -530,8 +728,10 @@ static int handle_control(struct broker *b, const struct broker_msg *req, struct
 		if (req->dir == BROKER_POWER_PROFILE && req->id > 2)
 			return deny(b, what, req->id, EINVAL, "unknown power profile");
 		ev(b, "power", NULL, "{s:s, s:I}", "action", names[req->dir], "argument", (json_int_t)req->id);
-		return b->opts.power_hook ? b->opts.power_hook(b->opts.power_ctx, req->dir, req->id) : 0;
+		return power_request(b, req);
 	}
+	case BROKER_TIME:
+		return handle_time(b, req, resp);
 	case BROKER_APP_CONNECT:
 		return app_connect(b, req);
 	case BROKER_APP_LISTEN:
@@ -907,6 +1107,7 @@ void broker_free(struct broker *b)
 		chan_close(b, b->chans[b->nchans - 1]);
 	if (b->epfd >= 0)
 		close(b->epfd);
+	broker_clock_close(&b->clock);
 	if (b->log)
 		fclose(b->log);
 	free(b->granted);

@@ -70,6 +70,8 @@ struct broker_policy *broker_policy_from_manifest(const struct manifest *m)
 	if (c->power_controls & MANIFEST_POWER_SET_POWER_PROFILE)
 		p->power_controls |= BROKER_POWER_SET_POWER_PROFILE;
 	p->device_auth = c->device_auth_tenant[0] != '\0';
+	p->system_time = c->system_time;
+	p->time_sync_config = c->time_sync_config;
 	return p;
 }
 

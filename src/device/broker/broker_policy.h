@@ -25,6 +25,8 @@ struct broker_policy {
 	bool software_update_deferral;
 	unsigned power_controls; /* BROKER_POWER_* bits */
 	bool device_auth;
+	bool system_time;      /* SystemTime: set the clock, write the RTC */
+	bool time_sync_config; /* TimeSyncConfig: enable/disable time sync (SystemTime also grants it) */
 	/* Network grants (src/device/broker/broker_net.c). */
 	char **allowed_connections; /* lowercase names, "*.domain" wildcards, canonical IP literals */
 	size_t allowed_connection_count;

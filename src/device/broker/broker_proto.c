@@ -29,6 +29,7 @@ static const struct {
 	{BROKER_NET_CONNECT, "net.connect"},
 	{BROKER_NET_LISTEN, "net.listen"},
 	{BROKER_APP_LISTEN, "app.listen"},
+	{BROKER_TIME, "time"},
 	{BROKER_GPIO_GET, "gpio.get"},
 	{BROKER_GPIO_SET, "gpio.set"},
 	{BROKER_I2C_CONFIG, "i2c.config"},
@@ -44,6 +45,9 @@ static const struct {
 	{BROKER_LINK_CONNECT, "link.connect"},
 	{BROKER_LINK_LISTENING, "link.listening"},
 	{BROKER_LINK_INCOMING, "link.incoming"},
+	{BROKER_LINK_SYSEVENT, "link.sysevent"},
+	{BROKER_LINK_DEFER, "link.defer"},
+	{BROKER_LINK_POWER, "link.power"},
 };
 
 const char *broker_msg_type_name(uint16_t type)
@@ -57,13 +61,13 @@ const char *broker_msg_type_name(uint16_t type)
 
 bool broker_msg_is_control(uint16_t type)
 {
-	return type >= BROKER_GPIO_OPEN && type <= BROKER_APP_LISTEN;
+	return (type >= BROKER_GPIO_OPEN && type <= BROKER_APP_LISTEN) || type == BROKER_TIME;
 }
 
 bool broker_msg_is_link(uint16_t type)
 {
 	type &= (uint16_t)~BROKER_RESPONSE;
-	return type >= BROKER_LINK_CONNECT && type <= BROKER_LINK_INCOMING;
+	return type >= BROKER_LINK_CONNECT && type <= BROKER_LINK_POWER;
 }
 
 /* Host names, IPv4 and IPv6 literals only: the allow-list check compares bytes, so anything a
@@ -125,10 +129,12 @@ static void encode_request(const struct broker_msg *m, rp_buf *b)
 		break;
 	case BROKER_SYSEVENT_DEFER:
 	case BROKER_ADC_SET_REF:
+	case BROKER_LINK_DEFER:
 		rp_buf_u32(b, m->id);
 		rp_buf_u32(b, m->arg);
 		break;
 	case BROKER_POWER:
+	case BROKER_LINK_POWER:
 		rp_buf_u8(b, m->dir);
 		rp_buf_u32(b, m->id);
 		break;
@@ -156,6 +162,13 @@ static void encode_request(const struct broker_msg *m, rp_buf *b)
 		break;
 	case BROKER_APP_LISTEN:
 	case BROKER_LINK_LISTENING:
+		break;
+	case BROKER_TIME:
+		rp_buf_u8(b, m->dir);
+		rp_buf_u32(b, m->time.clock_id);
+		rp_buf_u64(b, (uint64_t)m->time.sec);
+		rp_buf_u32(b, m->time.nsec);
+		rp_buf_u8(b, m->value);
 		break;
 	case BROKER_GPIO_SET:
 		rp_buf_u8(b, m->value);
@@ -198,6 +211,7 @@ static void encode_request(const struct broker_msg *m, rp_buf *b)
 		rp_buf_u8(b, m->pwm.enabled);
 		break;
 	case BROKER_SYSEVENT_NOTIFY:
+	case BROKER_LINK_SYSEVENT:
 		rp_buf_u32(b, m->sysevent.event);
 		rp_buf_u32(b, m->sysevent.status);
 		rp_buf_u32(b, m->sysevent.update_type);
@@ -215,6 +229,7 @@ static void encode_response(const struct broker_msg *m, rp_buf *b)
 	switch (m->type & ~BROKER_RESPONSE) {
 	case BROKER_GPIO_GET:
 	case BROKER_NET_STATUS:
+	case BROKER_TIME:
 		rp_buf_u8(b, m->value);
 		break;
 	case BROKER_I2C_TRANSFER:
@@ -227,6 +242,9 @@ static void encode_response(const struct broker_msg *m, rp_buf *b)
 	case BROKER_ADC_BITS:
 	case BROKER_ADC_POLL:
 		rp_buf_u32(b, m->arg);
+		break;
+	case BROKER_LINK_SYSEVENT:
+		rp_buf_u8(b, m->sysevent.awaiting);
 		break;
 	default:
 		break;
@@ -263,6 +281,25 @@ static int range_u8(rp_error *err, const struct broker_msg *m, const char *field
 	if (v < lo || v > hi)
 		return rp_error_set(err, RP_E_INVALID, "broker message %s: %s %u is out of range %u..%u",
 		                    broker_msg_type_name(m->type), field, v, lo, hi);
+	return 0;
+}
+
+/* One event (a single bit), a status, an update type only for update events, and a deferral
+ * allowance only while the event is pending. */
+static int sysevent_check(const struct broker_msg *m, rp_error *err)
+{
+	uint32_t ev = m->sysevent.event;
+	if (ev != BROKER_SYSEVENT_UPDATE_READY && ev != BROKER_SYSEVENT_UPDATE_STARTED && ev != BROKER_SYSEVENT_NO_UPDATE)
+		return bad(err, m, "event must be exactly one of UpdateReadyForInstall, UpdateStarted, NoUpdateAvailable");
+	if (m->sysevent.status < BROKER_SYSEVENT_PENDING || m->sysevent.status > BROKER_SYSEVENT_COMPLETE)
+		return bad(err, m, "status must be 1..4");
+	if (m->sysevent.update_type > BROKER_UPDATE_SYSTEM ||
+	    (ev == BROKER_SYSEVENT_NO_UPDATE) != (m->sysevent.update_type == BROKER_UPDATE_NONE))
+		return bad(err, m, "update type must be App or System for update events, none otherwise");
+	if (m->sysevent.max_defer_minutes > BROKER_SYSEVENT_DEFER_MAX_MINUTES ||
+	    (m->sysevent.max_defer_minutes && (ev != BROKER_SYSEVENT_UPDATE_READY ||
+	                                       m->sysevent.status == BROKER_SYSEVENT_FINAL)))
+		return bad(err, m, "max deferral must be 0..1440, and 0 unless UpdateReadyForInstall may be deferred");
 	return 0;
 }
 
@@ -323,7 +360,18 @@ static int decode_request(rp_reader *r, struct broker_msg *m, rp_error *err)
 		rp_reader_u32(r, "id", &m->id);
 		rp_reader_u32(r, "argument", &m->arg);
 		break;
+	case BROKER_LINK_DEFER:
+		rp_reader_u32(r, "event", &m->id);
+		rp_reader_u32(r, "minutes", &m->arg);
+		if (!rp_reader_ok(r))
+			break;
+		if (m->id != BROKER_SYSEVENT_UPDATE_READY)
+			return bad(err, m, "only UpdateReadyForInstall can be deferred");
+		if (m->arg > BROKER_SYSEVENT_DEFER_MAX_MINUTES)
+			return bad(err, m, "minutes must be 0..1440");
+		break;
 	case BROKER_POWER:
+	case BROKER_LINK_POWER:
 		rp_reader_u8(r, "action", &m->dir);
 		rp_reader_u32(r, "argument", &m->id);
 		if (rp_reader_ok(r) && range_u8(err, m, "action", m->dir, 1, 3) < 0)
@@ -377,6 +425,21 @@ static int decode_request(rp_reader *r, struct broker_msg *m, rp_error *err)
 	case BROKER_APP_LISTEN:
 	case BROKER_LINK_LISTENING:
 		break;
+	case BROKER_TIME: {
+		uint64_t sec = 0;
+		rp_reader_u8(r, "operation", &m->dir);
+		rp_reader_u32(r, "clock id", &m->time.clock_id);
+		rp_reader_u64(r, "seconds", &sec);
+		rp_reader_u32(r, "nanoseconds", &m->time.nsec);
+		rp_reader_u8(r, "enabled", &m->value);
+		if (!rp_reader_ok(r))
+			break;
+		m->time.sec = (int64_t)sec;
+		if (range_u8(err, m, "operation", m->dir, BROKER_TIME_SET, BROKER_TIME_SYNC_GET) < 0 ||
+		    range_u8(err, m, "enabled", m->value, 0, 1) < 0)
+			return -1;
+		break;
+	}
 	case BROKER_GPIO_SET:
 		rp_reader_u8(r, "value", &m->value);
 		if (rp_reader_ok(r) && range_u8(err, m, "value", m->value, 0, 1) < 0)
@@ -445,10 +508,13 @@ static int decode_request(rp_reader *r, struct broker_msg *m, rp_error *err)
 			return bad(err, m, "duty cycle is longer than the period");
 		break;
 	case BROKER_SYSEVENT_NOTIFY:
+	case BROKER_LINK_SYSEVENT:
 		rp_reader_u32(r, "event", &m->sysevent.event);
 		rp_reader_u32(r, "status", &m->sysevent.status);
 		rp_reader_u32(r, "update type", &m->sysevent.update_type);
 		rp_reader_u32(r, "max deferral", &m->sysevent.max_defer_minutes);
+		if (rp_reader_ok(r) && sysevent_check(m, err) < 0)
+			return -1;
 		break;
 	default:
 		return bad(err, m, "unknown message type");
@@ -463,6 +529,7 @@ static int decode_response(rp_reader *r, struct broker_msg *m, rp_error *err)
 	switch (m->type & ~BROKER_RESPONSE) {
 	case BROKER_GPIO_GET:
 	case BROKER_NET_STATUS:
+	case BROKER_TIME:
 		rp_reader_u8(r, "value", &m->value);
 		if (rp_reader_ok(r) && range_u8(err, m, "value", m->value, 0, 1) < 0)
 			return -1;
@@ -477,6 +544,11 @@ static int decode_response(rp_reader *r, struct broker_msg *m, rp_error *err)
 	case BROKER_ADC_BITS:
 	case BROKER_ADC_POLL:
 		rp_reader_u32(r, "value", &m->arg);
+		break;
+	case BROKER_LINK_SYSEVENT:
+		rp_reader_u8(r, "awaiting", &m->sysevent.awaiting);
+		if (rp_reader_ok(r) && range_u8(err, m, "awaiting", m->sysevent.awaiting, 0, 1) < 0)
+			return -1;
 		break;
 	default:
 		break;
@@ -507,7 +579,8 @@ int broker_msg_decode(const uint8_t *buf, size_t len, struct broker_msg *out, rp
 	                                  (out->type == (BROKER_SYSEVENT_NOTIFY | BROKER_RESPONSE) ||
 	                                   out->type == (BROKER_APP_INCOMING | BROKER_RESPONSE) ||
 	                                   out->type == (BROKER_LINK_INCOMING | BROKER_RESPONSE) ||
-	                                   out->type == (BROKER_LINK_LISTENING | BROKER_RESPONSE))))
+	                                   out->type == (BROKER_LINK_LISTENING | BROKER_RESPONSE) ||
+	                                   out->type == (BROKER_LINK_DEFER | BROKER_RESPONSE))))
 		return rp_error_set(err, RP_E_INVALID, "broker message: unknown type %u", out->type);
 	if (out->type & BROKER_RESPONSE) {
 		if (out->status > MAX_ERRNO)

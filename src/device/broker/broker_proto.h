@@ -43,6 +43,8 @@ enum broker_msg_type {
 	BROKER_NET_CONNECT = 13,
 	BROKER_NET_LISTEN = 14,
 	BROKER_APP_LISTEN = 15,
+	/* System time (SystemTime / TimeSyncConfig capabilities): one type, the operation in `dir`. */
+	BROKER_TIME = 16,
 	/* Handle channels (the fd an open returned), bound to one peripheral. */
 	BROKER_GPIO_GET = 32,
 	BROKER_GPIO_SET = 33,
@@ -62,12 +64,33 @@ enum broker_msg_type {
 	BROKER_LINK_CONNECT = 96,   /* broker -> manager: connect my app to this component */
 	BROKER_LINK_LISTENING = 97, /* broker -> manager: my app accepts app connections */
 	BROKER_LINK_INCOMING = 98,  /* manager -> broker: a peer's socket for my app */
+	BROKER_LINK_SYSEVENT = 99,  /* manager -> broker: a system event for my app (answered: awaiting?) */
+	BROKER_LINK_DEFER = 100,    /* broker -> manager: my app deferred (minutes) or resumed (0) */
+	BROKER_LINK_POWER = 101,    /* broker -> manager: my app's granted power request (answered: status) */
 };
+
+/* System events (applibs sysevent.h values). */
+#define BROKER_SYSEVENT_UPDATE_READY 0x1u
+#define BROKER_SYSEVENT_UPDATE_STARTED 0x2u
+#define BROKER_SYSEVENT_NO_UPDATE 0x4u
+#define BROKER_SYSEVENT_MASK 0x7u
+enum broker_sysevent_status {
+	BROKER_SYSEVENT_PENDING = 1,
+	BROKER_SYSEVENT_FINAL = 2,
+	BROKER_SYSEVENT_DEFERRED = 3,
+	BROKER_SYSEVENT_COMPLETE = 4,
+};
+enum broker_sysevent_update_type { BROKER_UPDATE_NONE = 0, BROKER_UPDATE_APP = 1, BROKER_UPDATE_SYSTEM = 2 };
+/* The longest one deferral may be, and the total a target may be held back (24 h). */
+#define BROKER_SYSEVENT_DEFER_MAX_MINUTES 1440u
 
 enum broker_net_socket { BROKER_NET_TCP = 1, BROKER_NET_UDP = 2 };
 
 enum broker_gpio_dir { BROKER_GPIO_INPUT = 0, BROKER_GPIO_OUTPUT = 1 };
 enum broker_power_action { BROKER_POWER_REBOOT = 1, BROKER_POWER_DOWN = 2, BROKER_POWER_PROFILE = 3 };
+/* BROKER_TIME operations: set CLOCK_REALTIME, copy the system time to the RTC, enable or
+ * disable time sync, query time sync (the response's `value`). */
+enum broker_time_op { BROKER_TIME_SET = 1, BROKER_TIME_SYSTOHC = 2, BROKER_TIME_SYNC_SET = 3, BROKER_TIME_SYNC_GET = 4 };
 enum broker_i2c_setting { BROKER_I2C_SPEED = 1, BROKER_I2C_TIMEOUT = 2 };
 enum broker_spi_setting { BROKER_SPI_SPEED = 1, BROKER_SPI_MODE = 2, BROKER_SPI_BIT_ORDER = 3 };
 #define BROKER_SPI_READ 0x1u
@@ -100,7 +123,13 @@ struct broker_msg {
 	} pwm;
 	struct {
 		uint32_t event, status, update_type, max_defer_minutes;
+		uint8_t awaiting; /* link.sysevent response: the app may still defer or resume */
 	} sysevent;
+	struct {
+		uint32_t clock_id; /* BROKER_TIME_SET: the clockid_t the app passed */
+		int64_t sec;       /* seconds since the epoch (two's complement on the wire) */
+		uint32_t nsec;     /* validated by the broker (EINVAL), not the decoder */
+	} time;
 	uint16_t address;     /* I2C target address */
 	uint16_t read_len;    /* I2C bytes to read */
 	const uint8_t *data;  /* I2C write data (requests) or read data (responses) */

@@ -9,6 +9,7 @@
 #include "device/broker/board.h"
 #include "device/broker/broker.h"
 #include "device/broker/broker_policy.h"
+#include "device/broker/broker_privs.h"
 #include "device/broker/broker_proto.h"
 
 static void usage(FILE *f)
@@ -17,10 +18,13 @@ static void usage(FILE *f)
 	           "                             [--log EVENTS.jsonl] [--network-ready yes|no|auto]\n"
 	           "                             [--log-level debug|info|notice|warning|error]\n"
 	           "                             [--link-fd N] [--allow-loopback-targets] [--connect-timeout-ms N]\n"
+	           "                             [--user UID]\n"
 	           "Serves peripheral broker protocol v1 on the SOCK_SEQPACKET socket at fd N (default %d)\n"
 	           "until the app closes it; grants only what the manifest declares. --link-fd: the app\n"
 	           "manager's link for app-to-app connections. --allow-loopback-targets: let AllowedConnections\n"
-	           "hosts resolve to loopback or the device's own addresses (tests, demo; off by default).\n",
+	           "hosts resolve to loopback or the device's own addresses (tests, demo; off by default).\n"
+	           "--user: after start-up, switch to this uid (and the gid of the same number); in any case\n"
+	           "the broker keeps only the capabilities its manifest needs and sets no_new_privs and seccomp.\n",
 	           BROKER_APP_FD);
 }
 
@@ -31,7 +35,7 @@ int main(int argc, char **argv)
 		{"socket-fd", required_argument, NULL, 's'}, {"log", required_argument, NULL, 'l'},
 		{"network-ready", required_argument, NULL, 'n'}, {"log-level", required_argument, NULL, 'v'},
 		{"link-fd", required_argument, NULL, 'k'},   {"allow-loopback-targets", no_argument, NULL, 'L'},
-		{"connect-timeout-ms", required_argument, NULL, 't'},
+		{"connect-timeout-ms", required_argument, NULL, 't'}, {"user", required_argument, NULL, 'u'},
 		{"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
 	};
 	const char *board_path = NULL, *manifest_path = NULL;
@@ -42,6 +46,9 @@ int main(int argc, char **argv)
 	struct board *board = NULL;
 	struct broker_policy *policy = NULL;
 	struct broker *b = NULL;
+	uint32_t user = 0;
+	bool change_user = false;
+	struct broker_privs privs;
 	int c, rc = 1;
 
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -73,6 +80,14 @@ int main(int argc, char **argv)
 			break;
 		case 'L':
 			opts.allow_loopback_targets = true;
+			break;
+		case 'u':
+			if (rp_parse_u32(optarg, 1, UINT32_MAX - 1, &user, &err) < 0) {
+				rp_error_prefix(&err, "--user");
+				rp_error_report(&err, "rampart-periph-broker");
+				return 2;
+			}
+			change_user = true;
 			break;
 		case 't':
 			if (rp_parse_u32(optarg, 1, 600000, &u32, &err) < 0) {
@@ -124,6 +139,12 @@ int main(int argc, char **argv)
 	b = broker_new(board, policy, &opts, &err);
 	if (!b)
 		goto out;
+	/* Everything the broker opens with privilege (event log, RTC) is open by now. */
+	broker_privs_needed(policy, board, &privs);
+	if (broker_privs_drop(&privs, change_user, (uid_t)user, (gid_t)user, &err) < 0) {
+		rp_error_prefix(&err, "dropping privileges");
+		goto out;
+	}
 	if (broker_run(b, (int)fd, &err) < 0)
 		goto out;
 	rc = 0;

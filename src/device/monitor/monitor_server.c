@@ -17,6 +17,7 @@
 #include "common/parse.h"
 #include "common/xalloc.h"
 #include "device/monitor/monitor_eventlog.h"
+#include "device/monitor/monitor_idle.h"
 #include "device/monitor/monitor_protocol.h"
 #include "device/monitor/monitor_server.h"
 
@@ -437,6 +438,7 @@ static void server_client_ready(monitor_server *s, struct monitor_client_slot *c
 
 int monitor_server_run(monitor_server *s, volatile sig_atomic_t *stop, rp_error *err)
 {
+	bool worked = true; /* start-up counts as work: release after it too */
 	while (!*stop) {
 		struct pollfd fds[1 + MONITOR_MAX_CLIENTS];
 		size_t map[1 + MONITOR_MAX_CLIENTS];
@@ -447,12 +449,18 @@ int monitor_server_run(monitor_server *s, volatile sig_atomic_t *stop, rp_error 
 				map[n] = i;
 				fds[n++] = (struct pollfd){.fd = s->clients[i].fd, .events = POLLIN | POLLRDHUP};
 			}
-		int rc = poll(fds, n, -1);
+		int rc = poll(fds, n, worked ? MONITOR_IDLE_RELEASE_MS : -1);
 		if (rc < 0) {
 			if (errno == EINTR)
 				continue;
 			return rp_error_set_errno(err, errno, "waiting for peers");
 		}
+		if (rc == 0) {
+			monitor_idle_release();
+			worked = false;
+			continue;
+		}
+		worked = true;
 		for (nfds_t i = 1; i < n; i++) {
 			struct monitor_client_slot *c = &s->clients[map[i]];
 			if (fds[i].revents & POLLIN)

@@ -331,6 +331,7 @@ static int os_precheck(const struct update_config *cfg, struct update_status *st
 	if (bs.committed_version == p->version) {
 		update_status_set(st, t->name, p->image_id, p->type, p->version, t->sha256, UPDATE_STATE_COMMITTED, NULL,
 		                  false, now);
+		update_status_supersede(st, t->name, json_string_value(json_object_get(t->custom, "component_id")), now);
 		_cleanup_free_ char *hex = rp_hex_encode(t->sha256, RP_SHA256_LEN);
 		_cleanup_free_ char *part = xasprintf("%s/update/downloads/%s.part", cfg->state_dir, hex);
 		unlink(part);
@@ -346,6 +347,15 @@ static int os_precheck(const struct update_config *cfg, struct update_status *st
 		rep->failed++;
 		return -1;
 	}
+	return 0;
+}
+
+/* The download's SHA-256 against the one the signed targets metadata gives (its length is already
+ * exact: update_fetch_file never writes past it and fails short of it). */
+static int verify_download(const tuf_target *t, const char *part, const uint8_t got[RP_SHA256_LEN], rp_error *err)
+{
+	if (memcmp(got, t->sha256, RP_SHA256_LEN) != 0)
+		return rp_error_set(err, RP_E_VERIFY, "%s does not match the SHA-256 signed for target %s", part, t->name);
 	return 0;
 }
 
@@ -368,12 +378,14 @@ static int apply_target(struct update_config *cfg, struct update_status *st, con
 	if (update_status_save(st, cfg->state_dir, &e2) < 0)
 		rp_warn("%s", e2.message);
 	bool permanent = false, os_installed = false;
-	int rc = update_fetch_file(&cfg->fetch, url, part, t->length, err);
+	/* The TUF hash is taken while the bytes arrive (update_fetch_file_hashed): no second pass. */
+	uint8_t got[RP_SHA256_LEN];
+	int rc = update_fetch_file_hashed(&cfg->fetch, url, part, t->length, got, err);
 	if (rc < 0) {
 		if (disk_full(err) || err->code == RP_E_LIMIT)
 			unlink(part); /* free the space; an overflowing source gets no resume either */
 		rp_error_prefix(err, "downloading %s", t->name);
-	} else if (boot_fault_point("update.download.done"), (rc = tuf_target_verify_file(t, part, err)) < 0) {
+	} else if (boot_fault_point("update.download.done"), (rc = verify_download(t, part, got, err)) < 0) {
 		/* A partial file never counts: wrong bytes are thrown away, not resumed. */
 		unlink(part);
 		rp_error_prefix(err, "verifying %s", t->name);
@@ -401,6 +413,7 @@ static int apply_target(struct update_config *cfg, struct update_status *st, con
 	boot_fault_point("update.installed"); /* installed, status not yet saved */
 	update_status_set(st, t->name, p->image_id, p->type, p->version, t->sha256, UPDATE_STATE_INSTALLED, NULL, false,
 	                  now);
+	update_status_supersede(st, t->name, json_string_value(json_object_get(t->custom, "component_id")), now);
 	rep->installed++;
 	rep->os_installed |= os_installed;
 	rp_log_event(RP_LOG_NOTICE, "update.target.installed", "%s (%s, version %" PRIu64 ") installed", t->name, p->type,
@@ -425,11 +438,11 @@ static void refresh_os_status(const struct update_config *cfg, struct update_sta
 			continue;
 		if (bs.committed_version >= (uint64_t)ver && !(bs.pending)) {
 			json_object_set_new(v, "state", json_string("committed"));
+			update_status_supersede(st, k, json_string_value(json_object_get(v, "component_id")), now);
 		} else if (!bs.pending && bs.committed_version < (uint64_t)ver) {
 			json_object_set_new(v, "state", json_string("rolled-back"));
 			json_object_set_new(v, "reason", json_string(bs.last_result[0] ? bs.last_result : "health check failed"));
 		}
-		(void)now;
 	}
 }
 

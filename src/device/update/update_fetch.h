@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "common/crypto.h"
 #include "common/error.h"
 
 #define UPDATE_FETCH_DEFAULT_LOW_SPEED_LIMIT 256 /* bytes/s */
@@ -43,6 +44,11 @@ int update_fetch_buffer(struct update_fetch_config *cfg, const char *url, size_t
  * more). The caller verifies the hash before using the file: a resumed file may mix responses. */
 int update_fetch_file(struct update_fetch_config *cfg, const char *url, const char *partial, uint64_t expected_len,
                       rp_error *err) RP_MUST_CHECK;
+/* The same, and *SHA256 receives the SHA-256 of the complete file, computed as the bytes arrive (a
+ * resumed download hashes the prefix already on disk once, first): no second pass over the file to
+ * check it against signed metadata. Valid only when this returns 0. */
+int update_fetch_file_hashed(struct update_fetch_config *cfg, const char *url, const char *partial,
+                             uint64_t expected_len, uint8_t sha256[RP_SHA256_LEN], rp_error *err) RP_MUST_CHECK;
 
 /* POST BODY (JSON) to URL; a 2xx status is success. */
 int update_fetch_post_json(struct update_fetch_config *cfg, const char *url, const char *body,

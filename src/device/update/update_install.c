@@ -1,7 +1,8 @@
 /* Installers for the three kinds of update target, in the order a check applies them: trust
- * updates, OS bundles, applications. Every package is verified against the trusted keys here even
+ * updates, OS bundles, applications. Every package is verified against the trusted keys even
  * though TUF already checked its hash: a compromised repository key alone must not be enough
- * (defense in depth), and the package's own metadata must say what the signed metadata said. */
+ * (defense in depth), and the package's own metadata must say what the signed metadata said.
+ * OS bundles are verified by boot_slot_install while they stream into the slot (one pass). */
 #include "device/update/update_install.h"
 
 #include <dirent.h>
@@ -214,8 +215,11 @@ static int install_trust(const struct update_config *cfg, struct package *pkg, b
 
 /* ---- OS bundles and applications ---- */
 
-static int install_os(const struct update_config *cfg, const char *path, bool *permanent, bool *os_installed,
-                      rp_error *err)
+/* One pass: boot_slot_install streams the file into the inactive slot while hashing it and checks
+ * the signature and the metadata (type, image ID, version) on the bytes it wrote, so the OS bundle
+ * is neither opened here first nor held in memory. */
+static int install_os(const struct update_config *cfg, const char *path, const struct update_install_expect *ex,
+                      bool *permanent, bool *os_installed, rp_error *err)
 {
 	struct boot_install_request req = {
 	    .state_dir = cfg->state_dir,
@@ -224,10 +228,14 @@ static int install_os(const struct update_config *cfg, const char *path, bool *p
 	    .rot_backend = cfg->rot_backend,
 	    .tcti = cfg->tcti,
 	    .monitor_socket = cfg->monitor_socket,
+	    .expect_image_id = ex->image_id,
+	    .expect_version = ex->version,
 	};
 	struct boot_install_result res;
 	if (boot_slot_install(&req, &res, err) < 0) {
-		*permanent = err && (err->code == RP_E_VERIFY || err->code == RP_E_INVALID);
+		/* Refused bytes fail the same way again; a full disk (RP_E_LIMIT with an errno) does not. */
+		*permanent = err && (err->code == RP_E_VERIFY || err->code == RP_E_INVALID || err->code == RP_E_UNSUPPORTED ||
+		                     (err->code == RP_E_LIMIT && err->sys_errno == 0));
 		return -1;
 	}
 	*os_installed = true;
@@ -257,17 +265,13 @@ int update_install(const struct update_config *cfg, const char *path, const stru
                    bool *permanent, bool *os_installed, rp_error *err)
 {
 	*permanent = false;
+	if (strcmp(expect->type, UPDATE_TYPE_OS) == 0)
+		return install_os(cfg, path, expect, permanent, os_installed, err);
 	_cleanup_package_ struct package *pkg = open_verified(cfg->state_dir, path, expect, permanent, err);
 	if (!pkg)
 		return -1;
 	if (strcmp(expect->type, UPDATE_TYPE_TRUST) == 0)
 		return install_trust(cfg, pkg, permanent, err);
-	if (strcmp(expect->type, UPDATE_TYPE_OS) == 0) {
-		/* boot_slot_install verifies the bundle again from the file; drop this sealed copy first so
-		 * two copies of a large bundle are never in memory at once. */
-		package_free(steal_ptr(pkg));
-		return install_os(cfg, path, permanent, os_installed, err);
-	}
 	if (strcmp(expect->type, UPDATE_TYPE_APP) == 0)
 		return install_app(cfg, pkg, path, permanent, err);
 	*permanent = true;

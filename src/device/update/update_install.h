@@ -1,8 +1,8 @@
 /* Installing one downloaded, hash-verified target: each package is verified again with the package
  * reader against the device's trusted image-signing keys (STATE/trust/\*.pub) and must match what the
  * signed metadata said it is (type, image ID, version), then goes to its installer: trust updates
- * replace STATE/trust atomically, OS bundles go to the inactive A/B slot, applications to the
- * application manager. */
+ * replace STATE/trust atomically, OS bundles go to the inactive A/B slot (verified while they stream
+ * into it, in one pass), applications to the application manager. */
 #pragma once
 
 #include <stdint.h>

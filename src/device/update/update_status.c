@@ -15,6 +15,7 @@ static const char *const state_names[] = {
     [UPDATE_STATE_DOWNLOADING] = "downloading", [UPDATE_STATE_INSTALLED] = "installed",
     [UPDATE_STATE_COMMITTED] = "committed",     [UPDATE_STATE_ROLLED_BACK] = "rolled-back",
     [UPDATE_STATE_FAILED] = "failed",           [UPDATE_STATE_DEFERRED] = "deferred",
+    [UPDATE_STATE_SUPERSEDED] = "superseded",
 };
 
 const char *update_image_state_name(enum update_image_state s)
@@ -109,6 +110,44 @@ void update_status_set(struct update_status *st, const char *name, const char *i
 	json_object_set_new(images, name, e);
 }
 
+static bool entry_state_is(json_t *e, const char *a, const char *b)
+{
+	const char *s = json_string_value(json_object_get(e, "state"));
+	return s && (strcmp(s, a) == 0 || (b && strcmp(s, b) == 0));
+}
+
+void update_status_supersede(struct update_status *st, const char *name, const char *component_id, int64_t now)
+{
+	json_t *images = json_object_get(st->doc, "images");
+	json_t *cur = json_object_get(images, name);
+	if (!cur || !component_id || !component_id[0])
+		return;
+	const char *type = json_string_value(json_object_get(cur, "type"));
+	bool os = type && strcmp(type, "os-bundle") == 0;
+	/* COMPONENT_ID may be CUR's own string: copy before replacing it. */
+	_cleanup_free_ char *cid_own = xstrdup(component_id);
+	component_id = cid_own;
+	json_object_set_new(cur, "component_id", json_string(component_id));
+	if (!entry_state_is(cur, "installed", "committed") || (os && !entry_state_is(cur, "committed", NULL)))
+		return; /* an OS bundle replaces the running one only when it commits */
+	const char *k;
+	json_t *v;
+	json_object_foreach(images, k, v) {
+		if (v == cur || !entry_state_is(v, "installed", "committed"))
+			continue;
+		const char *cid = json_string_value(json_object_get(v, "component_id"));
+		const char *vtype = json_string_value(json_object_get(v, "type"));
+		bool same = cid ? strcmp(cid, component_id) == 0 : os && vtype && strcmp(vtype, "os-bundle") == 0;
+		if (!same)
+			continue;
+		json_object_set_new(v, "state", json_string(update_image_state_name(UPDATE_STATE_SUPERSEDED)));
+		_cleanup_free_ char *why = xasprintf("superseded by %s", name);
+		json_object_set_new(v, "reason", json_string(why));
+		json_object_set_new(v, "time", time_json(now));
+		rp_log_event(RP_LOG_INFO, "update.status.superseded", "%s is superseded by %s", k, name);
+	}
+}
+
 int64_t update_status_deferred_since(const struct update_status *st, const char *name,
                                      const uint8_t sha256[RP_SHA256_LEN])
 {
@@ -157,6 +196,7 @@ char *update_status_report_json(const struct update_status *st, const char *devi
 	json_object_foreach(json_object_get(st->doc, "images"), k, v) {
 		json_t *copy = json_deep_copy(v);
 		json_object_del(copy, "permanent");
+		json_object_del(copy, "component_id"); /* kept for superseding; the report's keys are fixed */
 		json_array_append_new(images, copy);
 	}
 	_cleanup_json_ json_t *body = json_pack("{s:s, s:O, s:O, s:O}", "device_id", device_id ?: "", "images", images,

@@ -19,6 +19,7 @@ enum update_image_state {
 	UPDATE_STATE_ROLLED_BACK,
 	UPDATE_STATE_FAILED,
 	UPDATE_STATE_DEFERRED,
+	UPDATE_STATE_SUPERSEDED, /* a newer version of the same component replaced it */
 };
 const char *update_image_state_name(enum update_image_state s);
 
@@ -35,6 +36,12 @@ int update_status_save(const struct update_status *st, const char *state_dir, rp
 void update_status_set(struct update_status *st, const char *name, const char *image_id, const char *type,
                        uint64_t version, const uint8_t sha256[RP_SHA256_LEN], enum update_image_state state,
                        const char *reason, bool permanent, int64_t now);
+/* NAME (just installed or committed) is a version of COMPONENT_ID: record its component and mark
+ * every other installed or committed entry of the same component superseded, so the device and the
+ * service list only what is on the device. An app is replaced at install; an OS bundle only at
+ * commit (until then the old one still runs and is the fallback: call again once it committed).
+ * Entries recorded before component IDs were kept match by type "os-bundle" (one OS per device). */
+void update_status_supersede(struct update_status *st, const char *name, const char *component_id, int64_t now);
 /* True when NAME with this hash is installed/committed, or failed permanently (not retried). */
 bool update_status_done(const struct update_status *st, const char *name, const uint8_t sha256[RP_SHA256_LEN]);
 /* When NAME (with this hash) was first deferred, or 0. */

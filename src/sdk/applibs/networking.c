@@ -108,3 +108,31 @@ int Networking_Listen(uint16_t port, Networking_SocketType type)
 	}
 	return broker_client_open(&req);
 }
+
+/* ---- time sync ---- */
+
+static int time_sync_call(uint8_t op, uint8_t enabled, bool *out)
+{
+	struct broker_msg req = {.type = BROKER_TIME, .dir = op, .value = enabled}, resp;
+	uint8_t buf[BROKER_MSG_MAX];
+	int control = broker_client_control_fd();
+	if (control < 0 || broker_client_call(control, &req, &resp, buf, NULL) < 0)
+		return -1;
+	if (out)
+		*out = resp.value != 0;
+	return 0;
+}
+
+int Networking_TimeSync_SetEnabled(bool enabled)
+{
+	return time_sync_call(BROKER_TIME_SYNC_SET, enabled ? 1 : 0, NULL);
+}
+
+int Networking_TimeSync_GetEnabled(bool *outIsEnabled)
+{
+	if (!outIsEnabled) {
+		errno = EFAULT;
+		return -1;
+	}
+	return time_sync_call(BROKER_TIME_SYNC_GET, 0, outIsEnabled);
+}

@@ -1,5 +1,8 @@
 /* applibs sysevent: registration asks the broker for an event channel (refused with EPERM without
- * SystemEventNotifications) and watches it in the app's event loop. */
+ * SystemEventNotifications) and watches it in the app's event loop; the broker forwards the update
+ * agent's events there (docs/protocol.md, "System events and update deferral"). DeferEvent and
+ * ResumeEvent answer the pending UpdateReadyForInstall through the broker (EPERM without
+ * SoftwareUpdateDeferral, EINVAL when nothing is pending). */
 #include <applibs/sysevent.h>
 
 #include <errno.h>
@@ -49,7 +52,15 @@ static void on_event(EventLoop *el, int fd, EventLoop_IoEvents events, void *con
 	n = broker_wire_recv(fd, buf, sizeof(buf), &extra);
 	if (extra >= 0)
 		close(extra);
-	if (n <= 0 || broker_msg_decode(buf, (size_t)n, &m, &err) < 0 || m.type != BROKER_SYSEVENT_NOTIFY)
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+		/* The broker is gone (the app is being stopped): stop watching a channel that would
+		 * otherwise wake the loop forever. The registration stays until the app unregisters. */
+		EventLoop_UnregisterIo(active.el, active.reg);
+		close(active.fd);
+		active.fd = -1;
+		return;
+	}
+	if (n < 0 || broker_msg_decode(buf, (size_t)n, &m, &err) < 0 || m.type != BROKER_SYSEVENT_NOTIFY)
 		return;
 	SysEvent_Info info = {.event = m.sysevent.event,
 	                      .update = {.max_deferral_time_in_minutes = m.sysevent.max_defer_minutes,
@@ -103,8 +114,10 @@ int SysEvent_UnregisterForEventNotifications(EventRegistration *reg)
 		errno = EINVAL;
 		return -1;
 	}
-	EventLoop_UnregisterIo(active.el, reg);
-	close(active.fd);
+	if (active.fd >= 0) {
+		EventLoop_UnregisterIo(active.el, reg);
+		close(active.fd);
+	}
 	active.reg = NULL;
 	active.el = NULL;
 	active.fd = -1;

@@ -60,6 +60,12 @@ int Networking_Connect(const char *host, uint16_t port, Networking_SocketType ty
  * which must be listed in AllowedTcpServerPorts / AllowedUdpServerPorts (else EPERM). */
 int Networking_Listen(uint16_t port, Networking_SocketType type);
 
+/* Time sync (the device's NTP client), on at start. SetEnabled needs the TimeSyncConfig or
+ * SystemTime capability (else EACCES); GetEnabled needs none (EFAULT for NULL). Both may fail with
+ * ENOTCONN when the app has no broker. */
+int Networking_TimeSync_SetEnabled(bool enabled);
+int Networking_TimeSync_GetEnabled(bool *outIsEnabled);
+
 #ifdef __cplusplus
 }
 #endif

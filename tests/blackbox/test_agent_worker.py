@@ -1,0 +1,99 @@
+"""The device agent's process split: the long-running rampart-agent maps neither libcurl nor
+libcrypto (each attestation and update check runs in a short-lived rampart-agent-work), and a worker
+that is missing, crashes or sends a malformed result costs one failed round, never the agent."""
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from attest_world import World
+from conftest import find_binary, run
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the monitor tests need root (peer UIDs)")
+
+
+@pytest.fixture
+def world(tmp_path):
+    w = World(tmp_path)
+    yield w
+    w.close()
+
+
+def mapped_libraries(pid):
+    names = set()
+    for line in pathlib.Path(f"/proc/{pid}/maps").read_text().splitlines():
+        fields = line.split()
+        if len(fields) > 5 and fields[5].startswith("/"):
+            names.add(os.path.basename(fields[5]))
+    return names
+
+
+def test_idle_agent_maps_no_curl_or_crypto_and_still_serves(world):
+    dev = world.device("split")
+    proc, log = world.agent_daemon(dev, "--no-update")
+    client = dev.state / "agent" / "client.pem"
+    for _ in range(600):  # bounded: the first attestation runs on start, in a worker
+        if client.exists() and "agent.attest.ok" in pathlib.Path(log.name).read_text():
+            break
+        assert proc.poll() is None, pathlib.Path(log.name).read_text()
+        time.sleep(0.05)
+    assert client.exists(), pathlib.Path(log.name).read_text()
+    # The agent answers its socket only between jobs: after this the first worker has been reaped.
+    out = run("rampart", "agent", "status", "--socket", dev.state / "agent.sock", "--output", "json", check=True)
+    assert json.loads(out.stdout)["ok"] is True
+    libs = mapped_libraries(proc.pid)
+    assert not any(n.startswith(("libcurl", "libcrypto", "libssl", "libtss2")) for n in libs), sorted(libs)
+    # The worker has exited: no child is left behind.
+    children = pathlib.Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    assert children == [], children
+    # Attestation on demand still renews the certificates, through a new worker.
+    old = client.read_text()
+    out = run("rampart", "agent", "attest", "--socket", dev.state / "agent.sock", "--output", "json", check=True)
+    st = json.loads(out.stdout)
+    assert st["ok"] is True and st["device_id"] == dev.id and st["not_after"] > time.time()
+    assert client.read_text() != old
+    assert not any(n.startswith(("libcurl", "libcrypto")) for n in mapped_libraries(proc.pid))
+
+
+def agent_with_worker(tmp_path, script):
+    """A copy of rampart-agent next to a stand-in worker (a shell script)."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    agent = bindir / "rampart-agent"
+    shutil.copy(find_binary("rampart-agent"), agent)
+    if script is not None:
+        worker = bindir / "rampart-agent-work"
+        worker.write_text("#!/bin/sh\n" + script)
+        worker.chmod(0o755)
+    return agent
+
+
+def run_once(world, dev, agent):
+    return subprocess.run([str(agent), "--state", str(dev.state), "--monitor-socket", str(dev.sock), "--service",
+                           world.url, "--service-ca", str(world.ca_file), "--once"], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_agent_without_its_worker_refuses_to_start(world, tmp_path):
+    dev = world.device("noworker", register=False, claim=False, measure=False)
+    p = run_once(world, dev, agent_with_worker(tmp_path, None))
+    assert p.returncode == 1
+    assert "rampart-agent-work" in p.stderr, p.stderr
+
+
+@pytest.mark.parametrize("script,expect", [
+    ("printf 'garbage' >&3\n", "agent worker result"),                 # not a result message
+    ("printf '\\001\\001\\001' >&3\n", "agent worker result"),         # cut short
+    ("kill -9 $$\n", "killed by signal 9"),                             # crashed without a result
+    ("exit 0\n", "exited with status 0 without a result"),
+])
+def test_a_misbehaving_worker_is_a_failed_round(world, tmp_path, script, expect):
+    dev = world.device("bad", register=False, claim=False, measure=False)
+    p = run_once(world, dev, agent_with_worker(tmp_path, script))
+    assert p.returncode == 1, p.stderr
+    assert "agent.attest.failed" in p.stderr and expect in p.stderr, p.stderr
+    assert not (dev.state / "agent" / "client.pem").exists()

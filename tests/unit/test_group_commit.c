@@ -1,0 +1,152 @@
+/* Group commit (service/group_commit.c) on a real SQLite store: every acknowledged write is in the
+ * database, a failing writer's changes are undone without undoing the others' in its group, and
+ * many threads writing at once all get their own result. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/fileio.h"
+#include "common/xalloc.h"
+#include "service/group_commit.h"
+#include "service/store_sqlite.h"
+
+static char tmpdir[256];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/rampart-test-group-commit-XXXXXX");
+	assert_non_null(mkdtemp(tmpdir));
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	rp_error err = RP_ERROR_INIT;
+	assert_int_equal(rp_remove_tree(tmpdir, &err), 0);
+	return 0;
+}
+
+struct write {
+	int index;
+	bool fail_after_insert; /* insert its nonce, then fail: the insert must not survive */
+};
+
+static int nonce_write(struct store *st, void *arg, rp_error *err)
+{
+	struct write *w = arg;
+	char nonce[65], device[65];
+	snprintf(nonce, sizeof(nonce), "%064d", w->index);
+	snprintf(device, sizeof(device), "%064x", (unsigned)w->index);
+	if (st->ops->nonce_create(st, nonce, device, 2000000000, 1000, err) < 0)
+		return -1;
+	if (w->fail_after_insert)
+		return rp_error_set(err, RP_E_INVALID, "writer %d refuses", w->index);
+	return 0;
+}
+
+/* Looks nonce INDEX up through the store: 1 present, 0 absent. */
+static int nonce_present(struct store *st, int index)
+{
+	char nonce[65];
+	snprintf(nonce, sizeof(nonce), "%064d", index);
+	rp_error err = RP_ERROR_INIT;
+	struct store_nonce n;
+	assert_int_equal(st->ops->begin(st, false, &err), 0);
+	assert_int_equal(st->ops->nonce_lookup(st, nonce, &n, &err), 0);
+	st->ops->rollback(st);
+	return n.found;
+}
+
+static void test_single_writes(void **state)
+{
+	(void)state;
+	_cleanup_free_ char *path = xasprintf("%s/db", tmpdir);
+	rp_error err = RP_ERROR_INIT;
+	struct store *st = store_sqlite_open(path, 0, &err);
+	assert_non_null(st);
+	struct write ok = {.index = 1}, bad = {.index = 2, .fail_after_insert = true};
+	assert_int_equal(group_commit_run(st, nonce_write, &ok, &err), 0);
+	assert_int_equal(group_commit_run(st, nonce_write, &bad, &err), -1);
+	assert_non_null(strstr(err.message, "writer 2 refuses"));
+	assert_int_equal(nonce_present(st, 1), 1);
+	assert_int_equal(nonce_present(st, 2), 0);
+	store_close(st);
+	/* Acknowledged means on disk: a fresh open sees it. */
+	st = store_sqlite_open(path, 0, &err);
+	assert_non_null(st);
+	assert_int_equal(nonce_present(st, 1), 1);
+	store_close(st);
+}
+
+#define THREADS 16
+#define PER_THREAD 40
+
+struct worker {
+	struct store *st;
+	int first;
+	int ok, failed, wrong;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *wk = arg;
+	for (int i = 0; i < PER_THREAD; i++) {
+		struct write w = {.index = wk->first + i, .fail_after_insert = (wk->first + i) % 3 == 0};
+		rp_error err = RP_ERROR_INIT;
+		int rc = group_commit_run(wk->st, nonce_write, &w, &err);
+		if (rc == 0 && !w.fail_after_insert)
+			wk->ok++;
+		else if (rc < 0 && w.fail_after_insert && strstr(err.message, "refuses"))
+			wk->failed++;
+		else
+			wk->wrong++;
+	}
+	return NULL;
+}
+
+static void test_concurrent_writers(void **state)
+{
+	(void)state;
+	_cleanup_free_ char *path = xasprintf("%s/db", tmpdir);
+	rp_error err = RP_ERROR_INIT;
+	struct store *st = store_sqlite_open(path, 0, &err);
+	assert_non_null(st);
+	pthread_t t[THREADS];
+	struct worker wk[THREADS];
+	for (int i = 0; i < THREADS; i++) {
+		wk[i] = (struct worker){.st = st, .first = 1000 + i * PER_THREAD};
+		assert_int_equal(pthread_create(&t[i], NULL, worker_main, &wk[i]), 0);
+	}
+	int ok = 0, failed = 0;
+	for (int i = 0; i < THREADS; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(wk[i].wrong, 0);
+		ok += wk[i].ok;
+		failed += wk[i].failed;
+	}
+	assert_int_equal(ok + failed, THREADS * PER_THREAD);
+	store_close(st);
+	st = store_sqlite_open(path, 0, &err);
+	assert_non_null(st);
+	for (int i = 1000; i < 1000 + THREADS * PER_THREAD; i++)
+		assert_int_equal(nonce_present(st, i), i % 3 != 0);
+	store_close(st);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_single_writes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
