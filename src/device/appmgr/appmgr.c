@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -982,6 +983,10 @@ int appmgr_wait(struct appmgr *m, int extra_fd, int timeout_ms)
 		if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, extra_fd, &ev) < 0 && errno != EEXIST)
 			rp_abort("epoll_ctl on the control fd");
 	}
+	/* Going idle with nothing scheduled: hand the heap that app starts and stops left behind
+	 * back to the kernel, so the idle manager stays small however many apps it has run. */
+	if (wait_ms < 0)
+		malloc_trim(0);
 	int n = epoll_wait(m->epfd, evs, (int)RP_ARRAY_SIZE(evs), wait_ms);
 	for (int i = 0; i < n; i++) {
 		struct app *link_of = NULL;
