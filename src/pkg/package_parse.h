@@ -3,7 +3,9 @@
  * section and the trust policy. Internal to src/pkg. */
 #pragma once
 
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include "common/error.h"
 #include "pkg/package_reader.h"
 
@@ -16,3 +18,12 @@ int package_parse_table(struct package *pkg, const uint8_t *t, rp_error *err) RP
 int package_parse_signatures(struct package *pkg, const uint8_t *s, rp_error *err) RP_MUST_CHECK;
 /* PKG->digest against TRUST: sets PKG->verified and PKG->valid_sigs. */
 int package_verify_signatures(struct package *pkg, const struct package_trust *trust, rp_error *err) RP_MUST_CHECK;
+
+/* Input of either reader: an fd read sequentially (FD >= 0), or a caller's buffer. */
+struct package_input {
+	int fd;
+	const uint8_t *buf;
+	size_t len, pos;
+};
+/* Up to N bytes into OUT: what rp_read_full returns for an fd; for a buffer, what is left. */
+ssize_t package_input_read(struct package_input *in, void *out, size_t n);

@@ -14,15 +14,13 @@
 #include "pkg/package_reader.h"
 #include "pkg/payload_reader.h"
 
-/* Input: either an fd read sequentially or a caller's buffer. */
+/* Input plus, for the spooled form, where its copy goes. */
 struct source {
-	int fd;
+	struct package_input in;
 	int spool_dirfd; /* -1: copy into a sealed memfd */
-	const uint8_t *buf;
-	size_t len, pos;
 };
 
-static ssize_t source_read(struct source *s, void *out, size_t n)
+ssize_t package_input_read(struct package_input *s, void *out, size_t n)
 {
 	if (s->fd >= 0)
 		return rp_read_full(s->fd, out, n);
@@ -212,11 +210,11 @@ int package_verify_signatures(struct package *pkg, const struct package_trust *t
 static ssize_t copy_in(int memfd, struct source *src, size_t want)
 {
 	size_t done = 0;
-	if (src->fd < 0) {
-		size_t k = src->len - src->pos < want ? src->len - src->pos : want;
-		if (rp_write_full(memfd, src->buf + src->pos, k) < 0)
+	if (src->in.fd < 0) {
+		size_t k = src->in.len - src->in.pos < want ? src->in.len - src->in.pos : want;
+		if (rp_write_full(memfd, src->in.buf + src->in.pos, k) < 0)
 			return -1;
-		src->pos += k;
+		src->in.pos += k;
 		return (ssize_t)k;
 	}
 	bool use_sendfile = true;
@@ -225,7 +223,7 @@ static ssize_t copy_in(int memfd, struct source *src, size_t want)
 		size_t chunk = want - done < (1u << 30) ? want - done : (1u << 30);
 		ssize_t n;
 		if (use_sendfile) {
-			n = sendfile(memfd, src->fd, NULL, chunk);
+			n = sendfile(memfd, src->in.fd, NULL, chunk);
 			if (n < 0 && done == 0 && (errno == EINVAL || errno == ENOSYS)) {
 				use_sendfile = false; /* e.g. a pipe on an older kernel */
 				continue;
@@ -235,7 +233,7 @@ static ssize_t copy_in(int memfd, struct source *src, size_t want)
 		} else {
 			if (!buf)
 				buf = xmalloc(256 * 1024);
-			n = rp_read_full(src->fd, buf, chunk < 256 * 1024 ? chunk : 256 * 1024);
+			n = rp_read_full(src->in.fd, buf, chunk < 256 * 1024 ? chunk : 256 * 1024);
 			if (n > 0 && rp_write_full(memfd, buf, (size_t)n) < 0)
 				return -1;
 		}
@@ -254,7 +252,7 @@ static ssize_t copy_in(int memfd, struct source *src, size_t want)
 static int stream_in(struct package *pkg, struct source *src, rp_error *err)
 {
 	uint8_t head[PACKAGE_HEADER_LEN];
-	ssize_t n = source_read(src, head, PACKAGE_HEADER_LEN);
+	ssize_t n = package_input_read(&src->in, head, PACKAGE_HEADER_LEN);
 	if (n < 0)
 		return rp_error_set_errno(err, errno, "reading package");
 	if ((size_t)n < PACKAGE_HEADER_LEN)
@@ -282,7 +280,7 @@ static int stream_in(struct package *pkg, struct source *src, rp_error *err)
 		return rp_error_set(err, RP_E_INVALID, "truncated: the header says %zu bytes but the file ends after %zu",
 		                    pkg->len, (size_t)n + PACKAGE_HEADER_LEN);
 	uint8_t extra;
-	n = source_read(src, &extra, 1);
+	n = package_input_read(&src->in, &extra, 1);
 	if (n < 0)
 		return rp_error_set_errno(err, errno, "reading package");
 	if (n > 0)
@@ -340,14 +338,14 @@ static struct package *open_source(struct source *src, const struct package_limi
 struct package *package_reader_open_fd(int fd, const struct package_limits *limits, const struct package_trust *trust,
                                        rp_error *err)
 {
-	struct source src = {.fd = fd, .spool_dirfd = -1};
+	struct source src = {.in = {.fd = fd}, .spool_dirfd = -1};
 	return open_source(&src, limits, trust, err);
 }
 
 struct package *package_reader_open_buffer(const void *data, size_t len, const struct package_limits *limits,
                                            const struct package_trust *trust, rp_error *err)
 {
-	struct source src = {.fd = -1, .spool_dirfd = -1, .buf = data, .len = len};
+	struct source src = {.in = {.fd = -1, .buf = data, .len = len}, .spool_dirfd = -1};
 	return open_source(&src, limits, trust, err);
 }
 
@@ -368,6 +366,6 @@ struct package *package_reader_open_fd_spooled(int fd, int spool_dirfd, const st
 {
 	if (spool_dirfd < 0)
 		return rp_error_set(err, RP_E_INTERNAL, "spooling needs a directory fd"), NULL;
-	struct source src = {.fd = fd, .spool_dirfd = spool_dirfd};
+	struct source src = {.in = {.fd = fd}, .spool_dirfd = spool_dirfd};
 	return open_source(&src, limits, trust, err);
 }

@@ -16,25 +16,8 @@
 
 #define TABLE_END (PACKAGE_HEADER_LEN + PACKAGE_SECTION_COUNT * PACKAGE_SECTION_ENTRY_LEN)
 
-/* Input: an fd read sequentially, or a caller's buffer. */
-struct stream_src {
-	int fd;
-	const uint8_t *buf;
-	size_t len, pos;
-};
-
-static ssize_t src_read(struct stream_src *s, void *out, size_t n)
-{
-	if (s->fd >= 0)
-		return rp_read_full(s->fd, out, n);
-	size_t k = s->len - s->pos < n ? s->len - s->pos : n;
-	memcpy(out, s->buf + s->pos, k);
-	s->pos += k;
-	return (ssize_t)k;
-}
-
 struct pass {
-	struct stream_src *src;
+	struct package_input *src;
 	rp_sha256 hash;
 	package_stream_sink_fn sink;
 	void *ctx;
@@ -45,7 +28,7 @@ struct pass {
 /* Read exactly N bytes into BUF, hash them when HASH, hand them to the sink. */
 static int take(struct pass *p, void *buf, size_t n, bool hash, rp_error *err)
 {
-	ssize_t got = src_read(p->src, buf, n);
+	ssize_t got = package_input_read(p->src, buf, n);
 	if (got < 0)
 		return rp_error_set_errno(err, errno, "reading package");
 	if ((size_t)got < n)
@@ -62,7 +45,7 @@ static int take(struct pass *p, void *buf, size_t n, bool hash, rp_error *err)
 static int run(struct pass *p, struct package *pkg, const struct package_trust *trust, rp_error *err)
 {
 	uint8_t head[TABLE_END];
-	ssize_t n = src_read(p->src, head, PACKAGE_HEADER_LEN);
+	ssize_t n = package_input_read(p->src, head, PACKAGE_HEADER_LEN);
 	if (n < 0)
 		return rp_error_set_errno(err, errno, "reading package");
 	if ((size_t)n < PACKAGE_HEADER_LEN)
@@ -73,7 +56,7 @@ static int run(struct pass *p, struct package *pkg, const struct package_trust *
 	if (p->total > SIZE_MAX / 2)
 		return rp_error_set(err, RP_E_LIMIT, "package too large");
 	pkg->len = (size_t)p->total;
-	n = src_read(p->src, head + PACKAGE_HEADER_LEN, TABLE_END - PACKAGE_HEADER_LEN);
+	n = package_input_read(p->src, head + PACKAGE_HEADER_LEN, TABLE_END - PACKAGE_HEADER_LEN);
 	if (n < 0)
 		return rp_error_set_errno(err, errno, "reading package");
 	if ((size_t)n < TABLE_END - PACKAGE_HEADER_LEN)
@@ -101,7 +84,7 @@ static int run(struct pass *p, struct package *pkg, const struct package_trust *
 	if (take(p, sigs, (size_t)pkg->signatures_len, false, err) < 0)
 		return -1;
 	uint8_t extra;
-	n = src_read(p->src, &extra, 1);
+	n = package_input_read(p->src, &extra, 1);
 	if (n < 0)
 		return rp_error_set_errno(err, errno, "reading package");
 	if (n > 0)
@@ -118,7 +101,7 @@ static int run(struct pass *p, struct package *pkg, const struct package_trust *
 	return 0;
 }
 
-static int stream(struct stream_src *src, const struct package_limits *limits, const struct package_trust *trust,
+static int stream(struct package_input *src, const struct package_limits *limits, const struct package_trust *trust,
                   package_stream_sink_fn sink, void *ctx, struct package_stream_result *res, rp_error *err)
 {
 	memset(res, 0, sizeof(*res));
@@ -154,7 +137,7 @@ int package_stream_verify(int fd, const struct package_limits *limits, const str
 		return rp_error_set(err, RP_E_INTERNAL, "package_stream_verify needs an fd");
 	/* A hint only (a pipe refuses it): read-ahead for the one sequential pass. */
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	struct stream_src src = {.fd = fd};
+	struct package_input src = {.fd = fd};
 	return stream(&src, limits, trust, sink, ctx, res, err);
 }
 
@@ -162,7 +145,7 @@ int package_stream_verify_buffer(const void *data, size_t len, const struct pack
                                  const struct package_trust *trust, package_stream_sink_fn sink, void *ctx,
                                  struct package_stream_result *res, rp_error *err)
 {
-	struct stream_src src = {.fd = -1, .buf = data, .len = len};
+	struct package_input src = {.fd = -1, .buf = data, .len = len};
 	return stream(&src, limits, trust, sink, ctx, res, err);
 }
 
