@@ -1,9 +1,8 @@
-/* Hex and base64 (see encoding.h). Base64 uses OpenSSL's block codec with our own strictness
- * checks, because EVP_DecodeBlock accepts padding in odd places and pads its output. */
+/* Hex (see encoding.h). Base64 is in encoding_base64.c, apart, so that programs which need only
+ * hex (the peripheral broker) do not link libcrypto. */
 #include "common/encoding.h"
 
 #include <string.h>
-#include <openssl/evp.h>
 
 #include "common/xalloc.h"
 
@@ -54,45 +53,5 @@ int rp_hex_decode_alloc(const char *hex, uint8_t **out, size_t *out_len, rp_erro
 		return -1;
 	*out = steal_ptr(buf);
 	*out_len = len / 2;
-	return 0;
-}
-
-char *rp_base64_encode(const uint8_t *data, size_t len)
-{
-	if (len > (SIZE_MAX / 4) * 3 - 3 || len > INT32_MAX)
-		rp_abort("base64 input too large");
-	char *out = xmalloc(4 * ((len + 2) / 3) + 1);
-	EVP_EncodeBlock((unsigned char *)out, data, (int)len);
-	return out;
-}
-
-static int is_b64_char(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
-}
-
-int rp_base64_decode(const char *text, size_t text_len, uint8_t **out, size_t *out_len, rp_error *err)
-{
-	if (text_len % 4 != 0)
-		return rp_error_set(err, RP_E_INVALID, "base64 length %zu is not a multiple of 4", text_len);
-	if (text_len > INT32_MAX)
-		return rp_error_set(err, RP_E_LIMIT, "base64 text too long");
-	size_t pad = 0;
-	for (size_t i = 0; i < text_len; i++) {
-		unsigned char c = (unsigned char)text[i];
-		if (c == '=') {
-			if (i < text_len - 2)
-				return rp_error_set(err, RP_E_INVALID, "base64 padding in the middle at position %zu", i);
-			pad++;
-		} else if (pad || !is_b64_char(c)) {
-			return rp_error_set(err, RP_E_INVALID, "invalid base64 character at position %zu", i);
-		}
-	}
-	_cleanup_free_ uint8_t *buf = xmalloc(text_len / 4 * 3 + 1);
-	int n = text_len ? EVP_DecodeBlock(buf, (const unsigned char *)text, (int)text_len) : 0;
-	if (n < 0 || (size_t)n < pad)
-		return rp_error_set(err, RP_E_INVALID, "malformed base64");
-	*out_len = (size_t)n - pad;
-	*out = steal_ptr(buf);
 	return 0;
 }
