@@ -69,6 +69,11 @@ static void write_batch(struct store *st, struct item *batch)
 			if (it->done_write)
 				continue;
 			it->rc = it->fn(st, it->arg, &it->err);
+			/* A writer whose error made the store end the transaction (even one it then ignored)
+			 * fails: the writes after it would be durable on their own, outside the group. */
+			if (it->rc >= 0 && !st->ops->txn_active(st))
+				it->rc = rp_error_set(&it->err, RP_E_IO,
+				                      "the store ended the transaction during this write, which was not committed");
 			if (it->rc < 0)
 				failed = it;
 		}

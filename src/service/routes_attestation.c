@@ -20,8 +20,12 @@
 
 #define ACTOR "device"
 
-static void audit_attempt(struct api_ctx *ctx, int64_t now, const char *tenant_id, const char *action,
-                          const char *device_id, enum store_audit_result result, const char *detail, bool in_txn)
+/* Outside a transaction (IN_TXN false) a failure is only logged: the attempt's outcome stands. Inside
+ * the group-commit transaction it is the write's failure (returns -1 with OUT_ERR filled), so no
+ * certificate is recorded without its audit record and the batch is redone without this write. */
+static int audit_attempt(struct api_ctx *ctx, int64_t now, const char *tenant_id, const char *action,
+                         const char *device_id, enum store_audit_result result, const char *detail, bool in_txn,
+                         rp_error *out_err)
 {
 	struct store_audit_entry e = {
 		.time = now,
@@ -43,10 +47,14 @@ static void audit_attempt(struct api_ctx *ctx, int64_t now, const char *tenant_i
 	}
 	if (!in_txn && st->ops->commit(st, &err) < 0)
 		goto fail;
-	return;
+	return 0;
 fail:
 	rp_log_event(RP_LOG_ERROR, "audit.write.failed", "could not audit %s of device %s: %s", action,
 	             device_id ? device_id : "-", err.message);
+	if (!in_txn)
+		return 0;
+	*out_err = err;
+	return rp_error_prefix(out_err, "recording the audit record");
 }
 
 /* The device row as attestation needs it; *FOUND false when unregistered. Strings are copied. */
@@ -150,7 +158,8 @@ ROUTE(routes_attest_challenge)
 		rc = group_commit_run(st, nonce_write, &w, err);
 	}
 	if (rc < 0 && err->code == RP_E_PERMISSION)
-		audit_attempt(ctx, req->now, v.tenant_id, "device.attest", device_id, STORE_AUDIT_REFUSED, err->message, false);
+		audit_attempt(ctx, req->now, v.tenant_id, "device.attest", device_id, STORE_AUDIT_REFUSED, err->message, false,
+		              NULL);
 	device_view_free(&v);
 	if (rc < 0)
 		return -1;
@@ -324,9 +333,8 @@ static int evidence_write(struct store *st, void *arg, rp_error *err)
 			return -1;
 	}
 	if (!w->verified) {
-		audit_attempt(w->ctx, now, w->seen->tenant_id, "device.attest", sub->device_id, STORE_AUDIT_REFUSED,
-		              w->prepared ? w->recheck.message : w->refusal.message, true);
-		return 0;
+		return audit_attempt(w->ctx, now, w->seen->tenant_id, "device.attest", sub->device_id,
+		                     STORE_AUDIT_REFUSED, w->prepared ? w->recheck.message : w->refusal.message, true, err);
 	}
 	if (record_certs(st, sub->device_id, w->certs, now, err) < 0)
 		return -1;
@@ -334,8 +342,8 @@ static int evidence_write(struct store *st, void *arg, rp_error *err)
 	snprintf(detail, sizeof(detail), "os-bundle %s, %zu images, %s backend%s",
 	         w->o->os_sha256[0] ? w->o->os_sha256 : "none", w->o->n_images, w->o->backend,
 	         w->o->insecure ? " (INSECURE)" : "");
-	audit_attempt(w->ctx, now, w->seen->tenant_id, "device.attest", sub->device_id, STORE_AUDIT_SUCCESS, detail, true);
-	return 0;
+	return audit_attempt(w->ctx, now, w->seen->tenant_id, "device.attest", sub->device_id, STORE_AUDIT_SUCCESS,
+	                     detail, true, err);
 }
 
 ROUTE(routes_attest_evidence)
@@ -359,13 +367,13 @@ ROUTE(routes_attest_evidence)
 		/* Our own failure: the nonce stays unused so the device may try again. */
 		*err = w.refusal;
 		audit_attempt(ctx, req->now, v.tenant_id, "device.attest", sub.device_id, STORE_AUDIT_FAILED, err->message,
-		              false);
+		              false, NULL);
 		goto out;
 	}
 	/* Nothing is sent before the nonce's use, the certificates and the audit record are on disk. */
 	if (group_commit_run(ctx->store, evidence_write, &w, err) < 0) {
 		audit_attempt(ctx, req->now, v.tenant_id, "device.attest", sub.device_id, STORE_AUDIT_FAILED, err->message,
-		              false);
+		              false, NULL);
 		goto out;
 	}
 	if (!w.verified) {

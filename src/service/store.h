@@ -128,6 +128,9 @@ struct store_ops {
 	int (*begin)(struct store *st, bool write, rp_error *err);
 	int (*commit)(struct store *st, rp_error *err);
 	void (*rollback)(struct store *st);
+	/* Whether the transaction begin() opened is still open: a backend may end it on its own on an
+	 * error (SQLite does on SQLITE_FULL or SQLITE_IOERR), and later writes would then not be in it. */
+	bool (*txn_active)(struct store *st);
 	int (*schema_version)(struct store *st, int *out, rp_error *err);
 
 	/* Users and tokens: only token hashes (SHA-256) are stored. */

@@ -96,6 +96,13 @@ static void sq_rollback(struct store *st)
 	pthread_mutex_unlock(&c->lock);
 }
 
+static bool sq_txn_active(struct store *st)
+{
+	(void)st;
+	struct sqlrow_conn *c = sqlrow_current();
+	return c && !sqlite3_get_autocommit(c->db);
+}
+
 static void sq_close(struct store *st)
 {
 	struct sq *s = SQ(st);
@@ -123,6 +130,7 @@ static void sqlite_ops_init(void)
 	sqlite_ops.begin = sq_begin;
 	sqlite_ops.commit = sq_commit;
 	sqlite_ops.rollback = sq_rollback;
+	sqlite_ops.txn_active = sq_txn_active;
 	sqlite_ops.schema_version = sq_schema_version;
 	store_sqlite_access_ops(&sqlite_ops);
 	store_sqlite_fleet_ops(&sqlite_ops);

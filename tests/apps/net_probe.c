@@ -5,6 +5,8 @@
  *   connect-udp HOST PORT   Networking_Connect with UDP (refused by design)
  *   direct IP PORT          socket()+connect() from inside the sandbox (must fail)
  *   listen tcp|udp PORT     Networking_Listen; serve one client ("hello from app\n")
+ *   udp-serve PORT OTHER    Networking_Listen (UDP); answer one client, then sendto 127.0.0.1:OTHER
+ *                           from the same socket: "udp-serve ok stray ok|err ERRNO"
  *   app-listen              Application_Listen; accept one app connection and greet it
  *   app-connect ID [TRIES]  Application_Connect, retrying (default 100 times, 0.1 s apart) while
  *                           the peer is not listening yet */
@@ -12,6 +14,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +124,35 @@ int main(int argc, char **argv)
 				return fail(cmd);
 		}
 		printf("served ok\n");
+		return 0;
+	}
+	if (strcmp(cmd, "udp-serve") == 0 && argc == 4) {
+		int fd = Networking_Listen(port_arg(argv[2]), Networking_Socket_Udp);
+		if (fd < 0)
+			return fail(cmd);
+		printf("udp-serve listening\n");
+		if (!readable(fd, 20000)) {
+			printf("udp-serve err no client\n");
+			return 1;
+		}
+		struct sockaddr_storage from, self;
+		socklen_t fl = sizeof(from), sl = sizeof(self);
+		ssize_t n = recvfrom(fd, line, sizeof(line), 0, (struct sockaddr *)&from, &fl);
+		if (n < 0 || sendto(fd, "hello from app\n", 15, 0, (struct sockaddr *)&from, fl) != 15 ||
+		    getsockname(fd, (struct sockaddr *)&self, &sl) < 0)
+			return fail(cmd);
+		/* A peer that never sent anything: the same address family as the socket. */
+		struct sockaddr_in6 o6 = {.sin6_family = AF_INET6, .sin6_port = htons(port_arg(argv[3]))};
+		struct sockaddr_in o4 = {.sin_family = AF_INET, .sin_port = htons(port_arg(argv[3])),
+		                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		inet_pton(AF_INET6, "::ffff:127.0.0.1", &o6.sin6_addr);
+		bool v6 = self.ss_family == AF_INET6;
+		if (sendto(fd, "stray\n", 6, 0, v6 ? (struct sockaddr *)&o6 : (struct sockaddr *)&o4,
+		           v6 ? sizeof(o6) : sizeof(o4)) != 6) {
+			printf("udp-serve ok stray err %s\n", errname(errno));
+			return 0;
+		}
+		printf("udp-serve ok stray ok\n");
 		return 0;
 	}
 	if (strcmp(cmd, "app-listen") == 0) {

@@ -30,6 +30,17 @@ class Device:
         self.opts = ["--state", str(self.state), "--cgroup-parent", self.cgroup_parent, "--no-restart"]
         if loopback:
             self.opts.append("--broker-allow-loopback-targets")
+        self.netns = None  # a network namespace of the test's own (UDP filter tests): the manager runs there
+
+    def appmgr_argv(self, *args):
+        argv = [str(find_binary("rampart-appmgr")), *self.opts, *map(str, args)]
+        return ["nsenter", f"--net=/run/netns/{self.netns}", *argv] if self.netns else argv
+
+    def appmgr(self, *args, check=True):
+        proc = subprocess.run(self.appmgr_argv(*args), capture_output=True, text=True, timeout=120)
+        if check:
+            assert proc.returncode == 0, f"rampart-appmgr {args} failed:\n{proc.stdout}\n{proc.stderr}"
+        return proc
 
     def package(self, args, caps, binary="net_probe", name="netprobe", cid=None):
         cid = cid or str(uuid.uuid4())
@@ -40,12 +51,12 @@ class Device:
         manifest = {"SchemaVersion": 1, "Name": name, "ComponentId": cid, "EntryPoint": "/bin/app",
                     "CmdArgs": list(args), "ApplicationType": "Default", "Capabilities": caps}
         (root / "app_manifest.json").write_text(json.dumps(manifest))
-        run("rampart-appmgr", *self.opts, "install", root, check=True)
+        self.appmgr("install", root)
         return cid
 
     def run_app(self, args, caps, timeout_ms=20000, **kw):
         cid = self.package(args, caps, **kw)
-        proc = run("rampart-appmgr", *self.opts, "run", cid, "--timeout-ms", str(timeout_ms), check=True)
+        proc = self.appmgr("run", cid, "--timeout-ms", timeout_ms)
         return json.loads(proc.stdout), self.log(cid), self.events(cid)
 
     def log(self, cid):
@@ -228,24 +239,17 @@ def test_listen_on_a_declared_tcp_port(device):
     assert json.loads(out)["last_exit"] == "exited: status 0"
 
 
-def test_listen_on_a_declared_udp_port(device):
+def test_listen_on_a_declared_udp_port(udp_device):
+    # In a namespace of the test's own: the manager installs the UDP reply-only filter (see below).
     port = free_port()
-    cid = device.package(["listen", "udp", str(port)], {"AllowedUdpServerPorts": [port]})
-    proc = run_in_background(device, cid)
-    got = b""
+    cid = udp_device.package(["listen", "udp", str(port)], {"AllowedUdpServerPorts": [port]})
+    proc = subprocess.Popen(udp_device.appmgr_argv("run", cid, "--timeout-ms", 20000), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
     try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.settimeout(0.2)
-            for _ in range(150):  # bounded: the app may still be starting
-                s.sendto(b"hi", ("127.0.0.1", port))
-                try:
-                    got = s.recv(64)
-                    break
-                except OSError:
-                    continue
+        client = in_netns(udp_device, "/usr/bin/python3", "-c", UDP_CLIENT, port, free_port())
     finally:
         proc.communicate(timeout=60)
-    assert got == b"hello from app\n", device.log(cid)
+    assert json.loads(client.stdout)["got"] == "hello from app\n", udp_device.log(cid)
 
 
 @pytest.mark.parametrize("proto,caps", [
@@ -254,7 +258,8 @@ def test_listen_on_a_declared_udp_port(device):
     ("tcp", {"AllowedUdpServerPorts": ["PORT"]}),  # the other protocol's list does not count
     ("udp", {"AllowedTcpServerPorts": ["PORT"]}),
 ])
-def test_listen_on_an_undeclared_port_is_refused(device, proto, caps):
+def test_listen_on_an_undeclared_port_is_refused(udp_device, proto, caps):
+    device = udp_device  # AllowedUdpServerPorts installs a filter: keep it out of the host's namespace
     port = free_port()
     caps = {k: [port if p == "PORT" else p for p in v] for k, v in caps.items()}
     _, log, events = device.run_app(["listen", proto, str(port)], caps)
@@ -343,3 +348,121 @@ def test_app_connect_to_a_peer_that_is_not_running_is_refused(device):
                                     {"AllowedApplicationConnections": [server_cid]}, name="client", cid=client_cid)
     assert line(log, "app-connect ") == "app-connect err ECONNREFUSED"
     assert "not running" in denials(events)[0]["reason"] or "not accepting" in denials(events)[0]["reason"]
+
+
+# --- UDP server ports answer only their clients (nftables reply-only filter, appmgr_firewall.c) ---
+# Each test runs the manager in a network namespace it creates, so no rule touches the host's.
+
+UDP_CLIENT = r"""
+import json, socket, sys, time
+port, other = int(sys.argv[1]), int(sys.argv[2])
+rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+rx.bind(("127.0.0.1", other))
+rx.settimeout(2)
+got = ""
+with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    s.settimeout(0.2)
+    for _ in range(150):  # bounded: the app may still be starting
+        s.sendto(b"hi", ("127.0.0.1", port))
+        try:
+            got = s.recv(64).decode()
+            break
+        except OSError:
+            continue
+stray = ""
+if got:
+    try:
+        stray = rx.recv(64).decode()
+    except OSError:
+        stray = "timeout"
+print(json.dumps({"got": got, "stray": stray}))
+"""
+
+
+@pytest.fixture
+def udp_device(tmp_path):
+    d = Device(tmp_path)
+    d.netns = f"rampart-udp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", d.netns], check=True)
+    try:
+        subprocess.run(["ip", "-n", d.netns, "link", "set", "lo", "up"], check=True)
+        yield d
+    finally:
+        subprocess.run(["ip", "netns", "delete", d.netns])
+        remove_cgroups(d.cgroup_parent)
+
+
+def in_netns(device, *argv):
+    return subprocess.run(["nsenter", f"--net=/run/netns/{device.netns}", *map(str, argv)], capture_output=True,
+                          text=True, timeout=120)
+
+
+def nft_rules(device):
+    out = in_netns(device, "nft", "list", "ruleset")
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def udp_serve(device, extra=()):
+    """Run a "udp-serve" app; a client in the namespace sends to it. Returns (client result, app log, run)."""
+    port, other = free_port(), free_port()
+    cid = device.package(["udp-serve", str(port), str(other)], {"AllowedUdpServerPorts": [port]})
+    proc = subprocess.Popen(device.appmgr_argv(*extra, "run", cid, "--timeout-ms", 20000), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        client = in_netns(device, "/usr/bin/python3", "-c", UDP_CLIENT, port, other)
+    finally:
+        out, err = proc.communicate(timeout=60)
+    assert client.returncode == 0, client.stderr
+    return json.loads(client.stdout), device.log(cid), (proc.returncode, out, err)
+
+
+def block_filter_chain(device, cid):
+    """Put a foreign chain where the app's filter goes, so nftables refuses to install it."""
+    uid = json.loads(device.appmgr("status", cid).stdout)["uid"] + 1000  # uidalloc_broker_uid, default range
+    for cmd in (["add", "table", "inet", "rampart"], ["add", "chain", "inet", "rampart", f"udp_servers_{uid}"]):
+        assert in_netns(device, "nft", *cmd).returncode == 0
+
+
+def test_udp_server_answers_its_client_but_cannot_reach_a_new_peer(udp_device):
+    result, log, (rc, out, err) = udp_serve(udp_device)
+    assert result["got"] == "hello from app\n", log + err
+    assert line(log, "udp-serve ok") == "udp-serve ok stray err EPERM", log
+    assert result["stray"] == "timeout"
+    assert rc == 0 and json.loads(out)["last_exit"] == "exited: status 0"
+    # The rule lived exactly as long as the app's broker.
+    assert "udp_servers_" not in nft_rules(udp_device)
+
+
+def test_udp_server_app_is_not_started_when_its_filter_cannot_be_installed(udp_device):
+    port = free_port()
+    cid = udp_device.package(["udp-serve", str(port), str(free_port())], {"AllowedUdpServerPorts": [port]})
+    block_filter_chain(udp_device, cid)
+    proc = udp_device.appmgr("run", cid, "--timeout-ms", 5000, check=False)
+    assert proc.returncode != 0, proc.stdout
+    assert "AllowedUdpServerPorts" in proc.stderr and "--allow-unfiltered-udp-servers" in proc.stderr, proc.stderr
+    assert "udp-serve ok" not in udp_device.log(cid)
+
+
+def test_udp_server_runs_unfiltered_only_in_the_degraded_mode(udp_device):
+    port, other = free_port(), free_port()
+    cid = udp_device.package(["udp-serve", str(port), str(other)], {"AllowedUdpServerPorts": [port]})
+    block_filter_chain(udp_device, cid)
+    proc = subprocess.Popen(udp_device.appmgr_argv("--allow-unfiltered-udp-servers", "run", cid, "--timeout-ms",
+                                                   20000), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        client = in_netns(udp_device, "/usr/bin/python3", "-c", UDP_CLIENT, port, other)
+    finally:
+        out, err = proc.communicate(timeout=60)
+    result = json.loads(client.stdout)
+    assert result["got"] == "hello from app\n", udp_device.log(cid) + err
+    assert "appmgr.udp_filter.degraded" in err and "UNFILTERED" in err, err  # loudly, at start and for the app
+    assert line(udp_device.log(cid), "udp-serve ok") == "udp-serve ok stray ok"
+    assert result["stray"] == "stray\n"
+
+
+def test_tcp_server_ports_get_no_filter(udp_device):
+    port = free_port()
+    cid = udp_device.package(["listen", "tcp", str(port)], {"AllowedTcpServerPorts": [port]})
+    udp_device.appmgr("run", cid, "--timeout-ms", 500, check=False)
+    assert "rampart" not in nft_rules(udp_device)

@@ -300,6 +300,27 @@ def finish(proc):
     return json.loads(out)
 
 
+def test_broker_starts_with_no_signal_blocked(device, tmp_path):
+    # The manager's daemon blocks SIGTERM and SIGINT for its signalfd; its brokers must not inherit
+    # that, or the SIGTERM that stops one is held until it exits on its own.
+    cid = device.package(["sleep", 3000], {"Gpio": ["$SAMPLE_LED"]})
+    sock = tmp_path / "appmgr.sock"
+    daemon = subprocess.Popen([str(find_binary("rampart-appmgr")), *device.opts, "--no-prewarm", "daemon",
+                               "--socket", str(sock)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 15
+        while not sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        run("rampart-appmgr", "ctl", "--socket", sock, "start", cid, check=True)
+        st = dropped_status(device.broker_pid(cid))
+    finally:
+        daemon.terminate()
+        _, err = daemon.communicate(timeout=60)
+    assert int(st["SigBlk"], 16) == 0, st
+    assert int(st["SigIgn"], 16) == 0, st
+    assert "Sanitizer" not in err, err
+
+
 def test_broker_runs_as_its_own_user_with_no_capabilities(device):
     caps = {"SystemTime": True, "Gpio": ["$SAMPLE_LED"], "AllowedTcpServerPorts": [8080]}
     cid, proc = device.start_app(["sleep", 3000, "settime", WHEN, 0], caps)

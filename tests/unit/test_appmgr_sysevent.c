@@ -8,10 +8,15 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "common/bytes.h"
+#include "device/appmgr/appmgr_broker.h"
 #include "device/appmgr/appmgr_ctl.h"
 #include "device/appmgr/appmgr_sysevent.h"
 #include "device/broker/broker_proto.h"
+#include "device/broker/broker_wire.h"
+#include "pkg/manifest.h"
 
 static int parse(const char *json, struct appmgr_ctl_request *r, rp_error *err)
 {
@@ -104,12 +109,49 @@ static void test_refusals(void **state)
 	assert_int_equal(parse(longname, &r, &err), -1);
 }
 
+/* A broker's acknowledgement says whether the manager waits for its app's answer; it speaks for a
+ * possibly hostile app, so only an app that declares SoftwareUpdateDeferral is waited for. */
+static bool ack_awaits(bool may_defer, uint32_t max_minutes)
+{
+	struct appmgr_broker b = APPMGR_BROKER_INIT;
+	int app_fd = -1, ends[2] = {-1, -1};
+	rp_error err = RP_ERROR_INIT;
+	assert_int_equal(appmgr_broker_open(&b, &app_fd, ends, &err), 0);
+	assert_true(appmgr_broker_send_sysevent(&b, 7, BROKER_SYSEVENT_UPDATE_READY, 0, 0, max_minutes));
+	struct broker_msg ack = {.type = BROKER_LINK_SYSEVENT | BROKER_RESPONSE, .seq = 7};
+	ack.sysevent.awaiting = 1;
+	rp_buf out;
+	rp_buf_init(&out);
+	broker_msg_encode(&ack, &out);
+	assert_int_equal(broker_wire_send(ends[1], out.data, out.len, -1), 0);
+	rp_buf_free(&out);
+	struct manifest self = {.name = "app", .component_id = "00000000-0000-0000-0000-000000000001"};
+	self.caps.software_update_deferral = may_defer;
+	assert_true(appmgr_broker_serve_link(&b, &self, NULL, NULL));
+	assert_true(b.se_acked);
+	bool awaiting = b.se_awaiting;
+	close(app_fd);
+	close(ends[0]);
+	close(ends[1]);
+	close(b.link_fd);
+	return awaiting;
+}
+
+static void test_awaiting_needs_the_deferral_capability(void **state)
+{
+	(void)state;
+	assert_true(ack_awaits(true, 10));
+	assert_false(ack_awaits(false, 10));
+	assert_false(ack_awaits(true, 0));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_update_ready),
 		cmocka_unit_test(test_other_events),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_awaiting_needs_the_deferral_capability),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,10 +11,12 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/fileio.h"
 #include "common/xalloc.h"
 #include "service/group_commit.h"
+#include "service/sqlrow.h"
 #include "service/store_sqlite.h"
 
 static char tmpdir[256];
@@ -38,6 +40,7 @@ static int teardown(void **state)
 struct write {
 	int index;
 	bool fail_after_insert; /* insert its nonce, then fail: the insert must not survive */
+	bool ends_txn;          /* insert, then end the transaction as SQLite does on SQLITE_FULL, and ignore it */
 };
 
 static int nonce_write(struct store *st, void *arg, rp_error *err)
@@ -50,6 +53,8 @@ static int nonce_write(struct store *st, void *arg, rp_error *err)
 		return -1;
 	if (w->fail_after_insert)
 		return rp_error_set(err, RP_E_INVALID, "writer %d refuses", w->index);
+	if (w->ends_txn)
+		sqlite3_exec(sqlrow_db(), "ROLLBACK", NULL, NULL, NULL);
 	return 0;
 }
 
@@ -84,6 +89,65 @@ static void test_single_writes(void **state)
 	st = store_sqlite_open(path, 0, &err);
 	assert_non_null(st);
 	assert_int_equal(nonce_present(st, 1), 1);
+	store_close(st);
+}
+
+/* A writer after which the transaction is gone fails alone: the others in its group are written in
+ * a new transaction, not in autocommit behind a COMMIT that then fails. The two writes are queued
+ * while a first one holds the writer, so they usually share a group. */
+struct queued {
+	struct store *st;
+	struct write w;
+	int rc;
+	rp_error err;
+};
+
+static void *queued_main(void *arg)
+{
+	struct queued *q = arg;
+	q->rc = group_commit_run(q->st, nonce_write, &q->w, &q->err);
+	return NULL;
+}
+
+struct holder {
+	pthread_t t[2];
+	struct queued *q;
+};
+
+static int hold_then_write(struct store *st, void *arg, rp_error *err)
+{
+	struct holder *h = arg;
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(pthread_create(&h->t[i], NULL, queued_main, &h->q[i]), 0);
+		struct timespec pause = {0, 50 * 1000 * 1000};
+		nanosleep(&pause, NULL);
+	}
+	struct write w = {.index = 30};
+	return nonce_write(st, &w, err);
+}
+
+static void test_writer_that_ends_the_transaction(void **state)
+{
+	(void)state;
+	_cleanup_free_ char *path = xasprintf("%s/db", tmpdir);
+	rp_error err = RP_ERROR_INIT;
+	struct store *st = store_sqlite_open(path, 0, &err);
+	assert_non_null(st);
+	struct queued q[2] = {{.st = st, .w = {.index = 31, .ends_txn = true}, .err = RP_ERROR_INIT},
+	                      {.st = st, .w = {.index = 32}, .err = RP_ERROR_INIT}};
+	struct holder h = {.q = q};
+	assert_int_equal(group_commit_run(st, hold_then_write, &h, &err), 0);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_join(h.t[i], NULL), 0);
+	assert_int_equal(q[0].rc, -1);
+	assert_non_null(strstr(q[0].err.message, "ended the transaction"));
+	assert_int_equal(q[1].rc, 0);
+	store_close(st);
+	st = store_sqlite_open(path, 0, &err);
+	assert_non_null(st);
+	assert_int_equal(nonce_present(st, 30), 1);
+	assert_int_equal(nonce_present(st, 31), 0);
+	assert_int_equal(nonce_present(st, 32), 1);
 	store_close(st);
 }
 
@@ -147,6 +211,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_single_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_writer_that_ends_the_transaction, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

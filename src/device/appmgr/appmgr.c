@@ -28,6 +28,7 @@
 #include "common/xalloc.h"
 #include "device/appmgr/app_loader.h"
 #include "device/appmgr/appmgr_broker.h"
+#include "device/appmgr/appmgr_firewall.h"
 #include "device/appmgr/appmgr_power.h"
 #include "device/appmgr/cgroup.h"
 #include "device/appmgr/devmode.h"
@@ -64,6 +65,7 @@ struct app {
 	struct sandbox_child warm; /* prepared container waiting for a start request */
 	struct sandbox_child live; /* the running one (pid and pidfd mirrored above) */
 	struct appmgr_broker broker; /* serves the prepared or running container on its fd 3 */
+	bool udp_filtered; /* its broker user's UDP server filter is installed (appmgr_firewall.h) */
 	bool storage_mounted;
 	int64_t started_ms, deadline_ms; /* deadline: SIGKILL (stopping) or restart (backoff) */
 	unsigned restarts, backoff_ms;
@@ -289,6 +291,8 @@ static void on_deviceauth_change(struct appmgr *m)
 	}
 }
 
+static void drop_udp_filter(struct appmgr *m, struct app *a, bool force);
+
 struct appmgr *appmgr_open(const struct appmgr_config *cfg, rp_error *err)
 {
 	struct appmgr *m = xcalloc(1, sizeof(*m));
@@ -334,6 +338,10 @@ struct appmgr *appmgr_open(const struct appmgr_config *cfg, rp_error *err)
 		             "app limits use cgroup v1: the cgroup2 mount at %s is not used because %s", m->cg.v2_unused_mount,
 		             m->cg.v2_unused_why);
 	m->landlock_abi = sandbox_landlock_abi();
+	if (cfg->allow_unfiltered_udp_servers)
+		rp_log_event(RP_LOG_WARNING, "appmgr.udp_filter.degraded",
+		             "--allow-unfiltered-udp-servers: apps with AllowedUdpServerPorts start even when their "
+		             "reply-only filter cannot be installed, and can then send datagrams to any address");
 	rp_log_event(RP_LOG_INFO, "appmgr.started", "cgroup v%d, Landlock ABI %d (required %d%s)", (int)m->cg.mode,
 	             m->landlock_abi, cfg->landlock_required_abi,
 	             cfg->landlock_mode == SANDBOX_LANDLOCK_DEGRADED ? ", degraded mode allowed" : "");
@@ -347,6 +355,8 @@ struct appmgr *appmgr_open(const struct appmgr_config *cfg, rp_error *err)
 			struct app *a = load_app(m, de->d_name, &e);
 			if (a) {
 				m->apps[m->napps++] = a;
+				if (cfg->broker_path && a->manifest->caps.allowed_udp_server_ports_count > 0)
+					drop_udp_filter(m, a, true);
 				prewarm(m, a);
 			} else {
 				rp_log_event(RP_LOG_ERROR, "app.load.failed", "installed app %s cannot be loaded: %s",
@@ -614,12 +624,57 @@ static void drop_cgroup(struct app *a)
 	a->cg_live = false;
 }
 
-/* The broker lives exactly as long as the container it serves. */
+static bool broker_uid_of(const struct appmgr *m, const struct app *a, uint32_t *uid, rp_error *err)
+{
+	return uidalloc_broker_uid(a->uid, m->cfg.uid_base, m->cfg.uid_count, uid, err) == 0;
+}
+
+/* Remove A's UDP server filter (a stale one too when FORCE: a manager that died leaves it). */
+static void drop_udp_filter(struct appmgr *m, struct app *a, bool force)
+{
+	uint32_t uid = 0;
+	rp_error e = RP_ERROR_INIT;
+	if (!a->udp_filtered && !force)
+		return;
+	if (!broker_uid_of(m, a, &uid, &e) || (force ? appmgr_fw_remove_stale(uid, &e) : appmgr_fw_remove(uid, &e)) < 0)
+		rp_log_event(RP_LOG_WARNING, "app.udp_filter.leak", "app %s (%s): %s", a->manifest->name, a->cid, e.message);
+	a->udp_filtered = false;
+}
+
+/* Before A's broker can open a UDP server socket: only replies to clients may leave it. Fails
+ * closed unless the manager runs in the degraded mode. */
+static int install_udp_filter(struct appmgr *m, struct app *a, uint32_t broker_uid, rp_error *err)
+{
+	const struct manifest_capabilities *c = &a->manifest->caps;
+	if (c->allowed_udp_server_ports_count == 0)
+		return 0;
+	rp_error e = RP_ERROR_INIT;
+	if (appmgr_fw_install(broker_uid, c->allowed_udp_server_ports, c->allowed_udp_server_ports_count, &e) == 0) {
+		a->udp_filtered = true;
+		return 0;
+	}
+	if (m->cfg.allow_unfiltered_udp_servers) {
+		rp_log_event(RP_LOG_WARNING, "app.udp_filter.degraded",
+		             "app %s (%s) runs with UNFILTERED UDP server ports (--allow-unfiltered-udp-servers): it can "
+		             "send datagrams to any address from them: %s",
+		             a->manifest->name, a->cid, e.message);
+		return 0;
+	}
+	return rp_error_set(err, e.code,
+	                    "the app has AllowedUdpServerPorts, whose reply-only filter cannot be installed: %s; "
+	                    "run rampart-appmgr with CAP_NET_ADMIN on a kernel with nf_tables and conntrack (and "
+	                    "remove any foreign chain of that name), or accept the risk with "
+	                    "--allow-unfiltered-udp-servers",
+	                    e.message);
+}
+
+/* The broker lives exactly as long as the container it serves, and so does its UDP filter. */
 static void stop_broker(struct appmgr *m, struct app *a)
 {
 	if (a->broker.link_fd >= 0)
 		epoll_ctl(m->epfd, EPOLL_CTL_DEL, a->broker.link_fd, NULL);
 	appmgr_broker_stop(&a->broker);
+	drop_udp_filter(m, a, false);
 }
 
 static void cancel_warm_in(struct appmgr *m, struct app *a)
@@ -655,7 +710,7 @@ static int spawn_broker(struct appmgr *m, struct app *a, const char *root, int l
 	_cleanup_free_ char *manifest = xasprintf("%s/app_manifest.json", root);
 	_cleanup_free_ char *events = app_path(m, a->cid, "broker.log");
 	uint32_t broker_uid = 0;
-	if (uidalloc_broker_uid(a->uid, m->cfg.uid_base, m->cfg.uid_count, &broker_uid, err) < 0) {
+	if (!broker_uid_of(m, a, &broker_uid, err) || install_udp_filter(m, a, broker_uid, err) < 0) {
 		close(ends[0]);
 		close(ends[1]);
 		ends[0] = ends[1] = -1;

@@ -33,6 +33,9 @@ struct appmgr_config {
 	const char *broker_path;
 	const char *board_path;
 	bool broker_allow_loopback;  /* --allow-loopback-targets for every broker (tests, demo) */
+	/* Degraded mode: start apps with AllowedUdpServerPorts even when their reply-only filter
+	 * (appmgr_firewall.h) cannot be installed; logged at start and for each such app. */
+	bool allow_unfiltered_udp_servers;
 	/* Development mode (devmode.h): the key that signs capabilities and this device's ID. Both
 	 * unset: capabilities are refused, and so is sideloading. */
 	const char *capability_key_path;

@@ -47,6 +47,16 @@ static int spawn_nowait(const char *path, const char *const *argv, int stderr_fd
 		*pid = p;
 		return 0;
 	}
+	/* The manager blocks SIGTERM and SIGINT for its signalfd, and a blocked mask survives execve: the
+	 * broker must get its SIGTERM at stop. Handlers reset at execve; an ignored signal would not. */
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	/* Out of the manager's process group: the boot stage's SIGTERM to that group must not cut an app
+	 * off from its broker while the manager stops the app; the broker exits when its app does, and
+	 * appmgr_broker_stop() signals it itself. */
+	setpgid(0, 0);
 	/* Above the target numbers first, so no dup2 below clobbers another source. */
 	int err_hi = fcntl(stderr_fd, F_DUPFD_CLOEXEC, 10);
 	int ctl_hi = fcntl(ctl_fd, F_DUPFD_CLOEXEC, 10);
@@ -151,8 +161,17 @@ void appmgr_broker_stop(struct appmgr_broker *b)
 			if (!exited)
 				usleep(10 * 1000);
 		}
-		if (!exited) {
+		/* Then SIGTERM and another bounded moment (500 ms): a broker stuck in a connect must not hold
+		 * the single-threaded manager. SIGKILL ends it for sure, and the last wait is then short. */
+		if (!exited)
 			kill(b->pid, SIGTERM);
+		for (int i = 0; i < 50 && !exited; i++) {
+			usleep(10 * 1000);
+			pid_t r = waitpid(b->pid, NULL, WNOHANG);
+			exited = r == b->pid || (r < 0 && errno != EINTR);
+		}
+		if (!exited) {
+			kill(b->pid, SIGKILL);
 			while (waitpid(b->pid, NULL, 0) < 0 && errno == EINTR)
 				;
 		}
@@ -239,7 +258,8 @@ static void serve_sysevent(struct appmgr_broker *b, const struct manifest *self,
 	}
 	if (m->type != BROKER_LINK_DEFER) {
 		b->se_acked = true;
-		b->se_awaiting = m->sysevent.awaiting;
+		/* Only an app that may defer is waited for, or any broker could stall every update round. */
+		b->se_awaiting = m->sysevent.awaiting && self->caps.software_update_deferral && b->se_max_minutes > 0;
 		return;
 	}
 	if (!b->se_awaiting || b->se_answered || !self->caps.software_update_deferral) {

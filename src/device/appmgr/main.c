@@ -41,6 +41,8 @@ static void usage(FILE *f)
 	      "  --board FILE          board definition for the brokers (default: the simulated board)\n"
 	      "  --no-broker           start apps without a broker (applibs calls fail with ENOTCONN)\n"
 	      "  --broker-allow-loopback-targets  let apps' allowed hosts resolve to loopback (tests, demo)\n"
+	      "  --allow-unfiltered-udp-servers  degraded: start apps with AllowedUdpServerPorts even when the\n"
+	      "                        nftables filter that keeps those ports to answering clients cannot be installed\n"
 	      "  --capability-key PEM  public key that signs appDevelopment capabilities (development mode)\n"
 	      "  --device-id ID        this device's ID (64 hex), which a capability must name\n"
 	      "  --deviceauth-dir DIR  the agent's STATE/agent/deviceauth: apps with DeviceAuthentication get a copy\n"
@@ -78,7 +80,7 @@ struct opts {
 /* FIRST: stop at the command word; otherwise options and operands may be mixed. */
 static int parse_opts(int argc, char **argv, bool first, struct opts *o, rp_error *err)
 {
-	enum { O_STATE = 256, O_TRUST, O_MEM, O_PIDS, O_CGP, O_LLABI, O_LLDEG, O_NORESTART, O_SOCKET, O_TIMEOUT, O_LOGF, O_NOPREWARM, O_LOADER, O_CAPKEY, O_DEVID, O_BROKER, O_BOARD, O_NOBROKER, O_BRLOOP, O_DAUTH, O_TENANT, O_CGMODE, O_DEVSTATE };
+	enum { O_STATE = 256, O_TRUST, O_MEM, O_PIDS, O_CGP, O_LLABI, O_LLDEG, O_NORESTART, O_SOCKET, O_TIMEOUT, O_LOGF, O_NOPREWARM, O_LOADER, O_CAPKEY, O_DEVID, O_BROKER, O_BOARD, O_NOBROKER, O_BRLOOP, O_DAUTH, O_TENANT, O_CGMODE, O_DEVSTATE, O_UDPUNF };
 	static const struct option longopts[] = {
 		{"state", required_argument, NULL, O_STATE},       {"trust-key", required_argument, NULL, O_TRUST},
 		{"memory", required_argument, NULL, O_MEM},        {"pids", required_argument, NULL, O_PIDS},
@@ -91,6 +93,7 @@ static int parse_opts(int argc, char **argv, bool first, struct opts *o, rp_erro
 		{"broker", required_argument, NULL, O_BROKER},     {"board", required_argument, NULL, O_BOARD},
 		{"no-broker", no_argument, NULL, O_NOBROKER},
 		{"broker-allow-loopback-targets", no_argument, NULL, O_BRLOOP},
+		{"allow-unfiltered-udp-servers", no_argument, NULL, O_UDPUNF},
 		{"capability-key", required_argument, NULL, O_CAPKEY}, {"device-id", required_argument, NULL, O_DEVID},
 		{"deviceauth-dir", required_argument, NULL, O_DAUTH}, {"tenant-id", required_argument, NULL, O_TENANT},
 		{NULL, 0, NULL, 0},
@@ -138,6 +141,7 @@ static int parse_opts(int argc, char **argv, bool first, struct opts *o, rp_erro
 		case O_BOARD: o->cfg.board_path = optarg; break;
 		case O_NOBROKER: o->no_broker = true; break;
 		case O_BRLOOP: o->cfg.broker_allow_loopback = true; break;
+		case O_UDPUNF: o->cfg.allow_unfiltered_udp_servers = true; break;
 		case O_CAPKEY: o->cfg.capability_key_path = optarg; break;
 		/* Empty (a boot stage that could not read the root of trust): not configured. */
 		case O_DEVID: o->cfg.device_id = optarg[0] ? optarg : NULL; break;
