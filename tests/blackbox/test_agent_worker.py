@@ -5,6 +5,7 @@ import json
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import time
 
@@ -97,3 +98,57 @@ def test_a_misbehaving_worker_is_a_failed_round(world, tmp_path, script, expect)
     assert p.returncode == 1, p.stderr
     assert "agent.attest.failed" in p.stderr and expect in p.stderr, p.stderr
     assert not (dev.state / "agent" / "client.pem").exists()
+
+
+def test_worker_that_closes_its_pipe_and_hangs_does_not_hold_the_agent(world, tmp_path):
+    """A worker that closes its result pipe and then hangs: the agent still honours a stop request
+    (SIGTERM): it stops the worker and exits instead of waiting for it without end."""
+    dev = world.device("hang", register=False, claim=False, measure=False)
+    agent = agent_with_worker(tmp_path, "exec 3>&-\nexec sleep 600\n")
+    log = tmp_path / "agent.log"
+    with open(log, "w") as out:  # a file, not a pipe: a stray worker cannot hold the test's read
+        proc = subprocess.Popen([str(agent), "--state", str(dev.state), "--monitor-socket", str(dev.sock),
+                                 "--service", world.url, "--service-ca", str(world.ca_file), "--no-update",
+                                 "--socket", str(tmp_path / "agent.sock")], stdout=out, stderr=subprocess.STDOUT)
+    worker = None
+    try:
+        children = pathlib.Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+        for _ in range(400):  # bounded: until the worker has exec'd its sleep (pipe closed)
+            try:
+                kids = children.read_text().split() if proc.poll() is None else []
+                cmd = pathlib.Path(f"/proc/{kids[0]}/cmdline").read_bytes() if kids else b""
+            except OSError:
+                kids, cmd = [], b""
+            if b"sleep" in cmd:
+                worker = int(kids[0])
+                break
+            time.sleep(0.05)
+        assert worker, "the worker did not start"
+        time.sleep(0.5)  # the agent has seen the pipe's end of file and waits for the worker
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("the agent did not stop while its worker hung")
+        err = log.read_text()
+        assert proc.returncode == 0, err
+        assert "Sanitizer" not in err and "runtime error" not in err, err
+        # The agent stopped its worker before exiting (it is gone or a zombie awaiting init).
+        for _ in range(100):
+            try:
+                gone = pathlib.Path(f"/proc/{worker}/stat").read_text().split()[2] == "Z"
+            except OSError:
+                gone = True
+            if gone:
+                break
+            time.sleep(0.05)
+        assert gone, "the hung worker outlived the agent"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        if worker and pathlib.Path(f"/proc/{worker}").exists():
+            try:
+                os.kill(worker, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

@@ -352,3 +352,53 @@ def test_fallback_reboots_and_attests_without_extra_restart(device):
 def test_reboot_exit_status_documented_in_usage():
     out = run("rampart-boot", "--help", check=True).stdout
     assert f"{REBOOT_EXIT} reboot requested" in out and "--reboot exit|system" in out
+
+
+def requesting_bundle(device, version, script):
+    """An OS bundle whose one component runs SCRIPT (it signals readiness first)."""
+    payload = device.tmp / f"payload-request-{version}"
+    (payload / "bin").mkdir(parents=True)
+    comp = payload / "bin" / "svc.sh"
+    comp.write_text('#!/bin/sh\necho "$RAMPART_OS_VERSION" > "$1/running-version.tmp"\n'
+                    'mv "$1/running-version.tmp" "$1/running-version"\n' + script)
+    comp.chmod(0o755)
+    (payload / "os.json").write_text(json.dumps({
+        "version": 1,
+        "components": [{"name": "svc", "exec": "bin/svc.sh", "args": ["${RUN}"],
+                        "ready_file": "${RUN}/running-version"}],
+        "health": {"settle_ms": 100},
+    }))
+    out = device.tmp / f"os-request-{version}.rpkg"
+    run("rampart", "image-package", "pack", "--type", "os-bundle", "--payload-directory", payload,
+        "--component-id", COMPONENT_ID, "--name", "rampart-os", "--key", device.key, "--output", out,
+        "--version", version, check=True)
+    return out
+
+
+@pytest.mark.parametrize("script", [
+    # Asks for a reboot and exits right away: its pid may be reaped before the request is read.
+    'sleep 0.5\nkill -USR1 "$RAMPART_BOOT_PID"\nexit 0\n',
+    # Asks for a reboot while the boot stage is stopping the components (SIGTERM from the test).
+    'trap \'[ -e "$RAMPART_STATE/request-on-term" ] && kill -USR1 "$RAMPART_BOOT_PID"; exit 0\' TERM\n'
+    'sleep 600 &\nwait\n',
+], ids=["exit-after-request", "request-while-stopping"])
+def test_reboot_request_from_component_that_exits_counts(device, script):
+    device.install(requesting_bundle(device, 1, script))
+    device.boot()
+    device.clear_running()
+    proc = start_boot(device, until_healthy=False)
+    try:
+        deadline = time.monotonic() + 20
+        while device.running_version() is None and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert device.running_version() == 1
+        if "trap" in script:
+            (device.state / "request-on-term").touch()
+            time.sleep(0.3)  # the trap is set once the component has written its ready file
+            proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == REBOOT_EXIT, proc.stderr.read()
+        err = proc.stderr.read()
+        assert "boot.power.requested" in err and "boot.power.refused" not in err, err
+    finally:
+        if proc.poll() is None:
+            kill_session(proc)

@@ -274,3 +274,24 @@ def test_trust_update_installed_before_os_bundle(env, tmp_path):
     assert dev.running_version() == 2
     # Replaying the same (or an older) trust update is refused.
     assert (dev.state / "update" / "trust-version").read_text().strip() == "2"
+
+
+def test_local_fault_is_not_a_permanent_refusal(env):
+    """A fault of the device's own (here more trusted-key files than it accepts) fails the OS
+    install with the same error codes a bad bundle gets, but the bundle was never refused: the
+    target is not marked failed for good and installs at the first check after the fault is fixed."""
+    dev, repos, srv = env
+    name, _ = repos.release(dev.bundle("2"))
+    extra = [dev.state / "trust" / f"extra-{i:02d}.pub" for i in range(16)]
+    for p in extra:
+        p.write_bytes(dev.pub.read_bytes())
+    proc = check(dev, srv, ok=False)
+    assert "more than 16 keys" in proc.stderr, proc.stderr
+    st = image_state(dev, name)
+    assert st["state"] == "failed" and st["permanent"] is False, st
+    for p in extra:
+        p.unlink()
+    check(dev, srv, ok=True)
+    assert image_state(dev, name)["state"] == "installed"
+    dev.boot()
+    assert dev.running_version() == 2

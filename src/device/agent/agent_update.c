@@ -22,7 +22,7 @@
 #include "device/update/update_fetch.h"
 #include "device/update/update_install.h"
 #include "device/update/update_status.h"
-#include "pkg/package_reader.h"
+#include "pkg/package_metadata.h"
 
 #define SELF_MAX_LEN (64 * 1024)
 #define APPMGR_MSG_MAX 65536
@@ -40,27 +40,22 @@ static char *claims_path(const char *state_dir)
 	return xasprintf("%s/agent/images.json", state_dir);
 }
 
-static int claims_record(const char *state_dir, const char *package_path, rp_error *err)
+/* MD: the metadata of the package the update client verified against the trusted keys. */
+static int claims_record(const char *state_dir, const struct package_metadata *md, rp_error *err)
 {
-	/* Metadata only: the update client verified this package against the trusted keys, and the
-	 * application manager verifies it again before it runs. */
-	_cleanup_package_ struct package *pkg = package_reader_open_path(package_path, NULL, NULL, err);
-	if (!pkg)
-		return rp_error_prefix(err, "reading the installed package's metadata");
 	_cleanup_free_ char *path = claims_path(state_dir);
 	_cleanup_json_ json_t *j = rp_json_load_file(path, CLAIMS_MAX_LEN, NULL);
 	if (!json_is_object(j)) {
 		json_decref(j);
 		j = json_object();
 	}
-	const char *version = pkg->md.version_string;
+	const char *version = md->version_string;
 	char num[24];
 	if (!version[0]) {
-		snprintf(num, sizeof(num), "%" PRIu64, pkg->md.version);
+		snprintf(num, sizeof(num), "%" PRIu64, md->version);
 		version = num;
 	}
-	json_object_set_new(j, pkg->md.component_id,
-	                    json_pack("{s:s, s:s}", "image_id", pkg->md.image_id, "version", version));
+	json_object_set_new(j, md->component_id, json_pack("{s:s, s:s}", "image_id", md->image_id, "version", version));
 	_cleanup_free_ char *text = rp_json_dump(j);
 	if (rp_write_file_atomic(path, text, strlen(text), 0600, err) < 0)
 		return rp_error_prefix(err, "recording the installed images");
@@ -113,10 +108,10 @@ struct app_hook {
 	int64_t now; /* the check's clock, as the update client sees it */
 };
 
-static void announce_app_install(const struct app_hook *h, const char *package_path);
+static void announce_app_install(const struct app_hook *h, const struct package_metadata *md);
 
 /* update_app_install_fn: install the verified package through the application manager, then start it. */
-static int app_install(void *ctx, const char *package_path, rp_error *err)
+static int app_install(void *ctx, const char *package_path, const struct package_metadata *md, rp_error *err)
 {
 	const struct app_hook *h = ctx;
 	/* A developer's device runs what the developer sideloads; cloud apps must not replace it. The
@@ -125,7 +120,7 @@ static int app_install(void *ctx, const char *package_path, rp_error *err)
 		return rp_error_set(err, RP_E_UNAVAILABLE,
 		                    "development mode is on (an appDevelopment capability is installed): cloud app updates "
 		                    "are paused until `rampart device enable-cloud-test`");
-	announce_app_install(h, package_path);
+	announce_app_install(h, md);
 	_cleanup_json_ json_t *req = json_pack("{s:i, s:s, s:s}", "version", 1, "op", "install", "path", package_path);
 	_cleanup_json_ json_t *st = appmgr_request(h->o->appmgr_socket, req, err);
 	if (!st)
@@ -136,7 +131,7 @@ static int app_install(void *ctx, const char *package_path, rp_error *err)
 		return rp_error_set(err, RP_E_INVALID, "the application manager's install reply names no component");
 	rp_log_event(RP_LOG_NOTICE, "agent.app.installed", "application %s installed by the application manager (%s)",
 	             cid, state ? state : "?");
-	if (claims_record(h->o->state_dir, package_path, err) < 0)
+	if (claims_record(h->o->state_dir, md, err) < 0)
 		return -1;
 	if (state && strcmp(state, "running") == 0)
 		return 0;
@@ -236,13 +231,12 @@ static bool defer_update(void *ctx, const char *name, const char *type, uint64_t
 }
 
 /* UpdateStarted for an app package about to be installed; the manager answers once every
- * listening app's broker has the event, so an app being replaced hears it before its SIGTERM. */
-static void announce_app_install(const struct app_hook *h, const char *package_path)
+ * listening app's broker has the event, so an app being replaced hears it before its SIGTERM.
+ * MD is the verified package's metadata: the file is not reopened (that would parse it again
+ * without a trust policy and copy it whole just for a display name). */
+static void announce_app_install(const struct app_hook *h, const struct package_metadata *md)
 {
-	rp_error err = RP_ERROR_INIT;
-	_cleanup_package_ struct package *pkg = package_reader_open_path(package_path, NULL, NULL, &err);
-	const char *name = pkg && pkg->md.name[0] ? pkg->md.name : "application";
-	json_decref(sysevent(h, "update_started", "app", name, pkg ? pkg->md.version : 0, 0));
+	json_decref(sysevent(h, "update_started", "app", md->name[0] ? md->name : "application", md->version, 0));
 }
 
 /* Learn tenant and group from the service's record of this device and record them for the client. */

@@ -116,12 +116,37 @@ int agent_worker_run(const char *path, char *const argv[], int timeout_s, const 
 			break;
 		}
 	}
+	/* A worker that closed its result pipe may still hang: the deadline and stop requests hold
+	 * until it has exited, so the agent can neither stall forever nor ignore SIGTERM. */
 	int status = 0;
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR) {
+	if (killed)
+		deadline = mono_ms() + 10000;
+	for (;;) {
+		pid_t w = waitpid(pid, &status, WNOHANG);
+		if (w == pid)
+			break;
+		if (w < 0 && errno != EINTR) {
 			rp_error_set_errno(err, errno, "waiting for the agent worker");
 			return -1;
 		}
+		if (w < 0)
+			continue;
+		if (*stop && !termed && !killed) {
+			kill(pid, SIGTERM);
+			termed = true;
+			deadline = mono_ms() + 10000;
+		}
+		if (!killed && mono_ms() >= deadline) {
+			kill(pid, SIGKILL);
+			killed = true;
+			deadline = mono_ms() + 10000;
+		} else if (killed && mono_ms() >= deadline) {
+			/* Stuck in the kernel even after SIGKILL: give up on it rather than stall the agent. */
+			return rp_error_set(err, RP_E_UNAVAILABLE, "the agent worker (pid %d) did not exit after SIGKILL",
+			                    (int)pid);
+		}
+		nanosleep(&(struct timespec){.tv_nsec = 20 * 1000 * 1000}, NULL);
+	}
 	if (killed && !termed)
 		return rp_error_set(err, RP_E_UNAVAILABLE, "the agent worker did not finish within %d s and was stopped",
 		                    timeout_s);

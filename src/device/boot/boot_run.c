@@ -139,16 +139,38 @@ static void wait_signal(struct boot_ctx *c, uint64_t timeout_ms)
 		power_request(c, &si);
 }
 
-/* Reap exited children; returns the index of the first one that exited, or -1. */
-static ssize_t reap(void)
+/* Take the reboot and power-down requests already pending, without waiting. */
+static void drain_power_requests(struct boot_ctx *c)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, BOOT_SIGNAL_REBOOT);
+	sigaddset(&set, BOOT_SIGNAL_POWER_OFF);
+	/* Standard signals do not queue: at most one of each is pending. */
+	for (int i = 0; i < 4; i++) {
+		siginfo_t si;
+		memset(&si, 0, sizeof(si));
+		int sig = sigtimedwait(&set, &si, &(struct timespec){0});
+		if (sig != BOOT_SIGNAL_REBOOT && sig != BOOT_SIGNAL_POWER_OFF)
+			break;
+		power_request(c, &si);
+	}
+}
+
+/* Reap exited children; returns the index of the first one that exited, or -1. A component that
+ * asked for a reboot or power-down and exited right away must still count as the sender: its
+ * signal was pending before its exit was, so requests are taken before its pid is forgotten. */
+static ssize_t reap(struct boot_ctx *c)
 {
 	ssize_t first = -1;
+	drain_power_requests(c);
 	for (size_t i = 0; i < g_nchildren; i++) {
 		if (g_children[i].pid <= 0)
 			continue;
 		int status = 0;
 		pid_t r = waitpid(g_children[i].pid, &status, WNOHANG);
 		if (r == g_children[i].pid) {
+			drain_power_requests(c);
 			g_children[i].pid = 0;
 			g_children[i].status = status;
 			if (first < 0)
@@ -240,15 +262,15 @@ static int spawn_component(struct boot_runtime *rt, size_t i, rp_error *err)
 	return rc;
 }
 
+/* A reboot or power-down request that arrives while the components stop still counts (C). */
 static void stop_children(struct boot_ctx *c)
 {
-	(void)c;
 	for (size_t i = 0; i < g_nchildren; i++)
 		if (g_children[i].pid > 0)
 			kill(-g_children[i].pid, SIGTERM);
 	uint64_t deadline = now_ms() + BOOT_STOP_GRACE_MS;
 	for (;;) {
-		reap();
+		reap(c);
 		bool any = false;
 		for (size_t i = 0; i < g_nchildren; i++)
 			any = any || g_children[i].pid > 0;
@@ -264,8 +286,7 @@ static void stop_children(struct boot_ctx *c)
 				}
 			break;
 		}
-		struct boot_ctx dummy = {0};
-		wait_signal(&dummy, deadline - t < 50 ? deadline - t : 50);
+		wait_signal(c, deadline - t < 50 ? deadline - t : 50);
 	}
 	g_nchildren = 0;
 }
@@ -301,7 +322,7 @@ static bool health_check(struct boot_ctx *c, struct boot_runtime *rt, char *reas
 	uint64_t t0 = now_ms(), deadline = t0 + settle, limit = t0 + c->o->health_timeout_ms;
 	for (;;) {
 		ssize_t gone;
-		while ((gone = reap()) >= 0) {
+		while ((gone = reap(c)) >= 0) {
 			const struct boot_component *comp = &rt->conf.components[gone];
 			char how[64];
 			describe_status(g_children[gone].status, how, sizeof(how));
@@ -467,7 +488,7 @@ static void supervise(struct boot_ctx *c, struct boot_runtime *rt)
 	while (!c->stop) {
 		ssize_t gone;
 		uint64_t t = now_ms();
-		while ((gone = reap()) >= 0) {
+		while ((gone = reap(c)) >= 0) {
 			struct boot_child *ch = &g_children[gone];
 			char how[64];
 			describe_status(ch->status, how, sizeof(how));
@@ -675,6 +696,8 @@ int boot_run(const struct boot_options *o, rp_error *err)
 	if (ctx_lock(&c, err) < 0 || rot_phase(&c, NULL, true, err) < 0 ||
 	    boot_state_load_or_reconstruct(o->state_dir, &c.trust, c.floor, &c.st, &fresh, &rebuilt, err) < 0)
 		goto out;
+	/* Under the lock: no install is streaming, so a temporary bundle is one a power cut left. */
+	boot_slot_remove_partial(o->state_dir);
 	if (fresh && boot_state_reconstruct(o->state_dir, &c.trust, c.floor, &c.st, err) < 0)
 		goto out;
 	if ((fresh || rebuilt) && save_state(&c, err) < 0)

@@ -111,6 +111,19 @@ int boot_lock(const char *state_dir, rp_error *err)
 	return rp_error_set(err, RP_E_CONFLICT, "%s is held by another rampart-boot process; try again", path);
 }
 
+void boot_slot_remove_partial(const char *state_dir)
+{
+	for (unsigned slot = 0; slot < 2; slot++) {
+		_cleanup_free_ char *tmp =
+		    xasprintf("%s/boot/slots/%s/bundle.rpkg.tmp", state_dir, boot_state_slot_name(slot));
+		if (unlink(tmp) == 0)
+			rp_log_event(RP_LOG_NOTICE, "boot.install.partial-removed",
+			             "removed %s left by an interrupted install", tmp);
+		else if (errno != ENOENT)
+			rp_warn("removing %s left by an interrupted install: %s", tmp, strerror(errno));
+	}
+}
+
 struct package *boot_slot_open(const char *state_dir, unsigned slot, const struct boot_trust *trust, rp_error *err)
 {
 	_cleanup_free_ char *path = boot_slot_path(state_dir, slot);
@@ -276,7 +289,8 @@ int boot_slot_verify(const char *state_dir, unsigned slot, const struct boot_tru
  * pass, one bounded buffer. On success the temporary file holds exactly the verified bytes and
  * *RES says what they are; on any failure the caller removes it. */
 static int stream_into(const struct boot_install_request *req, const struct boot_trust *trust, const char *tmp,
-                       int *tmp_fd, bool *write_failed, struct package_stream_result *res, rp_error *err)
+                       int *tmp_fd, bool *write_failed, bool *refused, struct package_stream_result *res,
+                       rp_error *err)
 {
 	_cleanup_close_ int in = -1;
 	int src = req->fd;
@@ -299,6 +313,8 @@ static int stream_into(const struct boot_install_request *req, const struct boot
 	struct package_trust pt = {.keys = trust->keys, .nkeys = trust->nkeys, .threshold = 1};
 	if (package_stream_verify(src, NULL, &pt, slot_sink_write, &sink, res, err) < 0) {
 		*write_failed = sink.failed;
+		/* A read error (errno set) is about the download file, not the bundle's bytes. */
+		*refused = !sink.failed && err && err->sys_errno == 0;
 		return sink.failed ? -1 : rp_error_prefix(err, "verifying the bundle");
 	}
 	return 0;
@@ -354,6 +370,7 @@ int boot_slot_install(const struct boot_install_request *req, struct boot_instal
 	bool fresh = false, rebuilt = false;
 	if (lock < 0)
 		goto out;
+	boot_slot_remove_partial(req->state_dir);
 	/* Everything the decision needs except the bundle itself comes first, so the bundle is read
 	 * once, straight into the slot. */
 	if (boot_floor_read(req->state_dir, req->rot_backend, req->tcti, req->monitor_socket, &floor, err) < 0)
@@ -400,15 +417,19 @@ int boot_slot_install(const struct boot_install_request *req, struct boot_instal
 	/* Written under a temporary name and renamed only once verified: a bundle that fails at the end
 	 * of the stream (altered, cut short, too long) never replaces what the slot held. */
 	bool write_failed = false;
-	if (stream_into(req, &trust, tmp, &tmp_fd, &write_failed, &pkg, err) < 0) {
+	if (stream_into(req, &trust, tmp, &tmp_fd, &write_failed, &res->bundle_refused, &pkg, err) < 0) {
 		if (write_failed)
 			rp_error_prefix(err, "writing slot %s (the device keeps its current OS)", boot_state_slot_name(target));
 		goto out;
 	}
 	res->version = pkg.md.version;
-	if (check_bundle(req, &pkg.md, floor, cur_ok, cur.md.version, st.active, err) < 0)
+	if (check_bundle(req, &pkg.md, floor, cur_ok, cur.md.version, st.active, err) < 0) {
+		res->bundle_refused = true;
 		goto out;
+	}
 	if (package_stream_check_payload(tmp_fd, &pkg, NULL, NULL, err) < 0) {
+		/* Mapping the copy can fail locally (errno set); a bad payload cannot. */
+		res->bundle_refused = err && err->sys_errno == 0;
 		rp_error_prefix(err, "verifying the bundle");
 		goto out;
 	}

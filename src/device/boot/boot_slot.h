@@ -33,6 +33,11 @@ char *boot_slot_path(const char *state_dir, unsigned slot);
 /* Take the exclusive lock STATE/boot/lock (blocking up to a few seconds); returns the fd. */
 int boot_lock(const char *state_dir, rp_error *err) RP_MUST_CHECK;
 
+/* Remove STATE/boot/slots/<a|b>/bundle.rpkg.tmp left by an install cut short (power loss, kill):
+ * nothing else would, and on small storage it would make every later download fail. Call with
+ * the boot lock held; failures are logged. */
+void boot_slot_remove_partial(const char *state_dir);
+
 /* Open SLOT's bundle: signature by a trusted key, type os-bundle. RP_E_NOT_FOUND when empty. */
 struct package *boot_slot_open(const char *state_dir, unsigned slot, const struct boot_trust *trust, rp_error *err);
 /* The same checks in one streaming pass with a bounded buffer (no private copy, no payload walk):
@@ -68,6 +73,10 @@ struct boot_install_request {
 struct boot_install_result {
 	unsigned slot;
 	uint64_t version, previous_version, floor;
+	/* On failure: true only when the bundle's bytes were refused (signature, format, type, image
+	 * ID, version, floor, payload), so the same bundle fails again; false for local faults (keys,
+	 * state, root of trust, disk, lock) that may clear. */
+	bool bundle_refused;
 };
 
 /* Stream the bundle once into a temporary file in the inactive slot while hashing it; then verify

@@ -350,8 +350,10 @@ static int os_precheck(const struct update_config *cfg, struct update_status *st
 	return 0;
 }
 
-/* The download's SHA-256 against the one the signed targets metadata gives (its length is already
- * exact: update_fetch_file never writes past it and fails short of it). */
+/* The download's SHA-256 (taken as the bytes arrived, not read back from the file) against the one
+ * the signed targets metadata gives; its length is already exact: update_fetch_file never writes
+ * past it and fails short of it. The install does not re-hash the file: it relies on the package
+ * signature checked over the bytes it reads. */
 static int verify_download(const tuf_target *t, const char *part, const uint8_t got[RP_SHA256_LEN], rp_error *err)
 {
 	if (memcmp(got, t->sha256, RP_SHA256_LEN) != 0)

@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "device/update/update_fetch.h"
 #include "device/update/update_status.h"
+#include "pkg/package_metadata.h"
 
 #define UPDATE_CHECK_INTERVAL_S (20 * 3600)
 #define UPDATE_CHECK_JITTER_S (2 * 3600)
@@ -19,7 +20,9 @@
 /* Installs an application package that was verified against the trusted keys. The agent plugs the
  * application manager here; without it the verified package is staged in
  * STATE/update/apps/<component-id>.rpkg for the manager to pick up. */
-typedef int (*update_app_install_fn)(void *ctx, const char *package_path, rp_error *err);
+/* MD is the verified package's metadata, so the hook never reopens the file to learn it. */
+typedef int (*update_app_install_fn)(void *ctx, const char *package_path, const struct package_metadata *md,
+                                     rp_error *err);
 
 /* Deferral (issue 5, item 4): asked once a target is downloaded and verified, before it is
  * installed. The agent forwards it to apps holding SystemEventNotifications and

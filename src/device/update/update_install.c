@@ -233,9 +233,10 @@ static int install_os(const struct update_config *cfg, const char *path, const s
 	};
 	struct boot_install_result res;
 	if (boot_slot_install(&req, &res, err) < 0) {
-		/* Refused bytes fail the same way again; a full disk (RP_E_LIMIT with an errno) does not. */
-		*permanent = err && (err->code == RP_E_VERIFY || err->code == RP_E_INVALID || err->code == RP_E_UNSUPPORTED ||
-		                     (err->code == RP_E_LIMIT && err->sys_errno == 0));
+		/* Only refused bundle bytes fail the same way again. The same error codes also come from
+		 * local faults (bad key files, a damaged state or root-of-trust file, a full disk) that
+		 * clear once fixed, so the code alone does not make a failure permanent. */
+		*permanent = res.bundle_refused;
 		return -1;
 	}
 	*os_installed = true;
@@ -250,7 +251,7 @@ static int install_app(const struct update_config *cfg, struct package *pkg, con
 {
 	*permanent = false;
 	if (cfg->app_install)
-		return cfg->app_install(cfg->app_install_ctx, path, err);
+		return cfg->app_install(cfg->app_install_ctx, path, &pkg->md, err);
 	/* No application manager linked in: stage the verified bytes (the sealed copy) for it. */
 	_cleanup_free_ char *dir = xasprintf("%s/update/apps", cfg->state_dir);
 	_cleanup_free_ char *dst = xasprintf("%s/%s.rpkg", dir, pkg->md.component_id);
