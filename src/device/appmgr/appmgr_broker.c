@@ -48,11 +48,15 @@ static int spawn_nowait(const char *path, const char *const *argv, int stderr_fd
 		return 0;
 	}
 	/* The manager blocks SIGTERM and SIGINT for its signalfd, and a blocked mask survives execve: the
-	 * broker must get its SIGTERM at stop. Handlers reset at execve; an ignored signal would not. */
+	 * broker must get its SIGTERM at stop. Handlers reset at execve; ignored signals would not, and
+	 * the manager may itself have been started with some ignored (nohup, a background job). */
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGPIPE, SIG_DFL);
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	for (int sig = 1; sig < 32; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			sigaction(sig, &dfl, NULL);
 	/* Out of the manager's process group: the boot stage's SIGTERM to that group must not cut an app
 	 * off from its broker while the manager stops the app; the broker exits when its app does, and
 	 * appmgr_broker_stop() signals it itself. */
