@@ -81,7 +81,7 @@ static uint32_t rnd32(void)
 
 /* What the agent passes on to its workers. */
 struct agent_opts {
-	const char *worker, *state_dir, *monitor_socket, *service, *service_ca;
+	const char *worker, *update_worker, *state_dir, *monitor_socket, *service, *service_ca;
 	const char *images[AGENT_IMAGES_MAX];
 	size_t n_images;
 	const char *appmgr_socket, *appmgr_state, *rot, *log_level, *log_format;
@@ -112,7 +112,8 @@ static void run_job(const struct agent_opts *o, enum agent_worker_kind kind, boo
 {
 	const char *argv[AGENT_WORKER_ARGS_MAX];
 	size_t n = 0;
-	argv[n++] = AGENT_WORKER_BINARY;
+	const char *worker = kind == AGENT_WORKER_ATTEST ? o->worker : o->update_worker;
+	argv[n++] = strrchr(worker, '/') ? strrchr(worker, '/') + 1 : worker;
 	argv[n++] = kind == AGENT_WORKER_ATTEST ? "attest" : "update";
 	const char *common[] = {"--state", o->state_dir, "--monitor-socket", o->monitor_socket, "--service", o->service,
 	                        "--service-ca", o->service_ca, "--log-level", o->log_level, "--log-format",
@@ -138,7 +139,7 @@ static void run_job(const struct agent_opts *o, enum agent_worker_kind kind, boo
 	argv[n] = NULL;
 	rp_error err = RP_ERROR_INIT;
 	int timeout = kind == AGENT_WORKER_ATTEST ? AGENT_ATTEST_TIMEOUT_S : AGENT_UPDATE_TIMEOUT_S;
-	if (agent_worker_run(o->worker, (char *const *)argv, timeout, &stop, res, &err) == 0 && res->kind == kind)
+	if (agent_worker_run(worker, (char *const *)argv, timeout, &stop, res, &err) == 0 && res->kind == kind)
 		return;
 	if (err.code == RP_OK)
 		rp_error_set(&err, RP_E_INTERNAL, "the agent worker answered a different job");
@@ -154,6 +155,7 @@ struct update_state {
 	unsigned failures;
 	int64_t next_at, last_at;
 	struct agent_worker_result rep;
+	long worker_peak_rss_kib; /* of the last check's worker process */
 };
 
 static void run_update(const struct agent_opts *o, struct update_state *us)
@@ -161,6 +163,7 @@ static void run_update(const struct agent_opts *o, struct update_state *us)
 	us->ran = true;
 	us->last_at = now_s();
 	run_job(o, AGENT_WORKER_UPDATE, false, &us->rep);
+	us->worker_peak_rss_kib = agent_worker_last_peak_rss_kib();
 	/* A failed check (service unreachable, metadata refused) is retried with the attestation's
 	 * bounded backoff rather than after a whole period. */
 	us->failures = us->rep.ok ? 0 : us->failures + 1;
@@ -178,10 +181,11 @@ static json_t *update_json(const struct update_state *us)
 	if (!us->ran)
 		return json_pack("{s:b, s:I}", "ran", 0, "next_check", (json_int_t)us->next_at);
 	const struct agent_worker_result *r = &us->rep;
-	return json_pack("{s:b, s:b, s:s, s:I, s:I, s:i, s:i, s:i, s:i, s:i, s:b}", "ran", 1, "ok", r->ok, "reason",
+	return json_pack("{s:b, s:b, s:s, s:I, s:I, s:i, s:i, s:i, s:i, s:i, s:b, s:I}", "ran", 1, "ok", r->ok, "reason",
 	                 r->reason, "last_check", (json_int_t)us->last_at, "next_check", (json_int_t)us->next_at,
 	                 "targets", (int)r->targets, "installed", (int)r->installed, "skipped", (int)r->skipped, "failed",
-	                 (int)r->failed, "deferred", (int)r->deferred, "os_installed", r->os_installed);
+	                 (int)r->failed, "deferred", (int)r->deferred, "os_installed", r->os_installed,
+	                 "worker_peak_rss_kib", (json_int_t)us->worker_peak_rss_kib);
 }
 
 static char *status_json(const struct agent_worker_result *last, int64_t next_at, unsigned failures,
@@ -289,12 +293,16 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	rp_log_init("rampart-agent", format, level, NULL);
-	_cleanup_free_ char *worker = agent_worker_path(&err);
+	_cleanup_free_ char *worker = agent_worker_path(AGENT_WORKER_BINARY, &err);
 	if (!worker) {
 		rp_error_report(&err, "rampart-agent");
 		return 1;
 	}
 	ao.worker = worker;
+	rp_error uerr = RP_ERROR_INIT;
+	_cleanup_free_ char *update_worker = agent_worker_path(AGENT_UPDATE_WORKER_BINARY, &uerr);
+	ao.update_worker = update_worker ? update_worker : worker;
+	rp_info("update checks run in %s", ao.update_worker);
 	struct agent_worker_result last = {.kind = AGENT_WORKER_ATTEST};
 	if (once) {
 		run_job(&ao, AGENT_WORKER_ATTEST, false, &last);

@@ -1,25 +1,40 @@
 /* rampart-agent-work: one job of the device agent in its own short-lived process, started by
  * rampart-agent for each attestation (with certificate renewal) and each update check. The only
  * agent code that links libcurl and libcrypto; it writes one result message (agent_worker_msg.h)
- * to the fd given with --result-fd and exits (status 0 when the job succeeded). */
+ * to the fd given with --result-fd and exits (status 0 when the job succeeded).
+ *
+ * Built a second time with AGENT_WORK_UPDATE_ONLY as rampart-agent-update: the update job alone,
+ * against mbedTLS and without root-of-trust code, so an update check's process stays small. */
 #include <getopt.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#ifndef AGENT_WORK_UPDATE_ONLY
 #include <curl/curl.h>
+#endif
 
 #include "common/fileio.h"
 #include "common/guid.h"
 #include "common/log.h"
 #include "common/parse.h"
+#ifndef AGENT_WORK_UPDATE_ONLY
 #include "device/agent/agent_attest.h"
+#endif
 #include "device/agent/agent_update.h"
 #include "device/agent/agent_worker_msg.h"
+
+#ifdef AGENT_WORK_UPDATE_ONLY
+#define PROGRAM "rampart-agent-update"
+#define JOBS "update"
+#else
+#define PROGRAM "rampart-agent-work"
+#define JOBS "attest|update"
+#endif
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-	        "Usage: rampart-agent-work attest|update --state DIR --monitor-socket PATH --service URL --service-ca FILE\n"
+	        "Usage: " PROGRAM " " JOBS " --state DIR --monitor-socket PATH --service URL --service-ca FILE\n"
 	        "                          [--result-fd FD] [options]\n\n"
 	        "Runs one job of rampart-agent (which starts it; see rampart-agent --help for the options).\n"
 	        "  --image GUID=VERSION   attest: an installed image to claim; repeatable\n"
@@ -29,6 +44,7 @@ static void usage(FILE *out)
 	        "  --log-level LEVEL, --log-format FMT\n");
 }
 
+#ifndef AGENT_WORK_UPDATE_ONLY
 static int add_image(struct agent_config *cfg, const char *spec, rp_error *err)
 {
 	const char *eq = strchr(spec, '=');
@@ -68,6 +84,7 @@ static void attest(struct agent_config *cfg, bool images_given, bool startup, st
 	snprintf(out->device_id, sizeof(out->device_id), "%s", res.device_id);
 	snprintf(out->reason, sizeof(out->reason), "%s", res.reason);
 }
+#endif
 
 static void update(const struct agent_update_options *uo, struct agent_worker_result *out)
 {
@@ -103,9 +120,11 @@ int main(int argc, char **argv)
 		{"log-level", required_argument, NULL, 'l'},   {"log-format", required_argument, NULL, 'f'},
 		{"help", no_argument, NULL, 'h'},              {0},
 	};
+#ifndef AGENT_WORK_UPDATE_ONLY
 	struct agent_config cfg = {.http.timeout_seconds = 60};
-	struct agent_update_options uo = {0};
 	bool images_given = false, startup = false;
+#endif
+	struct agent_update_options uo = {0};
 	int result_fd = -1;
 	enum rp_log_level level = RP_LOG_INFO;
 	enum rp_log_format format = RP_LOG_FORMAT_HUMAN;
@@ -114,63 +133,73 @@ int main(int argc, char **argv)
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		uint32_t fd = 0;
 		switch (o) {
-		case 's': cfg.state_dir = optarg; break;
-		case 'm': cfg.monitor_socket = optarg; break;
-		case 'u': cfg.http.base_url = optarg; break;
-		case 'c': cfg.http.ca_file = optarg; break;
+		case 's': uo.state_dir = optarg; break;
+		case 'm': uo.monitor_socket = optarg; break;
+		case 'u': uo.service_url = optarg; break;
+		case 'c': uo.service_ca = optarg; break;
+#ifndef AGENT_WORK_UPDATE_ONLY
 		case 'S': startup = true; break;
+		case 'i':
+			if (add_image(&cfg, optarg, &err) < 0)
+				return rp_error_report(&err, PROGRAM), 2;
+			images_given = true;
+			break;
+#endif
 		case 'A': uo.appmgr_socket = optarg; break;
 		case 'D': uo.appmgr_state = optarg; break;
 		case 'r':
 			if (strcmp(optarg, "soft") != 0 && strcmp(optarg, "tpm2") != 0)
-				return fprintf(stderr, "rampart-agent-work: --rot must be soft or tpm2\n"), 2;
+				return fprintf(stderr, PROGRAM ": --rot must be soft or tpm2\n"), 2;
 			uo.rot_backend = optarg;
-			break;
-		case 'i':
-			if (add_image(&cfg, optarg, &err) < 0)
-				return rp_error_report(&err, "rampart-agent-work"), 2;
-			images_given = true;
 			break;
 		case 'R':
 			if (rp_parse_u32(optarg, 3, 1023, &fd, &err) < 0)
-				return rp_error_report(&err, "rampart-agent-work: --result-fd"), 2;
+				return rp_error_report(&err, PROGRAM ": --result-fd"), 2;
 			result_fd = (int)fd;
 			break;
 		case 'l':
 			if (rp_log_level_parse(optarg, &level) < 0)
-				return fprintf(stderr, "rampart-agent-work: unknown log level '%s'\n", optarg), 2;
+				return fprintf(stderr, PROGRAM ": unknown log level '%s'\n", optarg), 2;
 			break;
 		case 'f':
 			if (rp_log_format_parse(optarg, &format) < 0)
-				return fprintf(stderr, "rampart-agent-work: unknown log format '%s'\n", optarg), 2;
+				return fprintf(stderr, PROGRAM ": unknown log format '%s'\n", optarg), 2;
 			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
 	const char *job = optind + 1 == argc ? argv[optind] : NULL;
-	if (!job || (strcmp(job, "attest") != 0 && strcmp(job, "update") != 0) || !cfg.state_dir ||
-	    !cfg.monitor_socket || !cfg.http.base_url || !cfg.http.ca_file) {
+#ifdef AGENT_WORK_UPDATE_ONLY
+	bool known_job = job && strcmp(job, "update") == 0;
+#else
+	bool known_job = job && (strcmp(job, "attest") == 0 || strcmp(job, "update") == 0);
+#endif
+	if (!known_job || !uo.state_dir || !uo.monitor_socket || !uo.service_url || !uo.service_ca) {
 		usage(stderr);
 		return 2;
 	}
 	/* Log lines keep the daemon's name: operators follow one component. */
 	rp_log_init("rampart-agent", format, level, NULL);
+	struct agent_worker_result res = {0};
+#ifndef AGENT_WORK_UPDATE_ONLY
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
-		fprintf(stderr, "rampart-agent-work: libcurl failed to initialise\n");
+		fprintf(stderr, PROGRAM ": libcurl failed to initialise\n");
 		return 1;
 	}
-	struct agent_worker_result res = {0};
 	if (strcmp(job, "attest") == 0) {
+		cfg.state_dir = uo.state_dir;
+		cfg.monitor_socket = uo.monitor_socket;
+		cfg.http.base_url = uo.service_url;
+		cfg.http.ca_file = uo.service_ca;
 		attest(&cfg, images_given, startup, &res);
 	} else {
-		uo.state_dir = cfg.state_dir;
-		uo.service_url = cfg.http.base_url;
-		uo.service_ca = cfg.http.ca_file;
-		uo.monitor_socket = cfg.monitor_socket;
 		update(&uo, &res);
 	}
 	curl_global_cleanup();
+#else
+	update(&uo, &res);
+#endif
 	if (result_fd >= 0) {
 		rp_buf b;
 		rp_buf_init(&b);

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -13,7 +14,7 @@
 #include "common/macros.h"
 #include "common/xalloc.h"
 
-char *agent_worker_path(rp_error *err)
+char *agent_worker_path(const char *binary, rp_error *err)
 {
 	char self[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -23,7 +24,7 @@ char *agent_worker_path(rp_error *err)
 	char *slash = strrchr(self, '/');
 	if (slash)
 		*slash = 0;
-	char *path = xasprintf("%s/%s", slash ? self : ".", AGENT_WORKER_BINARY);
+	char *path = xasprintf("%s/%s", slash ? self : ".", binary);
 	if (access(path, X_OK) < 0) {
 		rp_error_set_errno(err, errno, "the agent's worker %s (installed next to rampart-agent)", path);
 		free(path);
@@ -66,6 +67,13 @@ static void describe_exit(int status, rp_error *err)
 	else
 		rp_error_set(err, RP_E_INTERNAL, "the agent worker exited with status %d without a result",
 		             WEXITSTATUS(status));
+}
+
+static long last_peak_rss_kib;
+
+long agent_worker_last_peak_rss_kib(void)
+{
+	return last_peak_rss_kib;
 }
 
 int agent_worker_run(const char *path, char *const argv[], int timeout_s, const volatile sig_atomic_t *stop,
@@ -122,7 +130,10 @@ int agent_worker_run(const char *path, char *const argv[], int timeout_s, const 
 	if (killed)
 		deadline = mono_ms() + 10000;
 	for (;;) {
-		pid_t w = waitpid(pid, &status, WNOHANG);
+		struct rusage ru;
+		pid_t w = wait4(pid, &status, WNOHANG, &ru);
+		if (w == pid)
+			last_peak_rss_kib = ru.ru_maxrss;
 		if (w == pid)
 			break;
 		if (w < 0 && errno != EINTR) {

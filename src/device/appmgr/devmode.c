@@ -24,18 +24,6 @@
 #include "device/appmgr/appmgr.h"
 #include "device/appmgr/appmgr_ctl.h"
 
-char *devmode_capability_path(const char *state_dir)
-{
-	return xasprintf("%s/devmode/capability", state_dir);
-}
-
-bool devmode_capability_present(const char *state_dir)
-{
-	_cleanup_free_ char *p = devmode_capability_path(state_dir);
-	struct stat st;
-	return lstat(p, &st) == 0;
-}
-
 static json_t *reply_error(const rp_error *e)
 {
 	return json_pack("{s:b, s:s, s:s}", "ok", 0, "code", rp_error_code_name(e->code), "error", e->message);

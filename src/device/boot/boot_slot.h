@@ -7,19 +7,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <openssl/evp.h>
 #include "common/error.h"
+#include "device/boot/boot_floor.h"
 #include "device/boot/boot_state.h"
 #include "pkg/package_reader.h"
 #include "pkg/package_stream.h"
 
 #define BOOT_TRUST_MAX_KEYS 16
-#define BOOT_ROT_COUNTER_OS_FLOOR 0 /* root-of-trust counter holding the OS version floor */
 #define BOOT_DEFAULT_ATTEMPTS 2
 
 /* Trusted image-signing keys: STATE/trust/\*.pub, sorted by name. */
 struct boot_trust {
-	EVP_PKEY *keys[BOOT_TRUST_MAX_KEYS];
+	rp_key *keys[BOOT_TRUST_MAX_KEYS];
 	size_t nkeys;
 };
 int boot_trust_load(const char *state_dir, struct boot_trust *trust, rp_error *err) RP_MUST_CHECK;
@@ -88,6 +87,3 @@ struct boot_install_result {
 int boot_slot_install(const struct boot_install_request *req, struct boot_install_result *res,
                       rp_error *err) RP_MUST_CHECK;
 
-/* Read the OS floor: the root of trust directly (must not be in use), else the monitor socket. */
-int boot_floor_read(const char *state_dir, const char *rot_backend, const char *tcti, const char *monitor_socket,
-                    uint64_t *floor, rp_error *err) RP_MUST_CHECK;
