@@ -50,8 +50,12 @@ def power_on_command(tmp, args):
 
 
 class Device:
-    def __init__(self, tmp, settle_ms=100, health_timeout=5, state=None):
+    def __init__(self, tmp, settle_ms=100, health_timeout=5, state=None, rot="soft", tcti=None, on_power_on=None):
         self.tmp = pathlib.Path(tmp)
+        # --rot (and --tpm2-tcti) for every rampart-boot and rampart-os call; ON_POWER_ON() runs
+        # before each power-on, where the board's reset would reset a hardware TPM.
+        self.rot_args = ["--rot", rot, *(["--tpm2-tcti", tcti] if tcti else [])]
+        self.on_power_on = on_power_on
         self.state = pathlib.Path(state) if state else self.tmp / "state"
         self.settle_ms = settle_ms
         self.health_timeout = health_timeout
@@ -59,7 +63,7 @@ class Device:
         self.key = self.tmp / "release.pem"
         self.pub = self.tmp / "release.pub"
         self.state.mkdir(parents=True, exist_ok=True)
-        run("rampart-os", "provision", "--state", self.state, "--rot", "soft", check=True)
+        run("rampart-os", "provision", "--state", self.state, *self.rot_args, check=True)
         if not self.key.exists():
             run("rampart", "image-package", "keygen", "--private-key", self.key, "--public-key", self.pub, check=True)
         (self.state / "trust").mkdir(exist_ok=True)
@@ -90,11 +94,11 @@ class Device:
 
     # --- rampart-boot --------------------------------------------------------------------------
     def install(self, bundle, attempts=2, check=True, env=None):
-        return run("rampart-boot", "install", "--state", self.state, "--rot", "soft", "--attempts", attempts,
+        return run("rampart-boot", "install", "--state", self.state, *self.rot_args, "--attempts", attempts,
                    bundle, check=check, env=env)
 
     def boot_args(self):
-        return ["--state", str(self.state), "--rot", "soft", "--health-timeout", str(self.health_timeout)]
+        return ["--state", str(self.state), *self.rot_args, "--health-timeout", str(self.health_timeout)]
 
     def boot(self, check=True, env=None, timeout=60):
         """Power on and boot until the slot decision is taken: every time rampart-boot asks for a
@@ -107,6 +111,8 @@ class Device:
         for _ in range(MAX_POWER_ONS):
             self.clear_running()
             self.power_ons += 1
+            if self.on_power_on:
+                self.on_power_on()
             proc = subprocess.run(power_on_command(self.tmp, [find_binary("rampart-boot"), *self.boot_args(),
                                                               "--until-healthy"]),
                                   capture_output=True, text=True, env=full_env, timeout=timeout)
@@ -121,7 +127,7 @@ class Device:
         return proc
 
     def status(self):
-        proc = run("rampart-boot", "status", "--state", self.state, "--rot", "soft", "--output", "json", check=True)
+        proc = run("rampart-boot", "status", "--state", self.state, *self.rot_args, "--output", "json", check=True)
         return json.loads(proc.stdout)
 
     def running_version(self):
@@ -191,6 +197,8 @@ def start_boot(device, extra_env=None, until_healthy=True, extra_args=()):
     if until_healthy:
         args.append("--until-healthy")
     device.power_ons += 1
+    if device.on_power_on:
+        device.on_power_on()
     return subprocess.Popen(power_on_command(device.tmp, args), env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
 

@@ -237,9 +237,10 @@ def test_disk_full_during_install_keeps_running_os(tmp_path):
         subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
-def monitor_bundle(device, version, broken=False):
+def monitor_bundle(device, version, broken=False, monitor_args=()):
     """An OS bundle whose runtime is the real security monitor plus the test component; the
-    monitor's socket is its readiness signal and the commit goes through it."""
+    monitor's socket is its readiness signal and the commit goes through it. MONITOR_ARGS are
+    added to the monitor's arguments (say, "--tpm2-tcti", "${TCTI}")."""
     payload = device.tmp / f"payload-monitor-{version}"
     (payload / "bin").mkdir(parents=True)
     mon = payload / "bin" / "rampart-monitor"
@@ -254,7 +255,7 @@ def monitor_bundle(device, version, broken=False):
         "components": [
             {"name": "monitor", "exec": "bin/rampart-monitor", "ready_file": "${RUN}/monitor.sock",
              "args": ["--state", "${STATE}", "--rot", "${ROT}", "--socket", "${RUN}/monitor.sock",
-                      "--allow", "boot=0", "--allow", "agent=0"]},
+                      "--allow", "boot=0", "--allow", "agent=0", *monitor_args]},
             {"name": "svc", "exec": "bin/svc.sh", "args": ["${RUN}"], "ready_file": "${RUN}/running-version"},
         ],
         "health": {"settle_ms": 300},

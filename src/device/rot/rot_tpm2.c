@@ -48,6 +48,30 @@ static bool tpm2_rc_is(TSS2_RC rc, TSS2_RC want)
 	return (rc & ~TSS2_RC_LAYER_MASK) == want || rc == want;
 }
 
+/* Transient objects that an earlier holder of the root of trust left loaded when it died without
+ * closing it (a crash, SIGKILL). Through the kernel's resource manager they go with its file
+ * descriptor; on a TPM reached directly (/dev/tpm0, swtpm) they stay until the TPM is reset and
+ * fill its few object slots, so a restarted monitor could not load its keys until a reboot. None
+ * is in use: a direct TPM connection has one client at a time and we hold the backend's lock.
+ * Through a resource manager the list holds only this connection's objects: none yet. */
+static int tpm2_flush_leftovers(struct tpm2 *t, rp_error *err)
+{
+	TPMS_CAPABILITY_DATA *cap = NULL;
+	TSS2_RC rc = Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_HANDLES,
+	                                TPM2_TRANSIENT_FIRST, TPM2_MAX_CAP_HANDLES, NULL, &cap);
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm2_fail(err, rc, "listing the TPM's loaded objects");
+	for (UINT32 i = 0; i < cap->data.handles.count; i++) {
+		ESYS_TR obj = ESYS_TR_NONE;
+		if ((cap->data.handles.handle[i] >> TPM2_HR_SHIFT) == TPM2_HT_TRANSIENT &&
+		    Esys_TR_FromTPMPublic(t->esys, cap->data.handles.handle[i], ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+		                          &obj) == TSS2_RC_SUCCESS)
+			Esys_FlushContext(t->esys, obj);
+	}
+	Esys_Free(cap);
+	return 0;
+}
+
 /* The storage root key: the TCG-recommended ECC P-256 template, re-created deterministically from
  * the owner seed on every start, so nothing has to be persisted in the TPM. */
 static int tpm2_create_srk(struct tpm2 *t, rp_error *err)
@@ -113,7 +137,10 @@ static int tpm2_create_identity(struct tpm2 *t, const char *pub_path, const char
 		.publicArea = {
 			.type = TPM2_ALG_ECC,
 			.nameAlg = TPM2_ALG_SHA256,
-			.objectAttributes = TPM2_IDENTITY_ATTRS,
+			/* noDA: its authValue is empty, so there is nothing to guess; with DA protection
+			 * every power cut after a quote (no TPM2_Shutdown) counts as a failed try, and a
+			 * few cuts lock the device out of attestation. Access is the monitor's policy. */
+			.objectAttributes = TPM2_IDENTITY_ATTRS | TPMA_OBJECT_NODA,
 			.parameters.eccDetail = {
 				.symmetric = {.algorithm = TPM2_ALG_NULL},
 				.scheme = {.scheme = TPM2_ALG_ECDSA, .details.ecdsa.hashAlg = TPM2_ALG_SHA256},
@@ -329,7 +356,7 @@ static int tpm2_open(rot *r, const char *state_dir, const rot_config *cfg, bool 
 	rc = Esys_Startup(t->esys, TPM2_SU_CLEAR);
 	if (rc != TSS2_RC_SUCCESS && !tpm2_rc_is(rc, TPM2_RC_INITIALIZE))
 		return tpm2_fail(err, rc, "TPM2_Startup");
-	if (tpm2_create_srk(t, err) < 0)
+	if (tpm2_flush_leftovers(t, err) < 0 || tpm2_create_srk(t, err) < 0)
 		return -1;
 	_cleanup_free_ char *pub_path = xasprintf("%s/identity.pub", t->dir);
 	_cleanup_free_ char *priv_path = xasprintf("%s/identity.priv", t->dir);
