@@ -27,6 +27,7 @@ bench: deps build
 	bench/app_start.sh $(BUILD)
 	RAMPART_BUILD=$(BUILD) /usr/bin/python3 bench/update/vs_rauc.py
 	RAMPART_BUILD=$(BUILD) /usr/bin/python3 bench/update/idle_bytes.py
+	RAMPART_BUILD=$(BUILD) /usr/bin/python3 bench/update/agent_memory.py
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -310,7 +310,7 @@ void evidence_replay(const evidence *ev, uint8_t values[QUOTE_PCR_COUNT][RP_SHA2
 	}
 }
 
-int evidence_verify(const evidence *ev, EVP_PKEY *key, const uint8_t nonce[EVIDENCE_NONCE_LEN], rp_error *err)
+int evidence_verify(const evidence *ev, rp_key *key, const uint8_t nonce[EVIDENCE_NONCE_LEN], rp_error *err)
 {
 	uint8_t key_id[RP_KEY_ID_LEN];
 	if (rp_key_id(key, key_id, err) < 0)
@@ -334,7 +334,7 @@ int evidence_verify(const evidence *ev, EVP_PKEY *key, const uint8_t nonce[EVIDE
 	return evidence_verify_quote(ev, key, nonce, err);
 }
 
-int evidence_verify_quote(const evidence *ev, EVP_PKEY *key, const uint8_t nonce[EVIDENCE_NONCE_LEN], rp_error *err)
+int evidence_verify_quote(const evidence *ev, rp_key *key, const uint8_t nonce[EVIDENCE_NONCE_LEN], rp_error *err)
 {
 	if (memcmp(ev->nonce, nonce, EVIDENCE_NONCE_LEN) != 0)
 		return rp_error_set(err, RP_E_VERIFY, "evidence answers another nonce (stale or replayed evidence)");

@@ -7,7 +7,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
-#include <openssl/evp.h>
 
 #include "common/bytes.h"
 #include "common/crypto.h"
@@ -97,13 +96,13 @@ void evidence_replay(const evidence *ev, uint8_t values[QUOTE_PCR_COUNT][RP_SHA2
  * device ID is the key's ID, nonce matches, the signature over the body is by KEY, the backend
  * and its insecure flag agree, and the quote (by KEY, over NONCE) covers exactly PCRs 8..15 whose
  * values equal the replayed log. Every failure names what did not match. */
-int evidence_verify(const evidence *ev, EVP_PKEY *key, const uint8_t nonce[EVIDENCE_NONCE_LEN],
+int evidence_verify(const evidence *ev, rp_key *key, const uint8_t nonce[EVIDENCE_NONCE_LEN],
                     rp_error *err) RP_MUST_CHECK;
 
 /* The part of evidence_verify after the body signature, for a caller that has already checked
  * that the device ID is KEY's and the body signature is by KEY: nonce, backend and insecure flag,
  * and the quote over NONCE by KEY against the replayed log. */
-int evidence_verify_quote(const evidence *ev, EVP_PKEY *key, const uint8_t nonce[EVIDENCE_NONCE_LEN],
+int evidence_verify_quote(const evidence *ev, rp_key *key, const uint8_t nonce[EVIDENCE_NONCE_LEN],
                           rp_error *err) RP_MUST_CHECK;
 
 /* A JSON view for logs, audit records and `rampart-os evidence show`. */

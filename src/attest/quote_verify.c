@@ -102,7 +102,7 @@ int quote_attest_parse(const uint8_t *attest, size_t len, quote_info *out, rp_er
 	return 0;
 }
 
-int quote_verify(EVP_PKEY *key, const uint8_t *attest, size_t attest_len, const uint8_t *sig, size_t sig_len,
+int quote_verify(rp_key *key, const uint8_t *attest, size_t attest_len, const uint8_t *sig, size_t sig_len,
                  const uint8_t *nonce, size_t nonce_len, uint32_t required_mask,
                  const uint8_t values[QUOTE_PCR_COUNT][RP_SHA256_LEN], quote_info *out, rp_error *err)
 {

@@ -6,7 +6,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <openssl/evp.h>
 
 #include "common/bytes.h"
 #include "common/crypto.h"
@@ -48,7 +47,7 @@ int quote_attest_parse(const uint8_t *attest, size_t len, quote_info *out, rp_er
 /* Verify a quote: the signature (DER ECDSA over SHA-256(ATTEST)) by KEY, extraData == NONCE,
  * the selection covers REQUIRED_MASK, and pcrDigest equals the digest of VALUES (the replayed
  * PCRs) over the quoted selection. OUT (may be NULL) receives the parsed fields. */
-int quote_verify(EVP_PKEY *key, const uint8_t *attest, size_t attest_len, const uint8_t *sig, size_t sig_len,
+int quote_verify(rp_key *key, const uint8_t *attest, size_t attest_len, const uint8_t *sig, size_t sig_len,
                  const uint8_t *nonce, size_t nonce_len, uint32_t required_mask,
                  const uint8_t values[QUOTE_PCR_COUNT][RP_SHA256_LEN], quote_info *out,
                  rp_error *err) RP_MUST_CHECK;

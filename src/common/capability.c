@@ -95,9 +95,9 @@ static int parse_payload(struct capability *c, rp_error *err)
 			    json_string_length(v) > CAPABILITY_DEV_KEY_PEM_MAX)
 				return rp_error_set(err, RP_E_INVALID,
 				                    "capability development_keys[%zu] must be a PEM public key string", i);
-			EVP_PKEY *k = rp_key_from_public_pem(json_string_value(v), json_string_length(v), err);
+			rp_key *k = rp_key_from_public_pem(json_string_value(v), json_string_length(v), err);
 			bool p256 = k && rp_key_is_p256(k);
-			EVP_PKEY_free(k);
+			rp_key_free(k);
 			if (!p256) {
 				if (!rp_error_is_set(err))
 					rp_error_set(err, RP_E_UNSUPPORTED, "not a P-256 key");
@@ -165,7 +165,7 @@ static void fmt_time(int64_t t, char buf[32])
 		snprintf(buf, 32, "%lld", (long long)t);
 }
 
-int capability_verify(const struct capability *c, EVP_PKEY *signer, const char *device_id, const char *type,
+int capability_verify(const struct capability *c, rp_key *signer, const char *device_id, const char *type,
                       int64_t now, rp_error *err)
 {
 	/* Signature first: nothing else in the document means anything until it is authentic. */
@@ -196,7 +196,7 @@ int capability_verify(const struct capability *c, EVP_PKEY *signer, const char *
 	return 0;
 }
 
-char *capability_sign(const struct capability *c, EVP_PKEY *key, rp_error *err)
+char *capability_sign(const struct capability *c, rp_key *key, rp_error *err)
 {
 	json_t *p = json_pack("{s:s, s:s, s:s, s:s, s:I}", "type", c->type, "device_id", c->device_id, "tenant_id",
 	                      c->tenant_id, "serial", c->serial, "issued_at", (json_int_t)c->issued_at);

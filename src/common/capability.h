@@ -6,7 +6,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <openssl/evp.h>
 #include "common/crypto.h"
 #include "common/error.h"
 
@@ -38,9 +37,9 @@ struct capability {
 int capability_parse(const uint8_t *buf, size_t len, struct capability *out, rp_error *err) RP_MUST_CHECK;
 /* Check, in this order: the signature by SIGNER, that it names DEVICE_ID, that TYPE matches, and
  * that NOW lies within issued_at - skew .. expires_at. Each failure has its own message. */
-int capability_verify(const struct capability *c, EVP_PKEY *signer, const char *device_id, const char *type,
+int capability_verify(const struct capability *c, rp_key *signer, const char *device_id, const char *type,
                       int64_t now, rp_error *err) RP_MUST_CHECK;
 /* Build and sign a capability file: payload from C's fields (payload/sig ignored), signed by KEY.
  * Returns the malloc'd document (NUL-terminated JSON). */
-char *capability_sign(const struct capability *c, EVP_PKEY *key, rp_error *err);
+char *capability_sign(const struct capability *c, rp_key *key, rp_error *err);
 void capability_free(struct capability *c);

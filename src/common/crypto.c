@@ -85,6 +85,11 @@ int rp_sha256_file(const char *path, uint8_t out[RP_SHA256_LEN], uint64_t *size,
 	return r;
 }
 
+void rp_key_free(rp_key *key)
+{
+	EVP_PKEY_free(key);
+}
+
 EVP_PKEY *rp_key_generate_p256(rp_error *err)
 {
 	EVP_PKEY *key = EVP_EC_gen("P-256");
@@ -109,6 +114,16 @@ static EVP_PKEY *require_p256(EVP_PKEY *key, const char *what, rp_error *err)
 	if (!rp_key_is_p256(key)) {
 		EVP_PKEY_free(key);
 		rp_error_set(err, RP_E_UNSUPPORTED, "%s is not an ECDSA P-256 key (only P-256 is accepted)", what);
+		return NULL;
+	}
+	/* The decoders accept the point at infinity (and, for some encodings, points off the curve);
+	 * with Q = infinity every forged signature over any message verifies. P-256 has cofactor 1,
+	 * so the quick check (on the curve, not infinity) is the full public-key validation. */
+	_cleanup_(EVP_PKEY_CTX_freep) EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
+	if (!ctx || EVP_PKEY_public_check_quick(ctx) != 1) {
+		EVP_PKEY_free(key);
+		rp_error_set(err, RP_E_INVALID, "%s is not a valid P-256 public key (point at infinity or not on the curve)",
+		             what);
 		return NULL;
 	}
 	return key;

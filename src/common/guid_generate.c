@@ -1,14 +1,14 @@
 /* Random GUIDs. Kept apart from guid.c so that validating a GUID does not pull in libcrypto. */
 #include <stdio.h>
-#include <openssl/rand.h>
 
+#include "common/crypto.h"
 #include "common/guid.h"
 
 int rp_guid_generate(char out[RP_GUID_STRLEN + 1], rp_error *err)
 {
 	unsigned char b[16];
-	if (RAND_bytes(b, sizeof(b)) != 1)
-		return rp_error_set_openssl(err, "generating a GUID");
+	if (rp_random_bytes(b, sizeof(b), err) < 0)
+		return rp_error_prefix(err, "generating a GUID");
 	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
 	snprintf(out, RP_GUID_STRLEN + 1, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],

@@ -7,7 +7,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <openssl/evp.h>
 #include "common/crypto.h"
 #include "common/error.h"
 #include "pkg/package_format.h"
@@ -15,7 +14,7 @@
 
 /* Which keys are trusted and how many distinct ones must have signed. */
 struct package_trust {
-	EVP_PKEY *const *keys;
+	rp_key *const *keys;
 	size_t nkeys;
 	unsigned threshold; /* 0 means 1 */
 };

@@ -119,7 +119,7 @@ static int parse_root(json_t *sgn, rp_error *err)
 			return rp_error_prefix(err, "key %.16s", keyid);
 		if (strcmp(keytype, TUF_KEYTYPE_ECDSA) != 0 || strcmp(scheme, TUF_SCHEME_ECDSA_P256) != 0)
 			continue; /* a key type we cannot use never counts towards a threshold */
-		_cleanup_pkey_ EVP_PKEY *pkey = rp_key_from_public_pem(pub, strlen(pub), err);
+		_cleanup_key_ rp_key *pkey = rp_key_from_public_pem(pub, strlen(pub), err);
 		if (!pkey)
 			return rp_error_prefix(err, "key %.16s", keyid);
 		/* The spec asks clients to recompute key IDs: otherwise one key listed under two IDs
@@ -276,7 +276,7 @@ static bool key_signed(const char *keyid, json_t *key, const tuf_meta *md)
 	if (strcmp(keytype, TUF_KEYTYPE_ECDSA) != 0 || strcmp(scheme, TUF_SCHEME_ECDSA_P256) != 0)
 		return false;
 	const char *pem = json_string_value(json_object_get(json_object_get(key, "keyval"), "public"));
-	_cleanup_pkey_ EVP_PKEY *pkey = rp_key_from_public_pem(pem, strlen(pem), NULL);
+	_cleanup_key_ rp_key *pkey = rp_key_from_public_pem(pem, strlen(pem), NULL);
 	if (!pkey)
 		return false;
 	json_t *sigs = json_object_get(md->doc, "signatures");

@@ -90,7 +90,7 @@ int tuf_time_parse(const char *s, int64_t *out, rp_error *err)
 
 /* --- keys --- */
 
-json_t *tuf_key_json(EVP_PKEY *key, rp_error *err)
+json_t *tuf_key_json(rp_key *key, rp_error *err)
 {
 	if (!rp_key_is_p256(key)) {
 		rp_error_set(err, RP_E_UNSUPPORTED, "TUF keys must be ECDSA P-256 keys");
@@ -116,7 +116,7 @@ int tuf_key_id_of_json(const json_t *key_obj, char out[TUF_KEYID_HEX_LEN + 1], r
 	return 0;
 }
 
-int tuf_key_id(EVP_PKEY *key, char out[TUF_KEYID_HEX_LEN + 1], rp_error *err)
+int tuf_key_id(rp_key *key, char out[TUF_KEYID_HEX_LEN + 1], rp_error *err)
 {
 	_cleanup_json_ json_t *obj = tuf_key_json(key, err);
 	if (!obj)
@@ -173,7 +173,7 @@ static json_t *root_role(json_t *root, enum tuf_role role)
 	return r;
 }
 
-int tuf_root_add_key(json_t *root, enum tuf_role role, EVP_PKEY *key, rp_error *err)
+int tuf_root_add_key(json_t *root, enum tuf_role role, rp_key *key, rp_error *err)
 {
 	_cleanup_json_ json_t *obj = tuf_key_json(key, err);
 	char keyid[TUF_KEYID_HEX_LEN + 1];
@@ -328,7 +328,7 @@ void tuf_envelope_clear_signatures(json_t *envelope)
 	json_array_clear(json_object_get(envelope, "signatures"));
 }
 
-int tuf_envelope_sign(json_t *envelope, EVP_PKEY *key, rp_error *err)
+int tuf_envelope_sign(json_t *envelope, rp_key *key, rp_error *err)
 {
 	char keyid[TUF_KEYID_HEX_LEN + 1];
 	_cleanup_free_ char *cj = NULL;

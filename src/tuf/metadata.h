@@ -8,7 +8,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
-#include <openssl/evp.h>
 #include "common/crypto.h"
 #include "common/error.h"
 
@@ -35,16 +34,16 @@ int tuf_time_format(int64_t t, char out[TUF_TIME_LEN + 1], rp_error *err) RP_MUS
 int tuf_time_parse(const char *s, int64_t *out, rp_error *err) RP_MUST_CHECK;
 
 /* The TUF key object {"keytype":"ecdsa","scheme":"ecdsa-sha2-nistp256","keyval":{"public":PEM}}. */
-json_t *tuf_key_json(EVP_PKEY *key, rp_error *err);
+json_t *tuf_key_json(rp_key *key, rp_error *err);
 /* TUF key ID: lowercase hex SHA-256 of the canonical JSON of the key object. This is not
  * Rampart's package key ID (SHA-256 of the DER SubjectPublicKeyInfo); see docs/decisions.md. */
 int tuf_key_id_of_json(const json_t *key_obj, char out[TUF_KEYID_HEX_LEN + 1], rp_error *err) RP_MUST_CHECK;
-int tuf_key_id(EVP_PKEY *key, char out[TUF_KEYID_HEX_LEN + 1], rp_error *err) RP_MUST_CHECK;
+int tuf_key_id(rp_key *key, char out[TUF_KEYID_HEX_LEN + 1], rp_error *err) RP_MUST_CHECK;
 
 /* Builders of the "signed" object. Times are seconds since the epoch. */
 json_t *tuf_root_new(int64_t version, int64_t expires, bool consistent_snapshot, rp_error *err);
 /* Add KEY to ROLE's key IDs (and to the key list); adding the same key twice is a no-op. */
-int tuf_root_add_key(json_t *root, enum tuf_role role, EVP_PKEY *key, rp_error *err) RP_MUST_CHECK;
+int tuf_root_add_key(json_t *root, enum tuf_role role, rp_key *key, rp_error *err) RP_MUST_CHECK;
 /* Drop every key of ROLE (keys no role uses any more leave the key list). */
 void tuf_root_clear_role(json_t *root, enum tuf_role role);
 int tuf_root_set_threshold(json_t *root, enum tuf_role role, int64_t threshold, rp_error *err) RP_MUST_CHECK;
@@ -72,7 +71,7 @@ int tuf_signed_set_version(json_t *signed_obj, int64_t version, int64_t expires,
 json_t *tuf_envelope_new(json_t *signed_obj);
 /* Sign the canonical JSON of "signed" with KEY and add {"keyid","sig"} (hex DER ECDSA, the form
  * python-tuf and tuf-js use); a previous signature by the same key is replaced. */
-int tuf_envelope_sign(json_t *envelope, EVP_PKEY *key, rp_error *err) RP_MUST_CHECK;
+int tuf_envelope_sign(json_t *envelope, rp_key *key, rp_error *err) RP_MUST_CHECK;
 /* Drop all signatures (after changing "signed"). */
 void tuf_envelope_clear_signatures(json_t *envelope);
 /* The bytes to publish: compact JSON with sorted keys (standard escaping, so any JSON parser

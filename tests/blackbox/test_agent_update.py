@@ -86,6 +86,9 @@ def test_update_now_installs_and_evidence_claims_nothing_unknown(world, tmp_path
     rep = json.loads(out.stdout)
     assert rep["update"]["ok"] is True and rep["update"]["installed"] == 1, rep
     assert (dev.state / "update" / "apps" / f"{BLINK_CID}.rpkg").read_bytes() == app
+    # The check ran in the lean update worker, and the agent reports that worker's peak memory.
+    assert "update checks run in " in open(log.name).read() and "rampart-agent-update" in open(log.name).read()
+    assert 0 < rep["update"]["worker_peak_rss_kib"] < 64 * 1024, rep
     # A second check finds nothing new.
     rep = json.loads(update_now(sock, check=True).stdout)
     assert rep["update"]["installed"] == 0 and rep["update"]["skipped"] == 1, rep

@@ -152,3 +152,15 @@ def test_worker_that_closes_its_pipe_and_hangs_does_not_hold_the_agent(world, tm
                 os.kill(worker, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def test_update_worker_links_no_openssl_curl_or_tss():
+    """The update job's worker is built on mbedTLS with no root-of-trust backend: none of the large
+    libraries the attestation worker needs is even mapped into the process that downloads updates."""
+    out = subprocess.run(["ldd", str(find_binary("rampart-agent-update"))], capture_output=True, text=True,
+                         check=True).stdout
+    libs = {ln.split()[0] for ln in out.splitlines() if ln.strip()}
+    for banned in ("libcrypto", "libssl", "libcurl", "libgnutls", "libtss2", "libmbed"):
+        assert not any(name.startswith(banned) for name in libs), (banned, out)
+    p = subprocess.run([str(find_binary("rampart-agent-update")), "attest"], capture_output=True, text=True)
+    assert p.returncode == 2 and "rampart-agent-update update" in p.stderr, p.stderr

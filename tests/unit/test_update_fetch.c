@@ -1,6 +1,8 @@
 /* Unit tests for the update client's HTTP transport bounds: size caps (endless data), Range
- * resume, servers that ignore Range, 404, and the https CA requirement. A one-shot HTTP server
- * thread on 127.0.0.1 plays each canned response. */
+ * resume, servers that ignore Range, 404, chunked bodies, redirects, the kept-alive connection,
+ * and https: the CA requirement, the pinned CA, mutual TLS and the iPAddress SAN check. A one-shot
+ * HTTP server thread on 127.0.0.1 plays each canned response; an mbedTLS server thread plays the
+ * TLS peer with certificates made by the openssl tool. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -17,6 +19,12 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/net_sockets.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/x509_crt.h>
 
 #include "common/crypto.h"
 #include "common/fileio.h"
@@ -24,7 +32,7 @@
 #include "device/update/update_client.h"
 #include "device/update/update_fetch.h"
 
-enum mode { M_OK, M_ENDLESS, M_BIG_LENGTH, M_RANGE, M_IGNORE_RANGE, M_NOT_FOUND, M_FORBIDDEN };
+enum mode { M_OK, M_ENDLESS, M_BIG_LENGTH, M_RANGE, M_IGNORE_RANGE, M_NOT_FOUND, M_FORBIDDEN, M_CHUNKED, M_REDIRECT };
 
 struct server {
 	int lfd;
@@ -101,6 +109,24 @@ static void *serve(void *arg)
 		break;
 	case M_NOT_FOUND:
 		snprintf(hdr, sizeof(hdr), "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+		send_all(fd, hdr, strlen(hdr));
+		break;
+	case M_CHUNKED:
+		/* The body in chunks of 3 bytes, each chunk in its own write. */
+		snprintf(hdr, sizeof(hdr), "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
+		send_all(fd, hdr, strlen(hdr));
+		for (size_t off = 0; off < s->body_len; off += 3) {
+			size_t n = s->body_len - off < 3 ? s->body_len - off : 3;
+			snprintf(hdr, sizeof(hdr), "%zx\r\n%.*s\r\n", n, (int)n, s->body + off);
+			send_all(fd, hdr, strlen(hdr));
+		}
+		send_all(fd, "0\r\n\r\n", 5);
+		break;
+	case M_REDIRECT:
+		snprintf(hdr, sizeof(hdr),
+		         "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:%d/elsewhere\r\nContent-Length: 0\r\n"
+		         "Connection: close\r\n\r\n",
+		         s->port);
 		send_all(fd, hdr, strlen(hdr));
 		break;
 	}
@@ -358,6 +384,383 @@ static void test_https_needs_ca(void **state)
 	assert_int_equal(err.code, RP_E_INVALID);
 }
 
+static void test_chunked_body(void **state)
+{
+	(void)state;
+	struct server s;
+	server_start(&s, M_CHUNKED, "a chunked body of some length");
+	struct update_fetch_config cfg;
+	fetch_cfg(&cfg);
+	_cleanup_free_ char *url = url_of(&s);
+	uint8_t *data = NULL;
+	size_t len = 0;
+	rp_error err = RP_ERROR_INIT;
+	assert_int_equal(update_fetch_buffer(&cfg, url, 64, &data, &len, &err), 0);
+	assert_int_equal(len, strlen("a chunked body of some length"));
+	assert_memory_equal(data, "a chunked body of some length", len);
+	assert_int_equal(cfg.bytes_received, len);
+	free(data);
+	update_fetch_close(&cfg);
+	server_stop(&s);
+
+	/* The cap holds whatever the framing: chunks past it are refused. */
+	server_start(&s, M_CHUNKED, "a chunked body of some length");
+	_cleanup_free_ char *url2 = url_of(&s);
+	data = NULL;
+	assert_int_equal(update_fetch_buffer(&cfg, url2, 10, &data, &len, &err), -1);
+	assert_int_equal(err.code, RP_E_LIMIT);
+	assert_null(data);
+	update_fetch_close(&cfg);
+	server_stop(&s);
+}
+
+static void test_redirect_not_followed(void **state)
+{
+	(void)state;
+	struct server s;
+	server_start(&s, M_REDIRECT, "");
+	struct update_fetch_config cfg;
+	fetch_cfg(&cfg);
+	_cleanup_free_ char *url = url_of(&s);
+	uint8_t *data = NULL;
+	size_t len = 0;
+	rp_error err = RP_ERROR_INIT;
+	/* A redirect is an error answer: the update client only talks to the URLs it was given. */
+	assert_int_equal(update_fetch_buffer(&cfg, url, 64, &data, &len, &err), -1);
+	assert_int_equal(err.code, RP_E_UNAVAILABLE);
+	assert_non_null(strstr(err.message, "HTTP status 302"));
+	assert_null(data);
+	assert_int_equal(cfg.requests, 1);
+	update_fetch_close(&cfg);
+	server_stop(&s);
+}
+
+/* A kept-alive server: answers ANSWER_FIRST requests on its first connection, then reads one more
+ * request and hangs up without answering (a server closing an idle connection just as the client
+ * reuses it), then answers everything on a second connection. */
+struct ka_server {
+	int lfd;
+	int port;
+	int answer_first;
+	int accepts;
+	int answered;
+	pthread_t thread;
+};
+
+static bool read_request(int fd)
+{
+	char req[2048];
+	size_t got = 0;
+	while (got < sizeof(req) - 1) {
+		ssize_t n = read(fd, req + got, sizeof(req) - 1 - got);
+		if (n <= 0)
+			return false;
+		got += (size_t)n;
+		req[got] = 0;
+		if (strstr(req, "\r\n\r\n"))
+			return true;
+	}
+	return false;
+}
+
+static void *ka_serve(void *arg)
+{
+	struct ka_server *k = arg;
+	static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+	for (int conn = 0; conn < 2; conn++) {
+		int fd = accept4(k->lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			return NULL;
+		__atomic_fetch_add(&k->accepts, 1, __ATOMIC_SEQ_CST);
+		for (int i = 0; i < 8 && read_request(fd); i++) {
+			if (conn == 0 && i == k->answer_first)
+				break; /* hang up on this request */
+			send_all(fd, reply, sizeof(reply) - 1);
+			k->answered++;
+		}
+		close(fd);
+	}
+	return NULL;
+}
+
+static void test_keepalive_reuse_and_reconnect(void **state)
+{
+	(void)state;
+	struct ka_server k = {.answer_first = 2};
+	k.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(k.lfd >= 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	assert_int_equal(bind(k.lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	socklen_t al = sizeof(a);
+	assert_int_equal(getsockname(k.lfd, (struct sockaddr *)&a, &al), 0);
+	k.port = ntohs(a.sin_port);
+	assert_int_equal(listen(k.lfd, 4), 0);
+	assert_int_equal(pthread_create(&k.thread, NULL, ka_serve, &k), 0);
+	struct update_fetch_config cfg;
+	fetch_cfg(&cfg);
+	_cleanup_free_ char *url = xasprintf("http://127.0.0.1:%d/x", k.port);
+	for (int i = 0; i < 4; i++) {
+		uint8_t *data = NULL;
+		size_t len = 0;
+		rp_error err = RP_ERROR_INIT;
+		assert_int_equal(update_fetch_buffer(&cfg, url, 64, &data, &len, &err), 0);
+		assert_int_equal(len, 5);
+		assert_memory_equal(data, "hello", 5);
+		free(data);
+		if (i == 1)
+			assert_int_equal(__atomic_load_n(&k.accepts, __ATOMIC_SEQ_CST), 1); /* two requests, one connection */
+	}
+	/* The third request found the kept connection closed and went again on a new one, unseen by
+	 * the caller; the fourth reused that one. */
+	assert_int_equal(cfg.requests, 4);
+	assert_int_equal(cfg.bytes_received, 20);
+	update_fetch_close(&cfg); /* the server's second connection ends */
+	pthread_join(k.thread, NULL);
+	assert_int_equal(k.accepts, 2);
+	assert_int_equal(k.answered, 4);
+	close(k.lfd);
+}
+
+/* Certificates for the TLS tests, made once by the openssl tool in a temporary directory. */
+static char tls_dir[64];
+
+static void tls_make_cert(const char *name, const char *san)
+{
+	_cleanup_free_ char *cmd = xasprintf(
+	    "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout %s/%s.key -out %s/%s.crt "
+	    "-days 2 -subj /CN=%s -addext 'subjectAltName=%s' 2>/dev/null",
+	    tls_dir, name, tls_dir, name, name, san);
+	assert_int_equal(system(cmd), 0);
+}
+
+static int tls_setup_group(void **state)
+{
+	(void)state;
+	snprintf(tls_dir, sizeof(tls_dir), "/tmp/rampart-fetch-tls-XXXXXX");
+	if (!mkdtemp(tls_dir))
+		return -1;
+	tls_make_cert("ipsan", "IP:127.0.0.1");
+	tls_make_cert("ip6san", "IP:::1,IP:127.0.0.2");
+	tls_make_cert("dnsonly", "DNS:localhost");
+	tls_make_cert("otherip", "IP:127.0.0.2,DNS:127.0.0.1");
+	tls_make_cert("client", "DNS:device");
+	tls_make_cert("stranger", "IP:127.0.0.1");
+	_cleanup_free_ char *cmd = xasprintf("openssl ec -in %s/client.key -out %s/client-sec1.key 2>/dev/null", tls_dir,
+	                                     tls_dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static int tls_teardown_group(void **state)
+{
+	(void)state;
+	_cleanup_free_ char *cmd = xasprintf("rm -rf %s", tls_dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static char *tls_path(const char *file)
+{
+	return xasprintf("%s/%s", tls_dir, file);
+}
+
+/* An mbedTLS server for one connection: presents NAME's certificate, asks for a client
+ * certificate issued by (here: equal to) client.crt when REQUIRE_CLIENT, answers "hello". */
+struct tls_server {
+	int lfd;
+	int port;
+	const char *name;
+	bool require_client;
+	bool handshake_ok;
+	bool client_cert_seen;
+	pthread_t thread;
+};
+
+static void *tls_serve(void *arg)
+{
+	struct tls_server *t = arg;
+	mbedtls_ssl_context ssl;
+	mbedtls_ssl_config conf;
+	mbedtls_x509_crt crt, client_ca;
+	mbedtls_pk_context key;
+	mbedtls_entropy_context entropy;
+	mbedtls_ctr_drbg_context drbg;
+	mbedtls_net_context net = {.fd = -1};
+	mbedtls_ssl_init(&ssl);
+	mbedtls_ssl_config_init(&conf);
+	mbedtls_x509_crt_init(&crt);
+	mbedtls_x509_crt_init(&client_ca);
+	mbedtls_pk_init(&key);
+	mbedtls_entropy_init(&entropy);
+	mbedtls_ctr_drbg_init(&drbg);
+	_cleanup_free_ char *crt_path = xasprintf("%s/%s.crt", tls_dir, t->name);
+	_cleanup_free_ char *key_path = xasprintf("%s/%s.key", tls_dir, t->name);
+	_cleanup_free_ char *client_path = tls_path("client.crt");
+	if (mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy, NULL, 0) != 0 ||
+	    mbedtls_x509_crt_parse_file(&crt, crt_path) != 0 || mbedtls_pk_parse_keyfile(&key, key_path, NULL) != 0 ||
+	    mbedtls_x509_crt_parse_file(&client_ca, client_path) != 0 ||
+	    mbedtls_ssl_config_defaults(&conf, MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_STREAM,
+	                                MBEDTLS_SSL_PRESET_DEFAULT) != 0)
+		goto out;
+	mbedtls_ssl_conf_rng(&conf, mbedtls_ctr_drbg_random, &drbg);
+	mbedtls_ssl_conf_ca_chain(&conf, &client_ca, NULL);
+	mbedtls_ssl_conf_authmode(&conf, t->require_client ? MBEDTLS_SSL_VERIFY_REQUIRED : MBEDTLS_SSL_VERIFY_NONE);
+	if (mbedtls_ssl_conf_own_cert(&conf, &crt, &key) != 0 || mbedtls_ssl_setup(&ssl, &conf) != 0)
+		goto out;
+	net.fd = accept4(t->lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (net.fd < 0)
+		goto out;
+	mbedtls_ssl_set_bio(&ssl, &net, mbedtls_net_send, mbedtls_net_recv, NULL);
+	if (mbedtls_ssl_handshake(&ssl) != 0)
+		goto out;
+	t->handshake_ok = true;
+	t->client_cert_seen = mbedtls_ssl_get_peer_cert(&ssl) != NULL;
+	unsigned char req[2048];
+	size_t got = 0;
+	while (got < sizeof(req) - 1) {
+		int n = mbedtls_ssl_read(&ssl, req + got, sizeof(req) - 1 - got);
+		if (n <= 0)
+			goto out;
+		got += (size_t)n;
+		req[got] = 0;
+		if (strstr((char *)req, "\r\n\r\n"))
+			break;
+	}
+	static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello";
+	(void)mbedtls_ssl_write(&ssl, (const unsigned char *)reply, sizeof(reply) - 1);
+	(void)mbedtls_ssl_close_notify(&ssl);
+out:
+	mbedtls_net_free(&net);
+	mbedtls_ssl_free(&ssl);
+	mbedtls_ssl_config_free(&conf);
+	mbedtls_x509_crt_free(&crt);
+	mbedtls_x509_crt_free(&client_ca);
+	mbedtls_pk_free(&key);
+	mbedtls_ctr_drbg_free(&drbg);
+	mbedtls_entropy_free(&entropy);
+	return NULL;
+}
+
+/* Fetch "hello" over https from a server presenting NAME, trusting CA; returns the fetch's result
+ * and leaves the error in ERR. */
+static int tls_fetch_at(bool v6, const char *name, const char *ca, const char *client_key, bool require_client,
+                        struct tls_server *t, rp_error *err)
+{
+	memset(t, 0, sizeof(*t));
+	t->name = name;
+	t->require_client = require_client;
+	t->lfd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(t->lfd >= 0);
+	if (v6) {
+		struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = in6addr_loopback};
+		assert_int_equal(bind(t->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+		socklen_t al = sizeof(a);
+		assert_int_equal(getsockname(t->lfd, (struct sockaddr *)&a, &al), 0);
+		t->port = ntohs(a.sin6_port);
+	} else {
+		struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		assert_int_equal(bind(t->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+		socklen_t al = sizeof(a);
+		assert_int_equal(getsockname(t->lfd, (struct sockaddr *)&a, &al), 0);
+		t->port = ntohs(a.sin_port);
+	}
+	assert_int_equal(listen(t->lfd, 4), 0);
+	assert_int_equal(pthread_create(&t->thread, NULL, tls_serve, t), 0);
+	struct update_fetch_config cfg;
+	fetch_cfg(&cfg);
+	_cleanup_free_ char *ca_path = tls_path(ca);
+	_cleanup_free_ char *cert_path = tls_path("client.crt");
+	_cleanup_free_ char *key_path = client_key ? tls_path(client_key) : NULL;
+	cfg.ca_file = ca_path;
+	if (client_key) {
+		cfg.client_cert = cert_path;
+		cfg.client_key = key_path;
+	}
+	_cleanup_free_ char *url = xasprintf(v6 ? "https://[::1]:%d/x" : "https://127.0.0.1:%d/x", t->port);
+	uint8_t *data = NULL;
+	size_t len = 0;
+	int rc = update_fetch_buffer(&cfg, url, 64, &data, &len, err);
+	if (rc == 0) {
+		assert_int_equal(len, 5);
+		assert_memory_equal(data, "hello", 5);
+	}
+	free(data);
+	update_fetch_close(&cfg);
+	pthread_join(t->thread, NULL);
+	close(t->lfd);
+	return rc;
+}
+
+static int tls_fetch(const char *name, const char *ca, const char *client_key, bool require_client,
+                     struct tls_server *t, rp_error *err)
+{
+	return tls_fetch_at(false, name, ca, client_key, require_client, t, err);
+}
+
+static void test_https_ip_san(void **state)
+{
+	(void)state;
+	struct tls_server t;
+	rp_error err = RP_ERROR_INIT;
+	assert_int_equal(tls_fetch("ipsan", "ipsan.crt", NULL, false, &t, &err), 0);
+	assert_true(t.handshake_ok);
+	/* Trusted by the pinned CA, but the certificate does not name 127.0.0.1 as an address (a DNS
+	 * name spelling it does not count): refused. */
+	assert_int_equal(tls_fetch("dnsonly", "dnsonly.crt", NULL, false, &t, &err), -1);
+	assert_int_equal(err.code, RP_E_UNAVAILABLE);
+	assert_non_null(strstr(err.message, "not trusted"));
+	assert_false(t.handshake_ok);
+	assert_int_equal(tls_fetch("otherip", "otherip.crt", NULL, false, &t, &err), -1);
+	assert_int_equal(err.code, RP_E_UNAVAILABLE);
+	assert_false(t.handshake_ok);
+}
+
+static void test_https_ipv6_san(void **state)
+{
+	(void)state;
+	int probe = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = in6addr_loopback};
+	bool have_v6 = probe >= 0 && bind(probe, (struct sockaddr *)&a, sizeof(a)) == 0;
+	if (probe >= 0)
+		close(probe);
+	if (!have_v6)
+		skip(); /* no IPv6 loopback here */
+	struct tls_server t;
+	rp_error err = RP_ERROR_INIT;
+	assert_int_equal(tls_fetch_at(true, "ip6san", "ip6san.crt", NULL, false, &t, &err), 0);
+	assert_true(t.handshake_ok);
+	/* A certificate naming only 127.0.0.1 does not name ::1. */
+	assert_int_equal(tls_fetch_at(true, "ipsan", "ipsan.crt", NULL, false, &t, &err), -1);
+	assert_int_equal(err.code, RP_E_UNAVAILABLE);
+	assert_false(t.handshake_ok);
+}
+
+static void test_https_pinned_ca_only(void **state)
+{
+	(void)state;
+	struct tls_server t;
+	rp_error err = RP_ERROR_INIT;
+	/* The right address, but signed by a key the pinned CA file does not hold. */
+	assert_int_equal(tls_fetch("stranger", "ipsan.crt", NULL, false, &t, &err), -1);
+	assert_int_equal(err.code, RP_E_UNAVAILABLE);
+	assert_non_null(strstr(err.message, "not trusted"));
+	assert_false(t.handshake_ok);
+}
+
+static void test_https_client_cert(void **state)
+{
+	(void)state;
+	struct tls_server t;
+	rp_error err = RP_ERROR_INIT;
+	/* Mutual TLS with the key as PKCS#8 and as SEC1. */
+	assert_int_equal(tls_fetch("ipsan", "ipsan.crt", "client.key", true, &t, &err), 0);
+	assert_true(t.client_cert_seen);
+	assert_int_equal(tls_fetch("ipsan", "ipsan.crt", "client-sec1.key", true, &t, &err), 0);
+	assert_true(t.client_cert_seen);
+	/* Without the device certificate the server refuses the handshake. */
+	assert_int_equal(tls_fetch("ipsan", "ipsan.crt", NULL, true, &t, &err), -1);
+	assert_int_equal(err.code, RP_E_UNAVAILABLE);
+	assert_false(t.handshake_ok);
+}
+
 static void test_next_check_delay(void **state)
 {
 	(void)state;
@@ -381,7 +784,15 @@ int main(void)
 	    cmocka_unit_test(test_file_hashed_while_downloading),
 	    cmocka_unit_test(test_file_endless), cmocka_unit_test(test_file_error_body_not_kept),
 	    cmocka_unit_test(test_https_needs_ca),
+	    cmocka_unit_test(test_chunked_body), cmocka_unit_test(test_redirect_not_followed),
+	    cmocka_unit_test(test_keepalive_reuse_and_reconnect),
 	    cmocka_unit_test(test_next_check_delay),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	const struct CMUnitTest tls_tests[] = {
+	    cmocka_unit_test(test_https_ip_san), cmocka_unit_test(test_https_ipv6_san),
+	    cmocka_unit_test(test_https_pinned_ca_only),
+	    cmocka_unit_test(test_https_client_cert),
+	};
+	int failed = cmocka_run_group_tests(tests, NULL, NULL);
+	return failed + cmocka_run_group_tests(tls_tests, tls_setup_group, tls_teardown_group);
 }

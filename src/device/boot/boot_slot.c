@@ -18,8 +18,6 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "device/boot/boot_fault.h"
-#include "device/monitor/monitor_client.h"
-#include "device/rot/rot.h"
 #include "pkg/package_stream.h"
 
 char *boot_dir_path(const char *state_dir)
@@ -71,7 +69,7 @@ int boot_trust_load(const char *state_dir, struct boot_trust *trust, rp_error *e
 	for (size_t i = 0; i < n; i++) {
 		if (rc == 0) {
 			_cleanup_free_ char *path = xasprintf("%s/%s", dir, names[i]);
-			EVP_PKEY *k = rp_key_load_public_pem(path, err);
+			rp_key *k = rp_key_load_public_pem(path, err);
 			if (!k)
 				rc = rp_error_prefix(err, "loading trusted key %s", path);
 			else
@@ -87,7 +85,7 @@ int boot_trust_load(const char *state_dir, struct boot_trust *trust, rp_error *e
 void boot_trust_free(struct boot_trust *trust)
 {
 	for (size_t i = 0; i < trust->nkeys; i++)
-		EVP_PKEY_free(trust->keys[i]);
+		rp_key_free(trust->keys[i]);
 	trust->nkeys = 0;
 }
 
@@ -211,38 +209,6 @@ int boot_state_load_or_reconstruct(const char *state_dir, const struct boot_trus
 	rp_log_event(RP_LOG_WARNING, "boot.state.damaged", "%s; reconstructing it from the verified slots", e.message);
 	*rebuilt = true;
 	return boot_state_reconstruct(state_dir, trust, floor, st, err);
-}
-
-int boot_floor_read(const char *state_dir, const char *rot_backend, const char *tcti, const char *monitor_socket,
-                    uint64_t *floor, rp_error *err)
-{
-	rp_error e = RP_ERROR_INIT;
-	if (rot_backend) {
-		rot_config cfg = {.tcti = tcti, .create = false};
-		_cleanup_rot_ rot *r = rot_open(rot_backend, state_dir, &cfg, NULL, &e);
-		if (r)
-			return rot_counter_read(r, BOOT_ROT_COUNTER_OS_FLOOR, floor, err) < 0
-			               ? rp_error_prefix(err, "reading the OS version floor")
-			               : 0;
-		if (!monitor_socket || e.code != RP_E_CONFLICT) {
-			*err = e;
-			return rp_error_prefix(err, "reading the OS version floor");
-		}
-	}
-	if (!monitor_socket)
-		return rp_error_set(err, RP_E_INVALID, "no way to read the OS version floor: give --rot or --monitor-socket");
-	_cleanup_monitor_client_ monitor_client *c = monitor_client_connect(monitor_socket, err);
-	evidence_counter counters[EVIDENCE_MAX_COUNTERS];
-	size_t n = 0;
-	if (!c || monitor_client_read_counters(c, counters, &n, err) < 0)
-		return rp_error_prefix(err, "reading the OS version floor through the monitor");
-	for (size_t i = 0; i < n; i++)
-		if (counters[i].index == BOOT_ROT_COUNTER_OS_FLOOR) {
-			*floor = counters[i].value;
-			return 0;
-		}
-	return rp_error_set(err, RP_E_INVALID, "the monitor did not report counter %d (the OS version floor)",
-	                    BOOT_ROT_COUNTER_OS_FLOOR);
 }
 
 /* Where the streamed bundle goes: DIR/bundle.rpkg.tmp, written as it is read and hashed. */

@@ -100,7 +100,7 @@ static int client_identity(monitor_client *c, uint16_t type, monitor_identity *o
 			return -1;
 	}
 	if (rp_reader_finish(&r, "identity response", err) < 0) {
-		EVP_PKEY_free(out->public_key);
+		rp_key_free(out->public_key);
 		out->public_key = NULL;
 		return -1;
 	}

@@ -22,7 +22,7 @@ typedef struct monitor_identity {
 	uint8_t device_id[RP_KEY_ID_LEN];
 	char backend[EVIDENCE_BACKEND_MAX + 1];
 	bool insecure;
-	EVP_PKEY *public_key; /* only from monitor_client_get_identity; caller frees */
+	rp_key *public_key; /* only from monitor_client_get_identity; caller frees */
 } monitor_identity;
 
 int monitor_client_get_device_id(monitor_client *c, monitor_identity *out, rp_error *err) RP_MUST_CHECK;

@@ -7,13 +7,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <openssl/evp.h>
 
 #include "common/crypto.h"
 #include "common/error.h"
 
-#define ROT_PCR_COUNT 24
-#define ROT_COUNTER_COUNT 4
+#include "device/rot/rot_limits.h"
+
 /* Largest single advance of a counter: counters hold security version numbers (small integers),
  * and on a TPM every step is one NV write, so a huge jump is refused rather than wearing NV. */
 #define ROT_COUNTER_MAX_STEP 4096
@@ -47,7 +46,7 @@ struct rot_ops {
 	size_t priv_size;
 	int (*open)(rot *r, const char *state_dir, const rot_config *cfg, bool *created, rp_error *err);
 	void (*close)(rot *r);
-	EVP_PKEY *(*identity_public_key)(rot *r, rp_error *err);
+	rp_key *(*identity_public_key)(rot *r, rp_error *err);
 	int (*sign)(rot *r, const void *msg, size_t len, uint8_t sig[RP_ECDSA_SIG_MAX], size_t *sig_len, rp_error *err);
 	int (*pcr_extend)(rot *r, unsigned index, const uint8_t digest[RP_SHA256_LEN], rp_error *err);
 	int (*pcr_read)(rot *r, uint32_t mask, uint8_t values[ROT_PCR_COUNT][RP_SHA256_LEN], rp_error *err);
@@ -71,7 +70,7 @@ const char *rot_backend_name(const rot *r);
 bool rot_insecure(const rot *r);
 
 /* The identity key's public half (a new reference; the private half never leaves the backend). */
-EVP_PKEY *rot_identity_public_key(rot *r, rp_error *err);
+rp_key *rot_identity_public_key(rot *r, rp_error *err);
 /* Device ID: SHA-256 of the DER SubjectPublicKeyInfo of the identity public key. */
 int rot_device_id(rot *r, uint8_t id[RP_KEY_ID_LEN], rp_error *err) RP_MUST_CHECK;
 

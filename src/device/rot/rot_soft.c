@@ -14,17 +14,15 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "device/rot/rot.h"
+#include "device/rot/rot_soft_state.h"
 
-#define SOFT_MAGIC 0x52505353u /* "RPSS" */
-#define SOFT_VERSION 1
-#define SOFT_BOOT_ID_LEN 36
-#define SOFT_STATE_LEN (4 + 2 + SOFT_BOOT_ID_LEN + ROT_PCR_COUNT * RP_SHA256_LEN + ROT_COUNTER_COUNT * 8 + RP_SHA256_LEN)
+#define SOFT_BOOT_ID_LEN ROT_SOFT_BOOT_ID_LEN
 
 struct soft {
 	char *dir;
 	char *state_path;
 	int lock_fd;
-	EVP_PKEY *key; /* private */
+	rp_key *key; /* private */
 	char boot_id[SOFT_BOOT_ID_LEN];
 	uint8_t pcr[ROT_PCR_COUNT][RP_SHA256_LEN];
 	uint64_t counter[ROT_COUNTER_COUNT];
@@ -46,17 +44,13 @@ static void soft_read_boot_id(char out[SOFT_BOOT_ID_LEN])
 
 static int soft_save(struct soft *s, rp_error *err)
 {
+	struct rot_soft_state st;
+	memcpy(st.boot_id, s->boot_id, sizeof(st.boot_id));
+	memcpy(st.pcr, s->pcr, sizeof(st.pcr));
+	memcpy(st.counter, s->counter, sizeof(st.counter));
 	rp_buf b;
 	rp_buf_init(&b);
-	rp_buf_u32(&b, SOFT_MAGIC);
-	rp_buf_u16(&b, SOFT_VERSION);
-	rp_buf_append(&b, s->boot_id, SOFT_BOOT_ID_LEN);
-	rp_buf_append(&b, s->pcr, sizeof(s->pcr));
-	for (unsigned i = 0; i < ROT_COUNTER_COUNT; i++)
-		rp_buf_u64(&b, s->counter[i]);
-	uint8_t sum[RP_SHA256_LEN];
-	rp_sha256_buf(b.data, b.len, sum);
-	rp_buf_append(&b, sum, sizeof(sum));
+	rot_soft_state_encode(&st, &b);
 	int rc = rp_write_file_atomic(s->state_path, b.data, b.len, 0600, err);
 	rp_buf_free(&b);
 	if (rc < 0)
@@ -68,37 +62,12 @@ static int soft_save(struct soft *s, rp_error *err)
  * file is an error, never a silent reset (a reset would roll the counters back). */
 static int soft_load(struct soft *s, rp_error *err)
 {
-	_cleanup_free_ uint8_t *data = NULL;
-	size_t len = 0;
-	if (rp_read_file(s->state_path, 4096, &data, &len, err) < 0)
+	struct rot_soft_state st;
+	if (rot_soft_state_load(s->state_path, &st, err) < 0)
 		return -1;
-	if (len != SOFT_STATE_LEN)
-		return rp_error_set(err, RP_E_INVALID, "%s is %zu bytes, expected %d: damaged; restore it from a backup",
-		                    s->state_path, len, SOFT_STATE_LEN);
-	uint8_t sum[RP_SHA256_LEN];
-	rp_sha256_buf(data, len - RP_SHA256_LEN, sum);
-	if (memcmp(sum, data + len - RP_SHA256_LEN, RP_SHA256_LEN) != 0)
-		return rp_error_set(err, RP_E_INVALID, "%s: checksum does not match: damaged; restore it from a backup",
-		                    s->state_path);
-	rp_reader r;
-	rp_reader_init(&r, data, len - RP_SHA256_LEN);
-	uint32_t magic = 0;
-	uint16_t version = 0;
-	char boot_id[SOFT_BOOT_ID_LEN];
-	rp_reader_u32(&r, "magic", &magic);
-	rp_reader_u16(&r, "version", &version);
-	if (magic != SOFT_MAGIC)
-		return rp_error_set(err, RP_E_INVALID, "%s is not a soft root-of-trust state file", s->state_path);
-	if (version != SOFT_VERSION)
-		return rp_error_set(err, RP_E_UNSUPPORTED, "%s has version %u; this build reads version %d",
-		                    s->state_path, version, SOFT_VERSION);
-	rp_reader_bytes(&r, "boot id", boot_id, sizeof(boot_id));
-	rp_reader_bytes(&r, "pcrs", s->pcr, sizeof(s->pcr));
-	for (unsigned i = 0; i < ROT_COUNTER_COUNT; i++)
-		rp_reader_u64(&r, "counter", &s->counter[i]);
-	if (rp_reader_finish(&r, s->state_path, err) < 0)
-		return -1;
-	if (memcmp(boot_id, s->boot_id, SOFT_BOOT_ID_LEN) != 0) {
+	memcpy(s->pcr, st.pcr, sizeof(s->pcr));
+	memcpy(s->counter, st.counter, sizeof(s->counter));
+	if (memcmp(st.boot_id, s->boot_id, SOFT_BOOT_ID_LEN) != 0) {
 		/* A new boot: PCRs start from zero, counters persist. */
 		memset(s->pcr, 0, sizeof(s->pcr));
 		return soft_save(s, err);
@@ -167,14 +136,14 @@ static int soft_open(rot *r, const char *state_dir, const rot_config *cfg, bool 
 static void soft_close(rot *r)
 {
 	struct soft *s = soft_of(r);
-	EVP_PKEY_free(s->key);
+	rp_key_free(s->key);
 	free(s->dir);
 	free(s->state_path);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
 }
 
-static EVP_PKEY *soft_identity_public_key(rot *r, rp_error *err)
+static rp_key *soft_identity_public_key(rot *r, rp_error *err)
 {
 	_cleanup_free_ uint8_t *der = NULL;
 	size_t len = 0;

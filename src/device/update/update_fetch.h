@@ -1,7 +1,8 @@
-/* HTTP transport of the update client (libcurl): bounded GETs into memory for metadata, resumable
+/* HTTP transport of the update client (mbedTLS + http-parser): bounded GETs into memory for metadata, resumable
  * bounded downloads into a file for blobs, and a JSON POST for status reports. Every request is
  * bounded in size (endless-data attack) and in speed (slow-retrieval attack); https URLs are
- * checked against the pinned service CA only, never the system store. */
+ * checked against the pinned service CA only, never the system store; for an IP-literal host the
+ * certificate must name that address (iPAddress SAN). */
 #pragma once
 
 #include <stdbool.h>
@@ -24,13 +25,13 @@ struct update_fetch_config {
 	long connect_timeout;
 	uint64_t bytes_received; /* running total over every request (bandwidth accounting) */
 	uint64_t requests;
-	void *curl; /* the reused libcurl handle (internal) */
+	void *conn; /* the kept-alive connection, reused until update_fetch_close (internal) */
 };
 
 void update_fetch_config_default(struct update_fetch_config *cfg);
 /* Drop the reused connection (after a check). */
 void update_fetch_close(struct update_fetch_config *cfg);
-/* curl_global_init, once per process. */
+/* Process-wide set-up of the transport, once per process (nothing to do today). */
 int update_fetch_global_init(rp_error *err) RP_MUST_CHECK;
 
 /* GET URL into a malloc'd buffer of at most MAX_LEN bytes (NUL-terminated, not counted).

@@ -90,12 +90,12 @@ static int trust_visit(void *ud, const struct payload_entry *e, rp_error *err)
 	size_t pem_len;
 	if (payload_reader_read_file(c->pkg, e->path, TRUST_PEM_MAX, &pem, &pem_len, err) < 0)
 		return rp_error_prefix(err, "trust update: reading %s", e->path);
-	EVP_PKEY *k = rp_key_from_public_pem((const char *)pem, pem_len, err);
+	rp_key *k = rp_key_from_public_pem((const char *)pem, pem_len, err);
 	if (!k) {
 		free(pem);
 		return rp_error_prefix(err, "trust update: %s", e->path);
 	}
-	EVP_PKEY_free(k);
+	rp_key_free(k);
 	c->names[c->n] = xstrdup(name);
 	c->pems[c->n] = (char *)pem;
 	c->lens[c->n++] = pem_len;
