@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
@@ -31,6 +32,7 @@
 #include "common/xalloc.h"
 #include "device/update/update_client.h"
 #include "device/update/update_fetch.h"
+#include "device/update/update_http.h"
 
 enum mode { M_OK, M_ENDLESS, M_BIG_LENGTH, M_RANGE, M_IGNORE_RANGE, M_NOT_FOUND, M_FORBIDDEN, M_CHUNKED, M_REDIRECT };
 
@@ -368,6 +370,107 @@ static void test_file_error_body_not_kept(void **state)
 	unlink(path);
 	update_fetch_close(&cfg);
 	server_stop(&s);
+}
+
+/* The response reader alone (update_http.c), fed bytes as a hostile server would send them. */
+struct collected {
+	char body[64];
+	size_t len;
+};
+
+static int collect_body(void *ud, const uint8_t *p, size_t n)
+{
+	struct collected *c = ud;
+	if (n > sizeof(c->body) - c->len)
+		return -1;
+	memcpy(c->body + c->len, p, n);
+	c->len += n;
+	return 0;
+}
+
+static const struct update_http_ops collect_ops = {.on_body = collect_body};
+
+static void test_interim_answers_are_bounded(void **state)
+{
+	(void)state;
+	/* Endless "100 Continue" answers carry no body byte, so only a bound on interim answers and
+	 * on the bytes on the wire stops them (slow retrieval cannot: they arrive at full speed). */
+	struct update_http_response r;
+	struct collected c = {0};
+	update_http_response_init(&r, &collect_ops, &c, 16);
+	static const char interim[] = "HTTP/1.1 100 Continue\r\n\r\n";
+	int rc = 0;
+	for (int i = 0; i < 1000 && rc == 0 && !r.done; i++)
+		rc = update_http_feed(&r, (const uint8_t *)interim, sizeof(interim) - 1);
+	assert_int_equal(rc, -1);
+	assert_false(r.done);
+	assert_true(r.interim <= UPDATE_HTTP_INTERIM_MAX + 1);
+}
+
+static void test_interim_answer_body_never_reaches_caller(void **state)
+{
+	(void)state;
+	/* A 1xx answer has no body: bytes after its head are the next status line, never body. */
+	static const char resp[] = "HTTP/1.1 100 Continue\r\nContent-Length: 5\r\n\r\nEVIL!"
+	                           "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+	struct update_http_response r;
+	struct collected c = {0};
+	update_http_response_init(&r, &collect_ops, &c, 16);
+	(void)update_http_feed(&r, (const uint8_t *)resp, sizeof(resp) - 1);
+	assert_null(memmem(c.body, c.len, "EVIL", 4));
+}
+
+static void test_wire_bytes_are_bounded(void **state)
+{
+	(void)state;
+	/* Chunk extensions are framing, not body: one body byte per 70 KB chunk line would let a
+	 * server stream forever within the body cap. The response stops at twice its cap plus
+	 * UPDATE_HTTP_OVERHEAD_MAX on the wire. */
+	const uint64_t cap = 1024 * 1024;
+	struct update_http_response r;
+	struct collected c = {0};
+	update_http_response_init(&r, &collect_ops, &c, cap);
+	static const char head[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+	assert_int_equal(update_http_feed(&r, (const uint8_t *)head, sizeof(head) - 1), 0);
+	const size_t ext_len = 70000;
+	_cleanup_free_ char *chunk = xmalloc(ext_len + 16);
+	memcpy(chunk, "1;", 2);
+	memset(chunk + 2, 'x', ext_len);
+	memcpy(chunk + 2 + ext_len, "\r\nA\r\n", 6);
+	int rc = 0;
+	for (int i = 0; i < 200 && rc == 0; i++)
+		rc = update_http_feed(&r, (const uint8_t *)chunk, ext_len + 8);
+	/* Stopped by http-parser's limit on chunk lines or by the wire bound, whichever comes first. */
+	assert_int_equal(rc, -1);
+	assert_true(r.over || r.malformed);
+	assert_true(r.wire_len <= 2 * cap + UPDATE_HTTP_OVERHEAD_MAX);
+	assert_true(c.len < 64);
+}
+
+static void test_partial_path_must_be_own_regular_file(void **state)
+{
+	(void)state;
+	struct update_fetch_config cfg;
+	fetch_cfg(&cfg);
+	rp_error err = RP_ERROR_INIT;
+	/* A FIFO in place of the partial download must neither block nor be written. */
+	_cleanup_free_ char *fifo = tmp_file("");
+	unlink(fifo);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	assert_int_equal(update_fetch_file(&cfg, "http://127.0.0.1:9/x", fifo, 16, &err), -1);
+	assert_int_equal(err.code, RP_E_INVALID);
+	unlink(fifo);
+	/* A hard link to another file must not be truncated through the download. */
+	_cleanup_free_ char *victim = tmp_file("precious");
+	_cleanup_free_ char *link_path = xasprintf("%s.part", victim);
+	assert_int_equal(link(victim, link_path), 0);
+	rp_error err2 = RP_ERROR_INIT;
+	assert_int_equal(update_fetch_file(&cfg, "http://127.0.0.1:9/x", link_path, 4, &err2), -1);
+	assert_int_equal(err2.code, RP_E_INVALID);
+	check_file(victim, "precious");
+	unlink(link_path);
+	unlink(victim);
+	update_fetch_close(&cfg);
 }
 
 static void test_https_needs_ca(void **state)
@@ -784,6 +887,10 @@ int main(void)
 	    cmocka_unit_test(test_file_hashed_while_downloading),
 	    cmocka_unit_test(test_file_endless), cmocka_unit_test(test_file_error_body_not_kept),
 	    cmocka_unit_test(test_https_needs_ca),
+	    cmocka_unit_test(test_interim_answers_are_bounded),
+	    cmocka_unit_test(test_interim_answer_body_never_reaches_caller),
+	    cmocka_unit_test(test_wire_bytes_are_bounded),
+	    cmocka_unit_test(test_partial_path_must_be_own_regular_file),
 	    cmocka_unit_test(test_chunked_body), cmocka_unit_test(test_redirect_not_followed),
 	    cmocka_unit_test(test_keepalive_reuse_and_reconnect),
 	    cmocka_unit_test(test_next_check_delay),

@@ -108,8 +108,9 @@ static void pace_start(struct pace *p, const struct update_fetch_config *cfg)
 {
 	p->window_start = now_ms();
 	p->window_bytes = 0;
-	p->limit = cfg->low_speed_limit;
-	p->time_s = cfg->low_speed_time;
+	/* A caller cannot switch the slow-retrieval bound off: at least 1 byte/s over 5 minutes. */
+	p->limit = cfg->low_speed_limit > 0 ? cfg->low_speed_limit : 1;
+	p->time_s = cfg->low_speed_time > 0 ? cfg->low_speed_time : 300;
 	p->deadline = 0;
 }
 
@@ -534,8 +535,9 @@ static struct conn *conn_get(struct update_fetch_config *cfg, const struct targe
 	c->tls = t->tls;
 	snprintf(c->key, sizeof(c->key), "%s", key);
 	pace_start(&c->pace, cfg);
-	if (cfg->connect_timeout > 0)
-		c->pace.deadline = now_ms() + (int64_t)cfg->connect_timeout * 1000;
+	/* Every connection attempt is bounded; a caller's 0 means the default, not "forever". */
+	c->pace.deadline = now_ms() + (int64_t)(cfg->connect_timeout > 0 ? cfg->connect_timeout
+	                                                                  : UPDATE_FETCH_DEFAULT_CONNECT_TIMEOUT) * 1000;
 	if (tcp_connect(c, t, cfg, err) < 0 || (t->tls && (tls_setup(c, t, cfg, err) < 0 || tls_handshake(c, cfg, err) < 0))) {
 		conn_free(c);
 		return NULL;
@@ -828,12 +830,19 @@ static int hash_prefix(int fd, uint64_t have, rp_sha256 *h, const char *partial,
 static int fetch_file(struct update_fetch_config *cfg, const char *url, const char *partial, uint64_t expected_len,
                       rp_sha256 *hash, rp_error *err)
 {
-	_cleanup_close_ int fd = open(partial, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	/* O_NONBLOCK: a FIFO put in its place must not block the open; it is refused just below. */
+	_cleanup_close_ int fd = open(partial, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
 	if (fd < 0)
 		return rp_error_set_errno(err, errno, "opening %s", partial);
 	struct stat st;
 	if (fstat(fd, &st) < 0)
 		return rp_error_set_errno(err, errno, "stat %s", partial);
+	/* Only a file of our own: a hard link would make the download truncate another file. */
+	if (!S_ISREG(st.st_mode) || st.st_nlink != 1)
+		return rp_error_set(err, RP_E_INVALID, "%s is not a regular file with one link; remove it", partial);
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+		return rp_error_set_errno(err, errno, "configuring %s", partial);
 	uint64_t have = (uint64_t)st.st_size;
 	if (have > expected_len) {
 		/* Longer than the signed length: nothing in it can be right. */

@@ -10,8 +10,13 @@ static int on_headers_complete(http_parser *p)
 {
 	struct update_http_response *r = p->data;
 	r->status = p->status_code;
-	if (r->status / 100 == 1)
-		return 0; /* an interim answer (100 Continue): the real one follows */
+	if (r->status / 100 == 1) {
+		/* An interim answer (100 Continue): the real one follows. It has no body (1 tells
+		 * http-parser so), and only a few are accepted. */
+		if (++r->interim > UPDATE_HTTP_INTERIM_MAX)
+			return -1;
+		return 1;
+	}
 	r->head_done = true;
 	if (r->ops->on_head && r->ops->on_head(r->ud, r) < 0) {
 		r->aborted = true;
@@ -101,6 +106,15 @@ int update_http_feed(struct update_http_response *r, const uint8_t *p, size_t n)
 		return 0;
 	}
 	r->started = true;
+	/* The body cap counts body bytes only: bound the whole response on the wire as well. */
+	uint64_t wire_max = r->cap > (UINT64_MAX - UPDATE_HTTP_OVERHEAD_MAX) / 2 ? UINT64_MAX
+	                                                                         : 2 * r->cap + UPDATE_HTTP_OVERHEAD_MAX;
+	if (n > wire_max - r->wire_len) {
+		r->over = true;
+		r->keep_alive = false;
+		return -1;
+	}
+	r->wire_len += n;
 	size_t used = http_parser_execute(&r->parser, &settings, (const char *)p, n);
 	if (r->done) {
 		if (used < n)

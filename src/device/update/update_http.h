@@ -10,6 +10,12 @@
 
 /* A body the caller does not want (an error page) is read to keep the connection, up to this. */
 #define UPDATE_HTTP_DISCARD_MAX (64u * 1024)
+/* Interim answers (1xx) accepted before the real one; more is a server stalling the client. */
+#define UPDATE_HTTP_INTERIM_MAX 4
+/* Everything a response may take on the wire besides twice its body cap: status lines, headers,
+ * chunk framing. Caps bytes that are not body bytes (headers of endless interim answers, chunk
+ * extensions), which the body cap alone would never count. */
+#define UPDATE_HTTP_OVERHEAD_MAX (1024u * 1024)
 
 struct update_http_response;
 
@@ -28,6 +34,8 @@ struct update_http_response {
 	unsigned status;
 	uint64_t cap;       /* body bytes accepted (not counting a discarded body) */
 	uint64_t body_len;  /* body bytes passed on or discarded */
+	uint64_t wire_len;  /* bytes fed, framing included (bounded: UPDATE_HTTP_OVERHEAD_MAX) */
+	unsigned interim;   /* 1xx answers seen */
 	bool started;       /* any byte of the response arrived */
 	bool head_done;
 	bool discard;
