@@ -71,6 +71,7 @@ struct conn {
 	bool tls_init;
 	bool tls_up;
 	bool peer_closed; /* EOF, reset or broken pipe: a kept connection the server dropped */
+	bool unclean_close; /* TLS ended without close_notify */
 	char key[300];    /* scheme, host and port this connection goes to */
 	uint8_t ip_addr[16];
 	size_t ip_len;
@@ -227,6 +228,8 @@ static ssize_t conn_read(struct conn *c, uint8_t *buf, size_t n, const struct up
 				return r;
 			if (r == 0 || r == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY || r == MBEDTLS_ERR_SSL_CONN_EOF) {
 				c->peer_closed = true;
+				/* Without close_notify the end may be an attacker's TCP FIN (truncation). */
+				c->unclean_close = r != MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY;
 				return 0;
 			}
 		} else {
@@ -715,8 +718,13 @@ static int read_response(struct conn *c, struct update_http_response *resp, cons
 		ssize_t n = conn_read(c, c->rbuf, UPDATE_FETCH_RECV_BUF, cfg, err);
 		if (n < 0)
 			return -1;
-		if (n == 0)
+		if (n == 0) {
+			/* Under TLS a body that ends with the connection needs close_notify to be whole. */
+			if (c->unclean_close && !resp->done)
+				return rp_error_set(err, RP_E_UNAVAILABLE,
+				                    "the TLS connection ended without close_notify before the response was complete");
 			return update_http_eof(resp);
+		}
 		if (update_http_feed(resp, c->rbuf, (size_t)n) < 0)
 			return -1;
 		if (resp->done)
