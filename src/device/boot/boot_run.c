@@ -513,6 +513,10 @@ static void supervise(struct boot_ctx *c, struct boot_runtime *rt)
 				next = ch->restart_at_ms;
 			}
 		}
+		/* reap() takes power requests that arrived meanwhile (for example during the commit):
+		 * act on them now rather than after the next signal or timeout. */
+		if (c->stop)
+			break;
 		wait_signal(c, next > t ? next - t : 1);
 	}
 	rp_log_event(RP_LOG_NOTICE, "boot.stopping", "stopping the components");
