@@ -56,35 +56,6 @@ void rp_sha256_buf(const void *data, size_t len, uint8_t out[RP_SHA256_LEN])
 		rp_abort("SHA-256 failed");
 }
 
-int rp_sha256_file(const char *path, uint8_t out[RP_SHA256_LEN], uint64_t *size, rp_error *err)
-{
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return rp_error_set_errno(err, errno, "opening %s", path);
-	rp_sha256 h;
-	if (rp_sha256_init(&h, err) < 0)
-		return -1;
-	static const size_t chunk = 256 * 1024;
-	_cleanup_free_ uint8_t *buf = xmalloc(chunk);
-	uint64_t total = 0;
-	for (;;) {
-		ssize_t n = rp_read_full(fd, buf, chunk);
-		if (n < 0) {
-			rp_sha256_free(&h);
-			return rp_error_set_errno(err, errno, "reading %s", path);
-		}
-		if (n == 0)
-			break;
-		rp_sha256_update(&h, buf, (size_t)n);
-		total += (uint64_t)n;
-	}
-	int r = rp_sha256_final(&h, out, err);
-	rp_sha256_free(&h);
-	if (size)
-		*size = total;
-	return r;
-}
-
 void rp_key_free(rp_key *key)
 {
 	EVP_PKEY_free(key);
