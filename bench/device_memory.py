@@ -33,18 +33,15 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "blackbox"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import device_bench  # noqa: E402
+from device_bench import binary, wait_for  # noqa: E402
 
 from attest_world import World  # noqa: E402
 from conftest import free_port, run  # noqa: E402
 
 GOAL_KIB = 1536
-
-
-def binary(build, name):
-    hits = [p for p in pathlib.Path(build).resolve().rglob(name) if p.is_file() and os.access(p, os.X_OK)]
-    if not hits:
-        sys.exit(f"{name} is not built in {build}")
-    return str(hits[0])
 
 
 def rollup(pid):
@@ -72,42 +69,12 @@ def mappings(pid):
     return agg
 
 
-SYSTEM_WIDE = ("libc.so", "ld-linux", "linux-vdso")
-
-
 def private_libs(builds, dest):
-    """Copy every library the device binaries load (but libc and ld.so) into DEST."""
-    dest.mkdir()
-    names = ["rampart-monitor", "rampart-agent", "rampart-agent-work"]
-    paths = set()
-    for b in builds:
-        for n in names:
-            hits = [p for p in pathlib.Path(b).resolve().rglob(n) if p.is_file() and os.access(p, os.X_OK)]
-            if hits:
-                out = subprocess.run(["ldd", str(hits[0])], capture_output=True, text=True, check=True).stdout
-                paths.update(ln.split("=>")[1].split()[0] for ln in out.splitlines()
-                             if "=>" in ln and "/" in ln.split("=>")[1])
-    # The TPM's transport is chosen at run time (dlopen by the TCTI loader).
-    paths.update(str(p) for p in pathlib.Path("/usr/lib/x86_64-linux-gnu").glob("libtss2-tcti-*.so.0"))
-    for p in paths:
-        if not any(os.path.basename(p).startswith(s) for s in SYSTEM_WIDE):
-            shutil.copy(os.path.realpath(p), dest / os.path.basename(p))
-    # Written back and out of the page cache: clean pages, loaded as on a device after boot.
-    os.sync()
-    for f in dest.iterdir():
-        fd = os.open(f, os.O_RDONLY)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        os.close(fd)
-    return dest
-
-
-def wait_for(pred, what, seconds, log=None):
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(0.1)
-    raise SystemExit(f"timed out waiting for {what}" + (f":\n{log.read_text()}" if log else ""))
+    """Private copies of the monitor's and agent's libraries (bench/device_bench.py); the TPM's
+    transport is chosen at run time (dlopen by the TCTI loader), so its libraries are added."""
+    tctis = [str(p) for p in pathlib.Path("/usr/lib/x86_64-linux-gnu").glob("libtss2-tcti-*.so.0")]
+    return device_bench.private_libs(builds, ["rampart-monitor", "rampart-agent", "rampart-agent-work"], dest,
+                                     tctis)
 
 
 def start_swtpm(tmp):

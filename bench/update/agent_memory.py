@@ -49,10 +49,13 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "blackbox"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import device_bench  # noqa: E402
+from device_bench import binary, built, wait_for  # noqa: E402
 
 GOAL_KIB = 4096
 LEAN, REFERENCE = "lean", "reference"
-SYSTEM_WIDE = ("libc.so", "ld-linux", "linux-vdso")
 DEVICE_BINARIES = ("rampart-monitor", "rampart-agent", "rampart-agent-work", "rampart-agent-update")
 # A valid OS bundle layout (tests/blackbox/boot_device.py): one component, never started here.
 OS_JSON = {"version": 1, "components": [{"name": "svc", "exec": "bin/svc.sh", "args": ["${RUN}"],
@@ -60,38 +63,8 @@ OS_JSON = {"version": 1, "components": [{"name": "svc", "exec": "bin/svc.sh", "a
            "health": {"settle_ms": 100}}
 
 
-def built(build, name):
-    hits = [p for p in pathlib.Path(build).resolve().rglob(name) if p.is_file() and os.access(p, os.X_OK)]
-    return str(hits[0]) if hits else None
-
-
-def binary(build, name):
-    path = built(build, name)
-    if not path:
-        sys.exit(f"{name} is not built in {build}")
-    return path
-
-
 def private_libs(build, dest):
-    """Copies of every library the device binaries load (but libc and ld.so) in DEST, written back
-    and out of the page cache: loaded as on a device after boot, shared with no other process."""
-    dest.mkdir()
-    paths = set()
-    for n in DEVICE_BINARIES:
-        path = built(build, n)
-        if path:
-            out = subprocess.run(["ldd", path], capture_output=True, text=True, check=True).stdout
-            paths.update(ln.split("=>")[1].split()[0] for ln in out.splitlines()
-                         if "=>" in ln and "/" in ln.split("=>")[1])
-    for p in paths:
-        if not any(os.path.basename(p).startswith(s) for s in SYSTEM_WIDE):
-            shutil.copy(os.path.realpath(p), dest / os.path.basename(p))
-    os.sync()
-    for f in dest.iterdir():
-        fd = os.open(f, os.O_RDONLY)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        os.close(fd)
-    return dest
+    return device_bench.private_libs([build], DEVICE_BINARIES, dest)
 
 
 def reference_dir(build, dest):
@@ -100,15 +73,6 @@ def reference_dir(build, dest):
     for n in ("rampart-agent", "rampart-agent-work"):
         shutil.copy(binary(build, n), dest / n)
     return dest
-
-
-def wait_for(pred, what, seconds, log=None):
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(0.1)
-    raise SystemExit(f"timed out after {seconds} s waiting for {what}" + (f":\n{log.read_text()}" if log else ""))
 
 
 def vm_hwm(pid):
