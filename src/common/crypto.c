@@ -241,24 +241,6 @@ char *rp_key_public_pem(EVP_PKEY *key, rp_error *err)
 	return xstrndup(data, (size_t)len);
 }
 
-int rp_key_id(EVP_PKEY *key, uint8_t out[RP_KEY_ID_LEN], rp_error *err)
-{
-	_cleanup_free_ uint8_t *der = NULL;
-	size_t len = 0;
-	if (rp_key_public_der(key, &der, &len, err) < 0)
-		return -1;
-	rp_sha256_buf(der, len, out);
-	return 0;
-}
-
-char *rp_key_id_hex(EVP_PKEY *key, rp_error *err)
-{
-	uint8_t id[RP_KEY_ID_LEN];
-	if (rp_key_id(key, id, err) < 0)
-		return NULL;
-	return rp_hex_encode(id, sizeof(id));
-}
-
 int rp_ecdsa_sign_digest(EVP_PKEY *key, const uint8_t digest[RP_SHA256_LEN], uint8_t sig[RP_ECDSA_SIG_MAX],
                          size_t *sig_len, rp_error *err)
 {
@@ -288,21 +270,6 @@ int rp_ecdsa_verify_digest(EVP_PKEY *key, const uint8_t digest[RP_SHA256_LEN], c
 	if (r != 1)
 		return rp_error_set(err, RP_E_VERIFY, "signature does not match");
 	return 0;
-}
-
-int rp_ecdsa_sign(EVP_PKEY *key, const void *msg, size_t len, uint8_t sig[RP_ECDSA_SIG_MAX], size_t *sig_len,
-                  rp_error *err)
-{
-	uint8_t digest[RP_SHA256_LEN];
-	rp_sha256_buf(msg, len, digest);
-	return rp_ecdsa_sign_digest(key, digest, sig, sig_len, err);
-}
-
-int rp_ecdsa_verify(EVP_PKEY *key, const void *msg, size_t len, const uint8_t *sig, size_t sig_len, rp_error *err)
-{
-	uint8_t digest[RP_SHA256_LEN];
-	rp_sha256_buf(msg, len, digest);
-	return rp_ecdsa_verify_digest(key, digest, sig, sig_len, err);
 }
 
 int rp_random_bytes(void *buf, size_t len, rp_error *err)

@@ -463,24 +463,6 @@ char *rp_key_public_pem(rp_key *key, rp_error *err)
 	return xstrndup((const char *)buf, sizeof(buf));
 }
 
-int rp_key_id(rp_key *key, uint8_t out[RP_KEY_ID_LEN], rp_error *err)
-{
-	_cleanup_free_ uint8_t *der = NULL;
-	size_t len = 0;
-	if (rp_key_public_der(key, &der, &len, err) < 0)
-		return -1;
-	rp_sha256_buf(der, len, out);
-	return 0;
-}
-
-char *rp_key_id_hex(rp_key *key, rp_error *err)
-{
-	uint8_t id[RP_KEY_ID_LEN];
-	if (rp_key_id(key, id, err) < 0)
-		return NULL;
-	return rp_hex_encode(id, sizeof(id));
-}
-
 /* --- ECDSA --- */
 
 int rp_ecdsa_sign_digest(rp_key *key, const uint8_t digest[RP_SHA256_LEN], uint8_t sig[RP_ECDSA_SIG_MAX],
@@ -554,17 +536,3 @@ int rp_ecdsa_verify_digest(rp_key *key, const uint8_t digest[RP_SHA256_LEN], con
 	return 0;
 }
 
-int rp_ecdsa_sign(rp_key *key, const void *msg, size_t len, uint8_t sig[RP_ECDSA_SIG_MAX], size_t *sig_len,
-                  rp_error *err)
-{
-	uint8_t digest[RP_SHA256_LEN];
-	rp_sha256_buf(msg, len, digest);
-	return rp_ecdsa_sign_digest(key, digest, sig, sig_len, err);
-}
-
-int rp_ecdsa_verify(rp_key *key, const void *msg, size_t len, const uint8_t *sig, size_t sig_len, rp_error *err)
-{
-	uint8_t digest[RP_SHA256_LEN];
-	rp_sha256_buf(msg, len, digest);
-	return rp_ecdsa_verify_digest(key, digest, sig, sig_len, err);
-}
