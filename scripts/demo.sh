@@ -138,7 +138,7 @@ OS_COMPONENT=0a0b0c0d-1111-4222-8333-444455556666
 pack_os() {
 	local version=$1 broken=${2:-} payload="$DEMO/developer/os-payload-$1"
 	mkdir -p "$payload/bin" "$payload/etc"
-	cp "$MONITOR" "$BUILD/src/device/agent/rampart-agent" "$BUILD/src/device/agent/rampart-agent-work" \
+	cp "$MONITOR" "$BUILD/src/device/rampart-monitor-soft" "$BUILD/src/device/agent/rampart-agent" "$BUILD/src/device/agent/rampart-agent-work" \
 		"$BUILD/src/device/agent/rampart-agent-update" \
 		"$BUILD/src/device/appmgr/rampart-appmgr" \
 		"$BUILD/src/device/appmgr/rampart-app-loader" "$BUILD/src/device/broker/rampart-periph-broker" "$payload/bin/"

@@ -61,6 +61,14 @@ void rp_key_free(rp_key *key)
 	EVP_PKEY_free(key);
 }
 
+rp_key *rp_key_ref(rp_key *key)
+{
+	/* Fails only on a lock error, which OpenSSL's atomic reference counts do not take. */
+	if (EVP_PKEY_up_ref(key) != 1)
+		abort();
+	return key;
+}
+
 EVP_PKEY *rp_key_generate_p256(rp_error *err)
 {
 	EVP_PKEY *key = EVP_EC_gen("P-256");

@@ -49,6 +49,8 @@ typedef struct rp_sha256 {
 #endif
 
 void rp_key_free(rp_key *key);
+/* Another reference to KEY, released with rp_key_free. */
+rp_key *rp_key_ref(rp_key *key);
 RP_DEFINE_CLEANUP(rp_key, rp_key_free)
 #define _cleanup_key_ _cleanup_(rp_key_freep)
 

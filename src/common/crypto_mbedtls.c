@@ -39,6 +39,7 @@
 
 struct rp_key {
 	mbedtls_pk_context pk;
+	unsigned refs; /* rp_key_ref / rp_key_free; keys are not shared between threads */
 };
 
 /* RP_E_CRYPTO with mbedTLS's reason for RET appended, like rp_error_set_openssl. */
@@ -191,12 +192,19 @@ static rp_key *key_new(void)
 {
 	rp_key *key = xmalloc(sizeof(*key));
 	mbedtls_pk_init(&key->pk);
+	key->refs = 1;
+	return key;
+}
+
+rp_key *rp_key_ref(rp_key *key)
+{
+	key->refs++;
 	return key;
 }
 
 void rp_key_free(rp_key *key)
 {
-	if (!key)
+	if (!key || --key->refs > 0)
 		return;
 	mbedtls_pk_free(&key->pk); /* zeroises the private scalar */
 	free(key);

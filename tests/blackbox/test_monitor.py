@@ -178,6 +178,24 @@ def test_allowed_peers_get_their_operations(device):
     assert "INSECURE" in mon.text()
 
 
+def test_soft_backend_runs_in_the_build_without_openssl(device):
+    """For --rot soft, rampart-monitor continues as rampart-monitor-soft (mbedTLS, linked statically):
+    the process that serves the device maps no libcrypto and no TSS, and still signs what the
+    OpenSSL-based verifier accepts (test_allowed_peers_get_their_operations) for an identity that
+    rampart-os (OpenSSL) created."""
+    pid = device["mon"].proc.pid
+    assert os.readlink(f"/proc/{pid}/exe").endswith("/rampart-monitor-soft")
+    maps = pathlib.Path(f"/proc/{pid}/maps").read_text()
+    for banned in ("libcrypto", "libssl", "libtss2", "libmbed", "libcurl"):
+        assert banned not in maps, banned
+    out = run_as(APPMGR_UID, "rampart-os", "device-id", "--socket", device["mon"].sock, "--output", "json", check=True)
+    assert json.loads(out.stdout)["device_id"] == device["info"]["device_id"]
+    # The soft-only build names the program to use for a TPM instead of failing obscurely.
+    p = run("rampart-monitor-soft", "--state", device["state"], "--rot", "tpm2", "--socket",
+            device["rundir"] / "other.sock", "--allow", "agent=1", check=False)
+    assert p.returncode != 0 and "only the soft backend" in p.stderr and "rampart-monitor" in p.stderr, p.stderr
+
+
 def test_stranger_is_refused_by_uid(device):
     (reply,) = send_as(STRANGER_UID, device["mon"].sock, msg(1))
     mtype, status, text, payload = reply

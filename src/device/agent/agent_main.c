@@ -24,6 +24,7 @@
 #include "device/agent/agent_local.h"
 #include "device/agent/agent_sched.h"
 #include "device/agent/agent_worker.h"
+#include "device/idle_release.h"
 
 /* Bounds on one job: an attestation is a few requests of at most 60 s each; an update check may
  * download an OS bundle. A worker still running after that is killed and the round counts as failed. */
@@ -326,28 +327,39 @@ int main(int argc, char **argv)
 	int64_t next_at = now_s(); /* attest on start */
 	bool startup = true;       /* the first round also logs the certificate from before a restart */
 	us.next_at = 0;            /* and check for updates after the first successful attestation */
+	bool worked = true;        /* start-up counts as work: release memory after it too */
 	while (!stop) {
 		int64_t now = now_s();
 		if (us.enabled && last.ok && now >= us.next_at) {
 			run_update(&ao, &us);
+			worked = true;
 			continue;
 		}
 		if (now >= next_at) {
 			attest_round(&ao, startup, &last, &failures, &next_at, true);
 			startup = false;
+			worked = true;
 			continue;
 		}
 		int64_t wait = next_at - now;
 		if (us.enabled && last.ok && us.next_at - now < wait)
 			wait = us.next_at - now;
+		int wait_ms = (int)(wait > 3600 ? 3600000 : wait * 1000);
+		bool release_first = worked && wait_ms > DEVICE_IDLE_RELEASE_MS;
 		struct pollfd p = {.fd = lfd, .events = POLLIN};
-		int r = poll(&p, 1, (int)(wait > 3600 ? 3600000 : wait * 1000));
+		int r = poll(&p, 1, release_first ? DEVICE_IDLE_RELEASE_MS : wait_ms);
 		if (r < 0 && errno != EINTR) {
 			rp_err("polling the local API socket: %s", strerror(errno));
 			break;
 		}
+		if (r == 0 && release_first) {
+			device_idle_release();
+			worked = false;
+			continue;
+		}
 		if (r <= 0 || !(p.revents & POLLIN))
 			continue;
+		worked = true;
 		enum agent_local_cmd cmd;
 		_cleanup_close_ int cfd = agent_local_accept(lfd, allowed, n_allowed, &cmd, &err);
 		if (cfd < 0) {

@@ -12,24 +12,14 @@
 #include <unistd.h>
 
 #include "common/macros.h"
+#include "common/sibling_path.h"
 #include "common/xalloc.h"
 
 char *agent_worker_path(const char *binary, rp_error *err)
 {
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0)
-		return rp_error_set_errno(err, errno, "finding the agent's own executable"), NULL;
-	self[n] = 0;
-	char *slash = strrchr(self, '/');
-	if (slash)
-		*slash = 0;
-	char *path = xasprintf("%s/%s", slash ? self : ".", binary);
-	if (access(path, X_OK) < 0) {
-		rp_error_set_errno(err, errno, "the agent's worker %s (installed next to rampart-agent)", path);
-		free(path);
-		return NULL;
-	}
+	char *path = rp_sibling_path(binary, err);
+	if (!path)
+		rp_error_prefix(err, "the agent's worker %s (installed next to rampart-agent)", binary);
 	return path;
 }
 

@@ -1,14 +1,25 @@
 /* rampart-monitor: the security monitor process. Opens the root of trust, binds its socket,
- * drops what it does not need, then serves its peers until SIGTERM. */
+ * drops what it does not need, then serves its peers until SIGTERM.
+ *
+ * Built twice (src/device/meson.build): rampart-monitor (OpenSSL, both backends) and
+ * rampart-monitor-soft (RP_CRYPTO_MBEDTLS + RP_ROT_SOFT_ONLY: mbedTLS linked statically, no TSS,
+ * no libcrypto). For --rot soft, rampart-monitor replaces itself with rampart-monitor-soft when it
+ * is installed beside it, so a development device's idle monitor does not carry OpenSSL's
+ * relocated tables and method store (docs/benchmarks.md). */
+#include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
-#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+#ifndef RP_CRYPTO_MBEDTLS
+#include <openssl/crypto.h>
+#endif
 
 #include "common/fileio.h"
 #include "common/log.h"
+#include "common/sibling_path.h"
 #include "common/xalloc.h"
 #include "device/monitor/monitor_harden.h"
 #include "device/monitor/monitor_server.h"
@@ -35,12 +46,25 @@ static void usage(FILE *out)
 	        "  --log-format FMT   human|json (default human)\n");
 }
 
+#ifndef RP_CRYPTO_MBEDTLS
+/* Continue as rampart-monitor-soft with the same arguments when it is installed; without it (or
+ * when it cannot be started) this build serves the soft backend itself. */
+static void exec_soft_build(char **argv)
+{
+	rp_error err = RP_ERROR_INIT;
+	_cleanup_free_ char *path = rp_sibling_path("rampart-monitor-soft", &err);
+	if (path) {
+		execv(path, argv);
+		rp_error_set_errno(&err, errno, "starting %s", path);
+	}
+	rp_debug("serving the soft backend in this process: %s", err.message);
+	rp_error_clear(&err);
+}
+#endif
+
 int main(int argc, char **argv)
 {
 	monitor_harden_close_fds();
-	/* The monitor needs OpenSSL's built-in provider only: skipping the system configuration keeps
-	 * its heap small and its behaviour independent of /etc/ssl/openssl.cnf. */
-	OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
 	static const struct option opts[] = {
 		{"state", required_argument, NULL, 's'},     {"rot", required_argument, NULL, 'r'},
 		{"tpm2-tcti", required_argument, NULL, 't'}, {"socket", required_argument, NULL, 'S'},
@@ -88,6 +112,13 @@ int main(int argc, char **argv)
 		return 64;
 	}
 	bool insecure = strcmp(backend, "soft") == 0;
+#ifndef RP_CRYPTO_MBEDTLS
+	if (insecure)
+		exec_soft_build(argv);
+	/* The monitor needs OpenSSL's built-in provider only: skipping the system configuration keeps
+	 * its heap small and its behaviour independent of /etc/ssl/openssl.cnf. */
+	OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
+#endif
 	/* Every log line of a monitor on the soft backend carries the warning in its component name. */
 	rp_log_init(insecure ? "rampart-monitor[INSECURE soft root of trust]" : "rampart-monitor", format, level, NULL);
 	if (policy.n == 0)

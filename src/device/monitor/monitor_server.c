@@ -17,7 +17,7 @@
 #include "common/parse.h"
 #include "common/xalloc.h"
 #include "device/monitor/monitor_eventlog.h"
-#include "device/monitor/monitor_idle.h"
+#include "device/idle_release.h"
 #include "device/monitor/monitor_protocol.h"
 #include "device/monitor/monitor_server.h"
 
@@ -88,7 +88,7 @@ monitor_server *monitor_server_new(rot *r, const monitor_policy *policy, const c
 	for (size_t i = 0; i < MONITOR_MAX_CLIENTS; i++)
 		s->clients[i].fd = -1;
 	evidence_init(&s->log);
-	_cleanup_pkey_ EVP_PKEY *pub = rot_identity_public_key(r, err);
+	_cleanup_key_ rp_key *pub = rot_identity_public_key(r, err);
 	if (!pub || rp_key_id(pub, s->device_id, err) < 0 || rp_key_public_der(pub, &s->spki, &s->spki_len, err) < 0 ||
 	    monitor_eventlog_open(r, s->eventlog_path, &s->log, &s->log_consistent, err) < 0) {
 		monitor_server_free(s);
@@ -449,14 +449,14 @@ int monitor_server_run(monitor_server *s, volatile sig_atomic_t *stop, rp_error 
 				map[n] = i;
 				fds[n++] = (struct pollfd){.fd = s->clients[i].fd, .events = POLLIN | POLLRDHUP};
 			}
-		int rc = poll(fds, n, worked ? MONITOR_IDLE_RELEASE_MS : -1);
+		int rc = poll(fds, n, worked ? DEVICE_IDLE_RELEASE_MS : -1);
 		if (rc < 0) {
 			if (errno == EINTR)
 				continue;
 			return rp_error_set_errno(err, errno, "waiting for peers");
 		}
 		if (rc == 0) {
-			monitor_idle_release();
+			device_idle_release();
 			worked = false;
 			continue;
 		}

@@ -12,7 +12,7 @@
 
 struct rot {
 	const struct rot_ops *ops;
-	EVP_PKEY *identity; /* cached public key */
+	rp_key *identity; /* cached public key */
 	void *priv;
 };
 
@@ -20,8 +20,10 @@ const struct rot_ops *rot_backend(const char *name)
 {
 	if (strcmp(name, "soft") == 0)
 		return &rot_soft_ops;
+#ifndef RP_ROT_SOFT_ONLY /* rampart-monitor-soft: see src/device/meson.build */
 	if (strcmp(name, "tpm2") == 0)
 		return &rot_tpm2_ops;
+#endif
 	return NULL;
 }
 
@@ -29,6 +31,11 @@ rot *rot_open(const char *backend, const char *state_dir, const rot_config *cfg,
 {
 	const struct rot_ops *ops = rot_backend(backend);
 	if (!ops) {
+#ifdef RP_ROT_SOFT_ONLY
+		if (strcmp(backend, "tpm2") == 0)
+			return rp_error_set(err, RP_E_UNSUPPORTED, "this program has only the soft backend; run rampart-monitor for tpm2"),
+			       NULL;
+#endif
 		rp_error_set(err, RP_E_INVALID, "unknown root-of-trust backend '%s' (use 'tpm2' or 'soft')", backend);
 		return NULL;
 	}
@@ -56,7 +63,7 @@ void rot_close(rot *r)
 	if (!r)
 		return;
 	r->ops->close(r);
-	EVP_PKEY_free(r->identity);
+	rp_key_free(r->identity);
 	free(r->priv);
 	free(r);
 }
@@ -65,23 +72,19 @@ const char *rot_backend_name(const rot *r) { return r->ops->backend_name; }
 bool rot_insecure(const rot *r) { return r->ops->insecure; }
 void *rot_priv(rot *r) { return r->priv; }
 
-EVP_PKEY *rot_identity_public_key(rot *r, rp_error *err)
+rp_key *rot_identity_public_key(rot *r, rp_error *err)
 {
 	if (!r->identity) {
 		r->identity = r->ops->identity_public_key(r, err);
 		if (!r->identity)
 			return NULL;
 	}
-	if (EVP_PKEY_up_ref(r->identity) != 1) {
-		rp_error_set_openssl(err, "referencing the identity key");
-		return NULL;
-	}
-	return r->identity;
+	return rp_key_ref(r->identity);
 }
 
 int rot_device_id(rot *r, uint8_t id[RP_KEY_ID_LEN], rp_error *err)
 {
-	_cleanup_pkey_ EVP_PKEY *key = rot_identity_public_key(r, err);
+	_cleanup_key_ rp_key *key = rot_identity_public_key(r, err);
 	if (!key)
 		return -1;
 	return rp_key_id(key, id, err);

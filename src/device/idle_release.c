@@ -1,5 +1,5 @@
-/* Idle memory release for the security monitor (see monitor_idle.h). */
-#include "device/monitor/monitor_idle.h"
+/* Idle memory release for the device daemons (see idle_release.h). */
+#include "device/idle_release.h"
 
 #include <elf.h>
 #include <link.h>
@@ -36,7 +36,7 @@ static int collect_object(struct dl_phdr_info *info, size_t size, void *data)
 	return 0;
 }
 
-void monitor_idle_release(void)
+void device_idle_release(void)
 {
 	malloc_trim(0);
 	/* Collected first and released after: walking the objects reads their program headers,
