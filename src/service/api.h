@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <jansson.h>
 #include "common/error.h"
+#include "service/attest_nonce.h"
 #include "service/store.h"
 
 #define API_JSON_BODY_MAX (1024 * 1024)
@@ -24,6 +25,7 @@ struct api_ctx {
 	uint64_t max_image_size;
 	pthread_mutex_t ca_lock; /* tenant CA directories: one writer at a time */
 	int64_t (*clock)(void);  /* seconds since the epoch; tests may replace it */
+	struct attest_nonce_key nonce_key; /* MACs attestation nonces (attest_nonce.h) */
 };
 
 enum api_access {

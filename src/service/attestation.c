@@ -159,6 +159,12 @@ static int check_nonce(const struct attest_nonce *n, const char *device_id, int6
 	if (now >= n->expires_at)
 		return refuse(err, reason, ATTEST_NONCE_EXPIRED, "the nonce expired %lld s ago; request a new challenge",
 		              (long long)(now - n->expires_at));
+	/* The service never issues one further ahead: such a nonce was minted with a stolen key. */
+	if (n->expires_at > now + ATTEST_NONCE_TTL_SECONDS + ATTEST_NONCE_CLOCK_SLACK_SECONDS)
+		return refuse(err, reason, ATTEST_NONCE_UNKNOWN,
+		              "the nonce expires %lld s from now, later than any nonce this service issues; request a new "
+		              "challenge",
+		              (long long)(n->expires_at - now));
 	return 0;
 }
 

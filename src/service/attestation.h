@@ -15,6 +15,8 @@
 #include "service/ca.h"
 
 #define ATTEST_NONCE_TTL_SECONDS 300
+/* How far clocks of instances sharing a state directory may differ for nonce expiries. */
+#define ATTEST_NONCE_CLOCK_SLACK_SECONDS 60
 #define ATTEST_DEVICE_ID_LEN 64
 #define ATTEST_NONCE_HEX_LEN (2 * EVIDENCE_NONCE_LEN)
 /* Base64 of the largest evidence the decoder accepts. */

@@ -246,8 +246,11 @@ EVP_PKEY *ca_csr_check(const char *csr_pem, size_t csr_len, rp_error *err)
 	_cleanup_pkey_ EVP_PKEY *pub = csr_key(req->info->spki, err);
 	if (!pub)
 		return NULL;
+	/* On-curve and not the point at infinity. P-256 has cofactor 1, so every such point has the
+	 * group's prime order: the full check's extra n*Q multiplication (~45 us, a tenth of the
+	 * service's ECDSA work per attestation) cannot refuse anything more. */
 	EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new(pub, NULL);
-	int pub_ok = pctx ? EVP_PKEY_public_check(pctx) : 0;
+	int pub_ok = pctx ? EVP_PKEY_public_check_quick(pctx) : 0;
 	EVP_PKEY_CTX_free(pctx);
 	if (pub_ok != 1) {
 		ERR_clear_error();

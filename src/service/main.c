@@ -146,6 +146,8 @@ static int cmd_serve(struct config *cfg, rp_error *err)
 		.max_image_size = cfg->max_image_size,
 		.clock = clock_now,
 	};
+	if (attest_nonce_key_load(cfg->state_dir, &ctx.nonce_key, err) < 0)
+		return -1;
 	pthread_mutex_init(&ctx.ca_lock, NULL);
 
 	/* Block the stop signals in every thread; this one waits for them. */
@@ -167,6 +169,7 @@ static int cmd_serve(struct config *cfg, rp_error *err)
 	             sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	server_stop(srv);
 	pthread_mutex_destroy(&ctx.ca_lock);
+	explicit_bzero(&ctx.nonce_key, sizeof(ctx.nonce_key));
 	rp_log_event(RP_LOG_NOTICE, "service.stopped", "rampartd stopped");
 	return 0;
 }

@@ -9,6 +9,7 @@
 #include "common/encoding.h"
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "service/attest_nonce.h"
 #include "service/attestation.h"
 #include "service/ca.h"
 #include "service/ca_cache.h"
@@ -110,17 +111,6 @@ static struct attest_device device_of(const struct device_view *v, const char *d
 	                              .revoked = v->revoked};
 }
 
-struct nonce_write {
-	const char *nonce_hex, *device_id;
-	int64_t expires_at, now;
-};
-
-static int nonce_write(struct store *st, void *arg, rp_error *err)
-{
-	struct nonce_write *w = arg;
-	return st->ops->nonce_create(st, w->nonce_hex, w->device_id, w->expires_at, w->now, err);
-}
-
 ROUTE(routes_attest_challenge)
 {
 	char device_id[ATTEST_DEVICE_ID_LEN + 1];
@@ -133,8 +123,8 @@ ROUTE(routes_attest_challenge)
 	struct device_view v;
 	int rc = device_view_load(ctx, device_id, &v, err);
 	st->ops->rollback(st); /* read-only */
-	/* Refuse at once what evidence could never fix, so strangers cannot fill the nonce table;
-	 * the same checks run again on the evidence (the device may be revoked in between). */
+	/* Refuse at once what evidence could never fix, with the precise reason; the same checks run
+	 * again on the evidence (the device may be revoked in between). */
 	uint8_t nonce[EVIDENCE_NONCE_LEN];
 	_cleanup_free_ char *hex = NULL;
 	if (rc == 0 && !v.found)
@@ -148,15 +138,13 @@ ROUTE(routes_attest_challenge)
 	else if (rc == 0 && v.revoked)
 		rc = rp_error_set(err, RP_E_PERMISSION,
 		                  "attestation refused (device_revoked): device %s is revoked in its tenant", device_id);
-	if (rc == 0 && rp_random_bytes(nonce, sizeof(nonce), err) < 0)
-		rc = -1;
 	int64_t expires = req->now + ATTEST_NONCE_TTL_SECONDS;
-	if (rc == 0) {
+	/* No write: the nonce proves its own origin, expiry and device (attest_nonce.h); its single
+	 * use is recorded with the evidence. */
+	if (rc == 0 && attest_nonce_issue(&ctx->nonce_key, device_id, expires, nonce, err) < 0)
+		rc = -1;
+	if (rc == 0)
 		hex = rp_hex_encode(nonce, sizeof(nonce));
-		/* The nonce is on disk before it is handed out. */
-		struct nonce_write w = {.nonce_hex = hex, .device_id = device_id, .expires_at = expires, .now = req->now};
-		rc = group_commit_run(st, nonce_write, &w, err);
-	}
 	if (rc < 0 && err->code == RP_E_PERMISSION)
 		audit_attempt(ctx, req->now, v.tenant_id, "device.attest", device_id, STORE_AUDIT_REFUSED, err->message, false,
 		              NULL);
@@ -219,13 +207,6 @@ static int record_certs(struct store *st, const char *device_id, const struct at
 	return st->ops->certificate_record(st, &r, err);
 }
 
-static struct attest_nonce nonce_of(const struct store_nonce *sn)
-{
-	struct attest_nonce n = {.found = sn->found, .used = sn->used, .expires_at = sn->expires_at};
-	snprintf(n.device_id, sizeof(n.device_id), "%s", sn->device_id);
-	return n;
-}
-
 static bool streq_null(const char *a, const char *b)
 {
 	return (!a && !b) || (a && b && strcmp(a, b) == 0);
@@ -248,13 +229,15 @@ static int attest_prepare(struct api_ctx *ctx, struct api_request *req, const st
 	struct store *st = ctx->store;
 	if (st->ops->begin(st, false, err) < 0)
 		return -1;
-	struct store_nonce sn;
+	struct attest_nonce n;
+	attest_nonce_open(&ctx->nonce_key, sub->device_id, sub->nonce, &n);
 	_cleanup_free_ char *nonce_hex = rp_hex_encode(sub->nonce, sizeof(sub->nonce));
-	int rc = st->ops->nonce_lookup(st, nonce_hex, &sn, err);
+	/* Only a nonce this service issued can have been used; the look-up refuses a replay before any
+	 * signature is checked. */
+	int rc = n.found ? st->ops->nonce_used(st, nonce_hex, &n.used, err) : 0;
 	if (rc == 0)
 		rc = device_view_load(ctx, sub->device_id, v, err);
 	if (rc == 0) {
-		struct attest_nonce n = nonce_of(&sn);
 		struct attest_device dev = device_of(v, sub->device_id);
 		/* When the key does not decode, both checks fall back to the PEM and refuse with the
 		 * decoder's message. */
@@ -303,11 +286,13 @@ static int evidence_write(struct store *st, void *arg, rp_error *err)
 	struct evidence_write *w = arg;
 	const struct attest_submission *sub = w->sub;
 	int64_t now = w->req->now;
-	struct store_nonce sn;
+	struct attest_nonce n;
+	attest_nonce_open(&w->ctx->nonce_key, sub->device_id, sub->nonce, &n);
 	_cleanup_free_ char *nonce_hex = rp_hex_encode(sub->nonce, sizeof(sub->nonce));
 	w->verified = w->prepared;
 	rp_error_clear(&w->recheck);
-	if (st->ops->nonce_consume(st, nonce_hex, now, &sn, err) < 0)
+	/* A nonce this service never issued is not stored: strangers cannot fill the table. */
+	if (n.found && st->ops->nonce_use(st, nonce_hex, sub->device_id, n.expires_at, now, &n.used, err) < 0)
 		return -1;
 	if (w->prepared) {
 		struct device_view cur = {0};
@@ -315,7 +300,6 @@ static int evidence_write(struct store *st, void *arg, rp_error *err)
 			device_view_free(&cur);
 			return -1;
 		}
-		struct attest_nonce n = nonce_of(&sn);
 		struct attest_device dev = device_of(&cur, sub->device_id);
 		int rc = 0;
 		if (attest_recheck(&dev, &n, sub->device_id, now, w->o, &w->recheck) < 0) {

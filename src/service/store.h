@@ -104,14 +104,7 @@ struct store_audit_filter {
 	int64_t until; /* 0 = no bound */
 };
 
-/* Attestation nonces and issued certificates. */
-struct store_nonce {
-	bool found;
-	char device_id[65];
-	int64_t expires_at;
-	bool used; /* before this lookup */
-};
-
+/* Issued certificates. */
 struct store_cert_record {
 	const char *device_id;
 	const char *kind; /* "client" | "device_api" */
@@ -223,14 +216,13 @@ struct store_ops {
 	/* Mark the tenant's device revoked (idempotent); RP_E_NOT_FOUND outside the tenant. */
 	int (*device_revoke)(struct store *st, const char *tenant_id, const char *device_id, int64_t now,
 	                    rp_error *err);
-	/* Record a nonce issued to DEVICE_ID; drops nonces expired for over an hour. */
-	int (*nonce_create)(struct store *st, const char *nonce_hex, const char *device_id, int64_t expires_at,
-	                    int64_t now, rp_error *err);
-	/* Look NONCE up without changing it (a read transaction is enough). */
-	int (*nonce_lookup)(struct store *st, const char *nonce_hex, struct store_nonce *out, rp_error *err);
-	/* Look NONCE up and mark it used; OUT tells what it was before (found, device, expiry, used). */
-	int (*nonce_consume)(struct store *st, const char *nonce_hex, int64_t now, struct store_nonce *out,
-	                     rp_error *err);
+	/* Attestation nonces are issued without a write (attest_nonce.h); the store remembers the used
+	 * ones until an hour after they expire. *USED: whether NONCE was used already. */
+	int (*nonce_used)(struct store *st, const char *nonce_hex, bool *used, rp_error *err);
+	/* Record NONCE as used by DEVICE_ID (in the caller's write transaction); *WAS_USED tells whether
+	 * it already was, in which case nothing changes. Drops nonces expired for over an hour. */
+	int (*nonce_use)(struct store *st, const char *nonce_hex, const char *device_id, int64_t expires_at,
+	                 int64_t now, bool *was_used, rp_error *err);
 	/* The tenant's image whose package has this SHA-256 (hex); RP_E_NOT_FOUND otherwise. */
 	json_t *(*image_by_sha256)(struct store *st, const char *tenant_id, const char *sha256_hex, rp_error *err);
 	int (*certificate_record)(struct store *st, const struct store_cert_record *c, rp_error *err);

@@ -44,12 +44,30 @@ static int sq_device_revoke(struct store *st, const char *tenant_id, const char 
 	return 0;
 }
 
-static int sq_nonce_create(struct store *st, const char *nonce_hex, const char *device_id, int64_t expires_at,
-                           int64_t now, rp_error *err)
+static int sq_nonce_used(struct store *st, const char *nonce_hex, bool *used, rp_error *err)
 {
 	(void)st;
-	/* Expired nonces go as new ones come, so the table holds about one nonce lifetime of traffic
-	 * plus an hour (kept that long to name a replay precisely rather than "unknown"). */
+	*used = false;
+	sqlite3_stmt *stmt = sqlrow_prep("SELECT 1 FROM attestation_nonces WHERE nonce = ?1", err);
+	if (!stmt)
+		return -1;
+	_cleanup_sqlrow_ sqlite3_stmt *guard = stmt;
+	sqlrow_bind_text(stmt, 1, nonce_hex);
+	int rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*used = true;
+	else if (rc != SQLITE_DONE)
+		return sqlrow_error(rc, "reading the nonce", err);
+	return 0;
+}
+
+static int sq_nonce_use(struct store *st, const char *nonce_hex, const char *device_id, int64_t expires_at,
+                        int64_t now, bool *was_used, rp_error *err)
+{
+	(void)st;
+	*was_used = false;
+	/* Used nonces go as new ones are used, so the table holds about one nonce lifetime of traffic
+	 * plus an hour; a nonce's expiry is inside its MAC, so a replay after that is refused anyway. */
 	sqlite3_stmt *stmt = sqlrow_prep("DELETE FROM attestation_nonces WHERE expires_at < ?1", err);
 	if (!stmt)
 		return -1;
@@ -59,52 +77,20 @@ static int sq_nonce_create(struct store *st, const char *nonce_hex, const char *
 		if (sqlrow_run(stmt, "dropping expired nonces", err) < 0)
 			return -1;
 	}
-	stmt = sqlrow_prep("INSERT INTO attestation_nonces (nonce, device_id, expires_at) VALUES (?1, ?2, ?3)", err);
+	stmt = sqlrow_prep("INSERT INTO attestation_nonces (nonce, device_id, expires_at, used_at) VALUES (?1, ?2, ?3, ?4) "
+	                   "ON CONFLICT (nonce) DO NOTHING",
+	                   err);
 	if (!stmt)
 		return -1;
 	_cleanup_sqlrow_ sqlite3_stmt *guard = stmt;
 	sqlrow_bind_text(stmt, 1, nonce_hex);
 	sqlrow_bind_text(stmt, 2, device_id);
 	sqlite3_bind_int64(stmt, 3, expires_at);
-	return sqlrow_run(stmt, "recording the nonce", err);
-}
-
-static int sq_nonce_lookup(struct store *st, const char *nonce_hex, struct store_nonce *out, rp_error *err)
-{
-	(void)st;
-	memset(out, 0, sizeof(*out));
-	sqlite3_stmt *stmt =
-		sqlrow_prep("SELECT device_id, expires_at, used_at IS NOT NULL FROM attestation_nonces WHERE nonce = ?1", err);
-	if (!stmt)
+	sqlite3_bind_int64(stmt, 4, now);
+	if (sqlrow_run(stmt, "using the nonce", err) < 0)
 		return -1;
-	_cleanup_sqlrow_ sqlite3_stmt *guard = stmt;
-	sqlrow_bind_text(stmt, 1, nonce_hex);
-	int rc = sqlite3_step(stmt);
-	if (rc == SQLITE_DONE)
-		return 0;
-	if (rc != SQLITE_ROW)
-		return sqlrow_error(rc, "reading the nonce", err);
-	out->found = true;
-	snprintf(out->device_id, sizeof(out->device_id), "%s", (const char *)sqlite3_column_text(stmt, 0));
-	out->expires_at = sqlite3_column_int64(stmt, 1);
-	out->used = sqlite3_column_int64(stmt, 2) != 0;
+	*was_used = sqlite3_changes(sqlrow_db()) == 0;
 	return 0;
-}
-
-static int sq_nonce_consume(struct store *st, const char *nonce_hex, int64_t now, struct store_nonce *out,
-                            rp_error *err)
-{
-	if (sq_nonce_lookup(st, nonce_hex, out, err) < 0)
-		return -1;
-	if (!out->found)
-		return 0;
-	sqlite3_stmt *stmt = sqlrow_prep("UPDATE attestation_nonces SET used_at = coalesce(used_at, ?2) WHERE nonce = ?1", err);
-	if (!stmt)
-		return -1;
-	_cleanup_sqlrow_ sqlite3_stmt *guard = stmt;
-	sqlrow_bind_text(stmt, 1, nonce_hex);
-	sqlite3_bind_int64(stmt, 2, now);
-	return sqlrow_run(stmt, "using the nonce", err);
 }
 
 static json_t *sq_image_by_sha256(struct store *st, const char *tenant_id, const char *sha256_hex, rp_error *err)
@@ -143,9 +129,8 @@ void store_sqlite_attest_ops(struct store_ops *ops)
 {
 	ops->device_lookup = sq_device_lookup;
 	ops->device_revoke = sq_device_revoke;
-	ops->nonce_create = sq_nonce_create;
-	ops->nonce_lookup = sq_nonce_lookup;
-	ops->nonce_consume = sq_nonce_consume;
+	ops->nonce_used = sq_nonce_used;
+	ops->nonce_use = sq_nonce_use;
 	ops->image_by_sha256 = sq_image_by_sha256;
 	ops->certificate_record = sq_certificate_record;
 }

@@ -4,12 +4,15 @@ client certificate and its device-API credential; every bad input of the attesta
 refused with its precise reason (in the response, the audit log and the agent's log) and nothing is
 issued."""
 import base64
+import hashlib
+import hmac
 import concurrent.futures
 import json
 import os
 import pathlib
 import socket
 import sqlite3
+import struct
 import subprocess
 import time
 
@@ -20,6 +23,14 @@ from cli_service import Cli
 from conftest import run
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the monitor tests need root (peer UIDs)")
+
+
+def make_nonce(key, device_id, expires_at):
+    """An attestation nonce as rampartd makes them (docs/protocol.md, "Attestation nonces")."""
+    head = os.urandom(8) + struct.pack(">I", expires_at)
+    svc = hmac.new(key, b"rampart attestation nonce v1\0" + head, hashlib.sha256).digest()[:10]
+    dev = hmac.new(key, b"rampart attestation nonce v1 device\0" + head + device_id.encode(), hashlib.sha256).digest()[:10]
+    return (head + svc + dev).hex()
 
 
 @pytest.fixture
@@ -152,15 +163,26 @@ def test_nonce_is_single_use_and_bound_to_the_device(world):
     n2 = world.challenge(other.id).json["nonce"]
     r = world.submit(dev.id, n2, dev.evidence(n2))
     assert r.status == 422 and "nonce_wrong_device" in r.json["error"]["message"], r
-    # An expired nonce: its expiry moved 10 minutes back in the service's database (a test-only
-    # path; waiting out the 5 minutes would make the suite slow).
-    n3 = world.challenge(dev.id).json["nonce"]
-    db = sqlite3.connect(str(world.svc.state / "rampart.db"), timeout=30)
-    with db:
-        db.execute("UPDATE attestation_nonces SET expires_at = expires_at - 600 WHERE nonce = ?", (n3,))
-    db.close()
+    # An expired nonce: made with the service's own nonce key from its state directory (a test-only
+    # path; waiting out the 5 minutes would make the suite slow). This also pins the documented
+    # nonce layout (docs/protocol.md "Attestation nonces").
+    key = (world.svc.state / "attestation-nonce.key").read_bytes()
+    n3 = make_nonce(key, dev.id, int(time.time()) - 600)
     r = world.submit(dev.id, n3, dev.evidence(n3))
     assert r.status == 422 and "nonce_expired" in r.json["error"]["message"], r
+    # The same layout with a fresh expiry is accepted: the expiry alone made the difference.
+    n4 = make_nonce(key, dev.id, int(time.time()) + 120)
+    r = world.submit(dev.id, n4, dev.evidence(n4))
+    assert r.status == 200, r
+    # A nonce further ahead than the service ever issues is refused even with valid tags.
+    n6 = make_nonce(key, dev.id, int(time.time()) + 3600)
+    r = world.submit(dev.id, n6, dev.evidence(n6))
+    assert r.status == 422 and "later than any nonce this service issues" in r.json["error"]["message"], r
+    # A nonce whose expiry was moved forward by its holder no longer carries the service's tag.
+    n5 = bytearray.fromhex(world.challenge(dev.id).json["nonce"])
+    n5[11] ^= 0x40
+    r = world.submit(dev.id, n5.hex(), dev.evidence(n5.hex()))
+    assert r.status == 422 and "nonce_unknown" in r.json["error"]["message"], r
     # A nonce the service never issued.
     r = world.submit(dev.id, "cd" * 32, dev.evidence("cd" * 32))
     assert r.status == 422 and "nonce_unknown" in r.json["error"]["message"], r

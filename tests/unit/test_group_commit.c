@@ -49,7 +49,8 @@ static int nonce_write(struct store *st, void *arg, rp_error *err)
 	char nonce[65], device[65];
 	snprintf(nonce, sizeof(nonce), "%064d", w->index);
 	snprintf(device, sizeof(device), "%064x", (unsigned)w->index);
-	if (st->ops->nonce_create(st, nonce, device, 2000000000, 1000, err) < 0)
+	bool was_used;
+	if (st->ops->nonce_use(st, nonce, device, 2000000000, 1000, &was_used, err) < 0)
 		return -1;
 	if (w->fail_after_insert)
 		return rp_error_set(err, RP_E_INVALID, "writer %d refuses", w->index);
@@ -64,11 +65,11 @@ static int nonce_present(struct store *st, int index)
 	char nonce[65];
 	snprintf(nonce, sizeof(nonce), "%064d", index);
 	rp_error err = RP_ERROR_INIT;
-	struct store_nonce n;
+	bool used = false;
 	assert_int_equal(st->ops->begin(st, false, &err), 0);
-	assert_int_equal(st->ops->nonce_lookup(st, nonce, &n, &err), 0);
+	assert_int_equal(st->ops->nonce_used(st, nonce, &used, &err), 0);
 	st->ops->rollback(st);
-	return n.found;
+	return used;
 }
 
 static void test_single_writes(void **state)

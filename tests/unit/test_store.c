@@ -258,6 +258,7 @@ static void dispatch_end_to_end(void **state)
 	assert_non_null(st);
 	assert_int_equal(strncmp(token, "rpt_", 4), 0);
 	struct api_ctx ctx = {.store = st, .state_dir = dir, .max_image_size = 1 << 20, .clock = fixed_clock};
+	assert_int_equal(attest_nonce_key_load(dir, &ctx.nonce_key, &err), 0);
 	pthread_mutex_init(&ctx.ca_lock, NULL);
 
 	json_decref(call(&ctx, "GET", "/v1/health", NULL, NULL, 200));
