@@ -5,20 +5,40 @@
  * no session resumption), as a device agent that keeps the connection between the two does; with
  * --connections 2 each request opens its own connection.
  *
+ * The timed attestations speak TLS through libssl directly so that the tool costs little more than
+ * the crypto a device must do (client ECDHE, checking the service's chain and CertificateVerify,
+ * two evidence signatures): each worker thread loads one SSL_CTX before the timed window (only the
+ * --service-ca file, peer verification with the service's host name or IP address, TLS >= 1.2,
+ * session cache and tickets off), then per attestation connects a TCP socket, handshakes, writes
+ * the HTTP/1.1 requests as plain text and reads the replies through http-parser (bounded at 1 MiB).
+ * Setup (tenant, product, device registration and claim with the admin token) uses libcurl.
+ *
  *   attest-load --service URL --service-ca FILE --token ADMIN_TOKEN [--devices N] [--threads T]
  *               [--seconds S] [--connections 1|2]
  * Prints one JSON line: attestations, seconds, per_second, failures, connections (TLS connections
- * opened per attestation, as counted by libcurl), load_cpu_ms and (with --service-pid) service_cpu_ms:
- * CPU time (user+system) per attestation during the timed window. bench/attest/run.sh runs it
- * next to `openssl speed ecdsap256` and prints the ratio. */
+ * opened per attestation), load_cpu_ms and (with --service-pid) service_cpu_ms: CPU time
+ * (user+system) per attestation during the timed window. bench/attest/run.sh runs it next to
+ * `openssl speed ecdsap256` and prints the ratio. */
+#include <arpa/inet.h>
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <string.h>
 #include <time.h>
 #include <curl/curl.h>
+#include <http_parser.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "attest/evidence.h"
 #include "attest/quote_verify.h"
@@ -83,12 +103,11 @@ static size_t sink_write(char *d, size_t s, size_t n, void *u)
 	return s * n;
 }
 
-/* POST JSON; with SHARED NULL on a fresh connection of its own, else on SHARED's connection (opened
- * fresh when FRESH). Returns the status and the parsed reply. */
-static long post_on(CURL *shared, bool fresh, const char *path, json_t *body, const char *bearer, json_t **reply)
+/* POST JSON for the setup, outside the timed window, on a connection of its own. Returns the status
+ * and the parsed reply. */
+static long post(const char *path, json_t *body, const char *bearer, json_t **reply)
 {
-	CURL *c = shared ? shared : curl_easy_init();
-	curl_easy_reset(c);
+	CURL *c = curl_easy_init();
 	_cleanup_free_ char *url = xasprintf("%s%s", service, path);
 	_cleanup_free_ char *payload = rp_json_dump(body);
 	_cleanup_free_ char *auth = bearer ? xasprintf("Authorization: Bearer %s", bearer) : NULL;
@@ -99,37 +118,267 @@ static long post_on(CURL *shared, bool fresh, const char *path, json_t *body, co
 	rp_buf_init(&k.b);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_CAINFO, ca_file);
-	/* Only the service's CA, and no CA directory: libcurl then keeps the parsed CA store on the
-	 * worker's handle instead of re-reading the file for every connection. */
 	curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	/* The first request of an attestation opens a new connection, the last closes it. */
-	curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, shared && !fresh ? 0L : 1L);
-	curl_easy_setopt(c, CURLOPT_FORBID_REUSE, shared && fresh ? 0L : 1L);
-	curl_easy_setopt(c, CURLOPT_SSL_SESSIONID_CACHE, 0L); /* a full handshake every time */
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &k);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
 	long status = 0;
-	long opened = 0;
-	if (curl_easy_perform(c) == CURLE_OK) {
+	if (curl_easy_perform(c) == CURLE_OK)
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-		curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &opened);
-		atomic_fetch_add(&connects, (size_t)opened);
-	}
 	curl_slist_free_all(h);
-	if (!shared)
-		curl_easy_cleanup(c);
+	curl_easy_cleanup(c);
 	*reply = status ? rp_json_parse((const char *)k.b.data, k.b.len, 1 << 20, "reply", NULL) : NULL;
 	rp_buf_free(&k.b);
 	return status;
 }
 
-static long post(const char *path, json_t *body, const char *bearer, json_t **reply)
+/* The timed transport. The service's address is resolved once before the timed window. */
+static struct sockaddr_storage svc_addr;
+static socklen_t svc_addr_len;
+static char *svc_host;     /* name or IP literal (no brackets): the certificate must match it */
+static char *svc_hostport; /* the Host header */
+static char *svc_prefix;   /* path of the service URL, "" for the root */
+static bool svc_host_is_ip;
+
+#define REPLY_MAX (1u << 20)
+
+/* Splits https://HOST[:PORT][/PREFIX] and resolves HOST. */
+static int service_resolve(rp_error *err)
 {
-	return post_on(NULL, true, path, body, bearer, reply);
+	if (strncmp(service, "https://", 8) != 0)
+		return rp_error_set(err, RP_E_INVALID, "the service URL %s does not start with https://", service);
+	const char *auth = service + 8, *slash = strchr(auth, '/');
+	size_t auth_len = slash ? (size_t)(slash - auth) : strlen(auth);
+	svc_hostport = xstrndup(auth, auth_len);
+	svc_prefix = xstrdup(slash ? slash : "");
+	size_t pl = strlen(svc_prefix);
+	while (pl > 0 && svc_prefix[pl - 1] == '/')
+		svc_prefix[--pl] = '\0';
+	const char *port = NULL;
+	if (svc_hostport[0] == '[') {
+		char *end = strchr(svc_hostport, ']');
+		if (!end || (end[1] != '\0' && end[1] != ':'))
+			return rp_error_set(err, RP_E_INVALID, "the service URL %s has a malformed IPv6 address", service);
+		svc_host = xstrndup(svc_hostport + 1, (size_t)(end - svc_hostport - 1));
+		port = end[1] == ':' ? end + 2 : NULL;
+	} else {
+		char *colon = strrchr(svc_hostport, ':');
+		svc_host = colon ? xstrndup(svc_hostport, (size_t)(colon - svc_hostport)) : xstrdup(svc_hostport);
+		port = colon ? colon + 1 : NULL;
+	}
+	uint32_t port_num = 443;
+	if (port && rp_parse_u32(port, 1, 65535, &port_num, err) < 0)
+		return rp_error_prefix(err, "the port of the service URL %s", service);
+	unsigned char ip[sizeof(struct in6_addr)];
+	svc_host_is_ip = inet_pton(AF_INET, svc_host, ip) == 1 || inet_pton(AF_INET6, svc_host, ip) == 1;
+	char port_str[8];
+	snprintf(port_str, sizeof(port_str), "%u", port_num);
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *ai = NULL;
+	int rc = getaddrinfo(svc_host, port_str, &hints, &ai);
+	if (rc != 0)
+		return rp_error_set(err, RP_E_NOT_FOUND, "resolving %s: %s", svc_host, gai_strerror(rc));
+	memcpy(&svc_addr, ai->ai_addr, ai->ai_addrlen);
+	svc_addr_len = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	return 0;
+}
+
+/* One per worker thread, loaded before the timed window: a device keeps its trust store loaded
+ * between attestations. Only the service's CA is trusted, and the service's certificate must name
+ * the address the tool connects to. No session cache and no tickets: every attestation pays for a
+ * full handshake, as a device's first contact after a boot does. */
+static SSL_CTX *tls_ctx_new(rp_error *err)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	if (!ctx)
+		return rp_error_set_openssl(err, "creating the TLS context"), NULL;
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	/* Whole socket reads instead of one for each record header and one for its body. */
+	SSL_CTX_set_read_ahead(ctx, 1);
+	X509_VERIFY_PARAM *vp = SSL_CTX_get0_param(ctx);
+	if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
+		rp_error_set_openssl(err, "loading the service CA %s", ca_file);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	if ((svc_host_is_ip ? X509_VERIFY_PARAM_set1_ip_asc(vp, svc_host) : X509_VERIFY_PARAM_set1_host(vp, svc_host, 0)) != 1) {
+		rp_error_set_openssl(err, "setting the expected service name %s", svc_host);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+struct tls_conn {
+	int fd;
+	SSL *ssl;
+	bool broken; /* a transport error: no close_notify (OpenSSL forbids SSL_shutdown after one) */
+};
+
+static void conn_close(struct tls_conn *c)
+{
+	if (c->ssl) {
+		if (!c->broken)
+			(void)SSL_shutdown(c->ssl); /* best effort: a close_notify, no wait for the service's */
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	c->broken = false;
+	ERR_clear_error();
+}
+
+static int conn_open(struct tls_conn *c, SSL_CTX *ctx, rp_error *err)
+{
+	c->fd = socket(svc_addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0)
+		return rp_error_set_errno(err, errno, "creating a socket");
+	int one = 1;
+	struct timeval tv = {.tv_sec = 60}; /* bounds every send, receive and the connect */
+	if (setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
+	    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+		return rp_error_set_errno(err, errno, "setting socket options");
+	if (connect(c->fd, (const struct sockaddr *)&svc_addr, svc_addr_len) < 0)
+		return rp_error_set_errno(err, errno, "connecting to %s", svc_hostport);
+	atomic_fetch_add(&connects, 1);
+	c->ssl = SSL_new(ctx);
+	if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1)
+		return rp_error_set_openssl(err, "setting up TLS");
+	if (!svc_host_is_ip && SSL_set_tlsext_host_name(c->ssl, svc_host) != 1)
+		return rp_error_set_openssl(err, "setting the server name");
+	if (SSL_connect(c->ssl) != 1) {
+		long v = SSL_get_verify_result(c->ssl);
+		if (v != X509_V_OK)
+			return rp_error_set(err, RP_E_CRYPTO, "TLS handshake with %s: %s", svc_hostport,
+			                    X509_verify_cert_error_string(v));
+		return rp_error_set_openssl(err, "TLS handshake with %s", svc_hostport);
+	}
+	return 0;
+}
+
+/* One HTTP/1.1 response, framed by http-parser (Content-Length, chunked, or until the close). */
+struct http_reply {
+	http_parser parser;
+	rp_buf body;
+	unsigned status;
+	bool done, keep_alive, over;
+};
+
+static int reply_on_headers_complete(http_parser *p)
+{
+	struct http_reply *r = p->data;
+	if (p->status_code / 100 == 1)
+		return 1; /* an interim answer has no body; the final one follows */
+	r->status = p->status_code;
+	if (p->content_length != ULLONG_MAX && p->content_length > REPLY_MAX) {
+		r->over = true;
+		return -1;
+	}
+	return 0;
+}
+
+static int reply_on_body(http_parser *p, const char *at, size_t n)
+{
+	struct http_reply *r = p->data;
+	if (n > REPLY_MAX - r->body.len) {
+		r->over = true;
+		return -1;
+	}
+	rp_buf_append(&r->body, at, n);
+	return 0;
+}
+
+static int reply_on_message_complete(http_parser *p)
+{
+	struct http_reply *r = p->data;
+	if (r->status == 0)
+		return 0; /* the end of an interim answer */
+	r->done = true;
+	r->keep_alive = http_should_keep_alive(p) != 0;
+	http_parser_pause(p, 1); /* nothing after this reply was asked for */
+	return 0;
+}
+
+static const http_parser_settings reply_settings = {
+	.on_headers_complete = reply_on_headers_complete,
+	.on_body = reply_on_body,
+	.on_message_complete = reply_on_message_complete,
+};
+
+static int reply_read(struct tls_conn *c, struct http_reply *r, const char *path, rp_error *err)
+{
+	char buf[16384];
+	http_parser_init(&r->parser, HTTP_RESPONSE);
+	r->parser.data = r;
+	while (!r->done) {
+		size_t n = 0;
+		int rc = SSL_read_ex(c->ssl, buf, sizeof(buf), &n);
+		if (rc != 1) {
+			if (SSL_get_error(c->ssl, rc) != SSL_ERROR_ZERO_RETURN)
+				return rp_error_set_openssl(err, "reading the reply to %s", path);
+			(void)http_parser_execute(&r->parser, &reply_settings, NULL, 0); /* ends a body sent until the close */
+			break;
+		}
+		size_t used = http_parser_execute(&r->parser, &reply_settings, buf, n);
+		if (r->done)
+			break;
+		if (r->over)
+			return rp_error_set(err, RP_E_INVALID, "the reply to %s is larger than %u bytes", path, REPLY_MAX);
+		if (HTTP_PARSER_ERRNO(&r->parser) != HPE_OK || used != n || r->parser.upgrade)
+			return rp_error_set(err, RP_E_INVALID, "the reply to %s is malformed: %s", path,
+			                    http_errno_description(HTTP_PARSER_ERRNO(&r->parser)));
+	}
+	if (!r->done)
+		return rp_error_set(err, RP_E_INVALID, "the service closed the connection before the reply to %s ended", path);
+	return 0;
+}
+
+/* POST JSON on C, opened first when it is not; LAST asks the service to close the connection after
+ * the reply, which C then is. Returns the status and the parsed reply, 0 with ERR on a transport
+ * failure. */
+static long tls_post(struct tls_conn *c, SSL_CTX *ctx, const char *path, json_t *body, bool last, json_t **reply,
+                     rp_error *err)
+{
+	*reply = NULL;
+	if (!c->ssl && conn_open(c, ctx, err) < 0) {
+		c->broken = true;
+		conn_close(c);
+		return 0;
+	}
+	_cleanup_free_ char *payload = rp_json_dump(body);
+	size_t payload_len = strlen(payload);
+	_cleanup_free_ char *req = xasprintf("POST %s%s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+	                                     "Content-Length: %zu\r\nConnection: %s\r\n\r\n%s",
+	                                     svc_prefix, path, svc_hostport, payload_len, last ? "close" : "keep-alive", payload);
+	size_t len = strlen(req), written = 0;
+	struct http_reply r = {0};
+	rp_buf_init(&r.body);
+	long status = 0;
+	if (SSL_write_ex(c->ssl, req, len, &written) != 1 || written != len) {
+		rp_error_set_openssl(err, "sending %s", path);
+		c->broken = last = true;
+	} else if (reply_read(c, &r, path, err) < 0) {
+		c->broken = last = true;
+	} else {
+		status = r.status;
+		*reply = rp_json_parse((const char *)r.body.data, r.body.len, REPLY_MAX, "reply", NULL);
+		if (!r.keep_alive)
+			last = true;
+	}
+	rp_buf_free(&r.body);
+	if (last)
+		conn_close(c);
+	return status;
 }
 
 /* Soft-backend evidence for a device that measured nothing (PCRs 8..15 zero). */
@@ -168,22 +417,34 @@ out:
 	return out;
 }
 
-/* CONN: the worker's handle, kept across attestations as a device keeps its loaded CA store;
+/* Prints the first 3 failures, with the service's error message or the transport's. */
+static void report_failure(const char *what, long st, json_t *reply, const rp_error *err)
+{
+	static atomic_uint reported;
+	if (atomic_fetch_add(&reported, 1) >= 3)
+		return;
+	const char *msg = reply ? json_string_value(json_object_get(json_object_get(reply, "error"), "message")) : NULL;
+	fprintf(stderr, "attest-load: %s failed (HTTP %ld): %s\n", what, st,
+	        msg ? msg : rp_error_is_set(err) ? err->message : "-");
+}
+
+/* CTX: the worker's TLS context, kept across attestations as a device keeps its loaded CA store;
  * every attestation still opens a fresh connection (full handshake, no session resumption) and
  * closes it after the evidence request. */
-static bool attest_once(struct sim_device *d, CURL *conn)
+static bool attest_once(struct sim_device *d, SSL_CTX *ctx)
 {
+	struct tls_conn c = {.fd = -1};
+	rp_error err = RP_ERROR_INIT;
+	bool own_connections = conns_per_attestation == 2;
 	json_t *req = json_pack("{s:s}", "device_id", d->id), *reply = NULL;
-	long st = post_on(conn, true, "/v1/attestation/challenge", req, NULL, &reply);
+	long st = tls_post(&c, ctx, "/v1/attestation/challenge", req, own_connections, &reply, &err);
 	json_decref(req);
 	const char *nonce_hex = reply ? json_string_value(json_object_get(reply, "nonce")) : NULL;
 	uint8_t nonce[32];
-	rp_error err = RP_ERROR_INIT;
 	if (st != 200 || !nonce_hex || rp_hex_decode(nonce_hex, nonce, 32, &err) < 0) {
-		if (atomic_load(&failures) < 3)
-			fprintf(stderr, "attest-load: challenge failed (HTTP %ld): %s\n", st,
-			        reply ? json_string_value(json_object_get(json_object_get(reply, "error"), "message")) : "-");
+		report_failure("challenge", st, reply, &err);
 		json_decref(reply);
+		conn_close(&c);
 		return false;
 	}
 	_cleanup_free_ char *ev = make_evidence(d, nonce, &err);
@@ -191,29 +452,25 @@ static bool attest_once(struct sim_device *d, CURL *conn)
 	                "client_csr", d->client_csr, "device_api_csr", d->api_csr);
 	json_decref(reply);
 	reply = NULL;
-	st = post_on(conn, false, "/v1/attestation/evidence", req, NULL, &reply);
+	st = tls_post(&c, ctx, "/v1/attestation/evidence", req, true, &reply, &err);
 	json_decref(req);
 	bool ok = st == 200 && reply && json_object_get(reply, "client_certificate");
-	if (!ok && atomic_load(&failures) < 3)
-		fprintf(stderr, "attest-load: attestation failed (HTTP %ld): %s\n", st,
-		        reply ? json_string_value(json_object_get(json_object_get(reply, "error"), "message")) : "-");
+	if (!ok)
+		report_failure("attestation", st, reply, &err);
 	json_decref(reply);
 	return ok;
 }
 
 static void *worker(void *arg)
 {
-	(void)arg;
-	CURL *conn = conns_per_attestation == 1 ? curl_easy_init() : NULL;
+	SSL_CTX *ctx = arg;
 	while (!atomic_load(&stop_flag)) {
 		size_t i = atomic_fetch_add(&next_device, 1) % n_devices;
-		if (attest_once(&devices[i], conn))
+		if (attest_once(&devices[i], ctx))
 			atomic_fetch_add(&done, 1);
 		else
 			atomic_fetch_add(&failures, 1);
 	}
-	if (conn)
-		curl_easy_cleanup(conn);
 	return NULL;
 }
 
@@ -284,6 +541,8 @@ int main(int argc, char **argv)
 	}
 	n_devices = nd;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
+	/* A close_notify to a service that already closed must not end the tool. */
+	signal(SIGPIPE, SIG_IGN);
 	/* A tenant and product of its own; devices go to the product's Development group. */
 	json_t *reply = NULL, *req = json_pack("{s:s}", "name", "attest-bench");
 	long st = post("/v1/tenants", req, token, &reply);
@@ -329,13 +588,19 @@ int main(int argc, char **argv)
 	json_decref(reply);
 	if (setup(gid, tenant) < 0)
 		return 1;
+	if (service_resolve(&err) < 0)
+		return fprintf(stderr, "attest-load: %s\n", err.message), 1;
 	pthread_t *t = xcalloc(threads, sizeof(*t));
+	SSL_CTX **ctxs = xcalloc(threads, sizeof(*ctxs));
+	for (uint32_t i = 0; i < threads; i++)
+		if (!(ctxs[i] = tls_ctx_new(&err)))
+			return fprintf(stderr, "attest-load: %s\n", err.message), 1;
 	atomic_store(&connects, 0);
 	struct timespec a, b;
 	double svc0 = service_pid ? proc_cpu_seconds(service_pid) : -1, self0 = self_cpu_seconds();
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	for (uint32_t i = 0; i < threads; i++)
-		pthread_create(&t[i], NULL, worker, NULL);
+		pthread_create(&t[i], NULL, worker, ctxs[i]);
 	struct timespec sl = {.tv_sec = seconds};
 	nanosleep(&sl, NULL);
 	atomic_store(&stop_flag, true);
@@ -356,7 +621,13 @@ int main(int argc, char **argv)
 		free(devices[i].api_csr);
 	}
 	free(devices);
+	for (uint32_t i = 0; i < threads; i++)
+		SSL_CTX_free(ctxs[i]);
+	free(ctxs);
 	free(t);
+	free(svc_host);
+	free(svc_hostport);
+	free(svc_prefix);
 	curl_global_cleanup();
 	return atomic_load(&done) > 0 ? 0 : 1;
 }

@@ -4,13 +4,15 @@
 # devices, next to `openssl speed ecdsap256` run in the same invocation as the crypto ceiling.
 #   bench/attest/run.sh [BUILD_DIR] [SECONDS] [THREADS] [DEVICES]
 # ATTEST_CONNECTIONS=2 opens a connection per request instead of one per attestation.
+# ATTEST_LOAD=PATH runs another attest-load binary (an older build, to compare the tool's own cost).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=$(cd "$ROOT/${1:-build}" && pwd)
+BUILD=$(cd "$ROOT" && cd "${1:-build}" && pwd) # relative to the repository, or absolute
 SECONDS_RUN=${2:-10}
 THREADS=${3:-16}
 DEVICES=${4:-200}
 CONNS=${ATTEST_CONNECTIONS:-1}
+LOAD=${ATTEST_LOAD:-$BUILD/src/device/agent/attest-load}
 TMP=$(mktemp -d "${BENCH_TMPDIR:-/tmp}/rampart-bench-attest.XXXXXX")
 PID=
 cleanup() { [[ -n $PID ]] && kill -TERM "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; rm -rf "$TMP"; }
@@ -22,7 +24,7 @@ PID=$!
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
 CORES=$(nproc)
 echo "host: $CORES cores; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-RESULT=$("$BUILD/src/device/agent/attest-load" --service "https://127.0.0.1:$PORT" --service-ca "$TMP/state/tls/cert.pem" \
+RESULT=$("$LOAD" --service "https://127.0.0.1:$PORT" --service-ca "$TMP/state/tls/cert.pem" \
 	--token "$TOKEN" --seconds "$SECONDS_RUN" --threads "$THREADS" --devices "$DEVICES" --connections "$CONNS" --service-pid "$PID")
 echo "attest-load: $RESULT"
 SPEED=$(openssl speed -seconds 3 -mr -multi "$CORES" ecdsap256 2>/dev/null | grep '^+F4' | tail -1)
