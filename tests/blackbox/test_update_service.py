@@ -3,7 +3,9 @@ image repository, a deployment sets the device group's director, and the device'
 checks over pinned HTTPS, installs into the inactive slot, resumes an interrupted download with a
 Range request, and reports per-image status that the service shows back."""
 import hashlib
+import http.server
 import json
+import threading
 
 import pytest
 
@@ -261,3 +263,60 @@ def test_device_moved_to_another_group_follows_its_director(world):
         "--device-id", w["device_id"], check=True)
     rep = json.loads(check(w).stdout)
     assert rep["installed"] == 1
+
+
+class BlobMirror:
+    """A plain HTTP mirror of blobs by SHA-256 on another port (another origin than the service),
+    recording the Authorization header of every request it gets."""
+
+    def __init__(self, blobs):
+        seen = self.auth = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                seen.append(self.headers.get("Authorization"))
+                data = blobs.get(self.path.rsplit("/", 1)[-1])
+                if data is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_bearer_token_goes_to_the_service_only(world):
+    """Blobs from a mirror on another origin: the download works, and the service's bearer token is
+    sent to the service (metadata, status report) but never to the mirror."""
+    w = world
+    svc, dev = w["svc"], w["dev"]
+    bundle = dev.bundle("2", extra_bytes=50000)
+    image_id = upload(w, bundle)
+    deploy(w, image_id)
+    data = bundle.read_bytes()
+    mirror = BlobMirror({hashlib.sha256(data).hexdigest(): data})
+    try:
+        cfg_path = dev.state / "update" / "config.json"
+        cfg = json.loads(cfg_path.read_text())
+        cfg["blobs"] = f"http://127.0.0.1:{mirror.port}/mirror/sha256"
+        cfg_path.write_text(json.dumps(cfg))
+        rep = json.loads(check(w).stdout)
+    finally:
+        mirror.close()
+    assert rep["installed"] == 1 and rep["os_installed"], rep
+    assert mirror.auth and all(a is None for a in mirror.auth), mirror.auth
+    # The status report needs the token: the service got it.
+    st = svc.request("GET", f"/v1/tenants/{w['tenant']}/devices/{w['device_id']}/update-status").json
+    assert st["reported_at"], st

@@ -116,6 +116,10 @@ int update_config_load(struct update_config *cfg, const char *service_url, struc
 			cfg->status_url =
 			    own(owned, xasprintf("%.*s/v1/devices/%s/update-status", (int)n, service_url, cfg->device_id));
 	}
+	/* The token is rampartd's: it goes to the service (or, without --service, the director's
+	 * host), never to a blob mirror on another host. */
+	if (!cfg->fetch.bearer_origin)
+		cfg->fetch.bearer_origin = service_url ? service_url : cfg->director_url;
 	if (!cfg->image_repo_url || !cfg->director_url || !cfg->blob_url)
 		return rp_error_set(err, RP_E_INVALID,
 		                    "the update source is not configured: give --service URL with tenant_id and "

@@ -691,12 +691,24 @@ static bool token_ok(const char *s)
 	return true;
 }
 
+/* Whether T is the bearer token's origin (same scheme, host and port). Blobs may come from another
+ * host (a mirror, a CDN): the service's credential is not theirs to see. */
+static bool token_origin(const struct update_fetch_config *cfg, const struct target *t)
+{
+	struct target o;
+	rp_error err = RP_ERROR_INIT;
+	if (!cfg->bearer_origin || parse_target(cfg, cfg->bearer_origin, &o, &err) < 0)
+		return false;
+	return o.tls == t->tls && strcasecmp(o.host, t->host) == 0 && strcmp(o.port, t->port) == 0;
+}
+
 /* The request head and BODY in one piece (one TLS record for a small request). */
 static void request_build(rp_buf *req, const struct update_fetch_config *cfg, const struct target *t,
                           const char *body, uint64_t range_from)
 {
-	_cleanup_free_ char *auth = cfg->bearer_token ? xasprintf("Authorization: Bearer %s\r\n", cfg->bearer_token)
-	                                             : xstrdup("");
+	_cleanup_free_ char *auth = cfg->bearer_token && token_origin(cfg, t)
+	                                ? xasprintf("Authorization: Bearer %s\r\n", cfg->bearer_token)
+	                                : xstrdup("");
 	char range[64] = "", clen[96] = "";
 	if (range_from > 0)
 		snprintf(range, sizeof(range), "Range: bytes=%" PRIu64 "-\r\n", range_from);

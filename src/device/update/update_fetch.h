@@ -19,7 +19,8 @@ struct update_fetch_config {
 	const char *ca_file;     /* pinned CA for https (NULL: https refused) */
 	const char *client_cert; /* optional mutual TLS (the device API certificate) */
 	const char *client_key;
-	const char *bearer_token; /* optional "Authorization: Bearer" credential for rampartd */
+	const char *bearer_token; /* optional "Authorization: Bearer" credential for rampartd ... */
+	const char *bearer_origin; /* ... sent only to this URL's scheme, host and port (NULL: nowhere) */
 	long low_speed_limit; /* abort when slower than this many bytes/s ... */
 	long low_speed_time;  /* ... for this many seconds */
 	long connect_timeout;
