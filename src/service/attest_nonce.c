@@ -11,7 +11,9 @@
 #include <openssl/hmac.h>
 
 #include "common/crypto.h"
+#include "common/encoding.h"
 #include "common/fileio.h"
+#include "common/macros.h"
 #include "common/xalloc.h"
 
 #define RANDOM_LEN 8
@@ -46,34 +48,56 @@ static int tag(const struct attest_nonce_key *key, const char *label, const uint
 	return 0;
 }
 
+/* The key file as a secret: a regular file (O_NOFOLLOW: a symlink planted in the state directory
+ * must not choose the key), ours, 0600 or stricter, exactly ATTEST_NONCE_KEY_LEN bytes. */
+static int key_read(const char *path, struct attest_nonce_key *key, rp_error *err)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	if (fd < 0)
+		return rp_error_set_errno(err, errno, "opening %s", path);
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return rp_error_set_errno(err, errno, "examining %s", path);
+	if (!S_ISREG(st.st_mode))
+		return rp_error_set(err, RP_E_INVALID, "%s is not a regular file", path);
+	if ((st.st_mode & 077) || st.st_uid != geteuid())
+		return rp_error_set(err, RP_E_PERMISSION,
+		                    "%s must belong to the service's user with mode 0600 (it has uid %u, mode %04o); "
+		                    "whoever reads it can make nonces this service accepts",
+		                    path, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+	uint8_t buf[ATTEST_NONCE_KEY_LEN + 1];
+	ssize_t n = rp_read_full(fd, buf, sizeof(buf));
+	int rc = 0;
+	if (n < 0)
+		rc = rp_error_set_errno(err, errno, "reading %s", path);
+	else if (n != ATTEST_NONCE_KEY_LEN)
+		rc = rp_error_set(err, RP_E_INVALID,
+		                  "%s is not a %d-byte key; remove it and restart every rampartd instance to make a new "
+		                  "one (outstanding nonces are then refused once)",
+		                  path, ATTEST_NONCE_KEY_LEN);
+	else
+		memcpy(key->bytes, buf, ATTEST_NONCE_KEY_LEN);
+	explicit_bzero(buf, sizeof(buf));
+	return rc;
+}
+
 int attest_nonce_key_load(const char *state_dir, struct attest_nonce_key *key, rp_error *err)
 {
 	_cleanup_free_ char *path = xasprintf("%s/%s", state_dir, ATTEST_NONCE_KEY_FILE);
 	for (int attempt = 0; attempt < 2; attempt++) {
-		uint8_t *data = NULL;
-		size_t len = 0;
-		if (rp_read_file(path, ATTEST_NONCE_KEY_LEN + 1, &data, &len, err) == 0) {
-			int rc = 0;
-			if (len != ATTEST_NONCE_KEY_LEN)
-				rc = rp_error_set(err, RP_E_INVALID,
-				                  "%s holds %zu bytes, not a %d-byte key; remove it and restart every rampartd "
-				                  "instance to make a new one (outstanding nonces are then refused once)",
-				                  path, len, ATTEST_NONCE_KEY_LEN);
-			else
-				memcpy(key->bytes, data, ATTEST_NONCE_KEY_LEN);
-			explicit_bzero(data, len);
-			free(data);
-			return rc;
-		}
+		if (key_read(path, key, err) == 0)
+			return 0;
 		if (err->code != RP_E_NOT_FOUND)
-			return rp_error_prefix(err, "reading the attestation nonce key");
+			return rp_error_prefix(err, "the attestation nonce key");
 		rp_error_clear(err);
-		/* Create: a private temporary file, then link(2), which fails rather than replace a key
-		 * another instance made meanwhile; the loop then reads that one. */
-		uint8_t fresh[ATTEST_NONCE_KEY_LEN];
-		if (rp_random_bytes(fresh, sizeof(fresh), err) < 0)
+		/* Create: a private temporary file under a random name (instances in other PID namespaces
+		 * may share a PID), then link(2), which fails rather than replace a key another instance
+		 * made meanwhile; the loop then reads that one. */
+		uint8_t fresh[ATTEST_NONCE_KEY_LEN], salt[8];
+		if (rp_random_bytes(fresh, sizeof(fresh), err) < 0 || rp_random_bytes(salt, sizeof(salt), err) < 0)
 			return -1;
-		_cleanup_free_ char *tmp = xasprintf("%s.%ld.tmp", path, (long)getpid());
+		_cleanup_free_ char *salt_hex = rp_hex_encode(salt, sizeof(salt));
+		_cleanup_free_ char *tmp = xasprintf("%s.%s.tmp", path, salt_hex);
 		int rc = rp_write_file_atomic(tmp, fresh, sizeof(fresh), 0600, err);
 		explicit_bzero(fresh, sizeof(fresh));
 		if (rc < 0)
@@ -84,6 +108,8 @@ int attest_nonce_key_load(const char *state_dir, struct attest_nonce_key *key, r
 			return rp_error_set_errno(err, e, "creating the attestation nonce key %s", path);
 		}
 		unlink(tmp);
+		if (rp_fsync_dir(state_dir, err) < 0)
+			return rp_error_prefix(err, "creating the attestation nonce key");
 	}
 	return rp_error_set(err, RP_E_INTERNAL, "the attestation nonce key %s could not be read back", path);
 }

@@ -154,11 +154,13 @@ static int check_nonce(const struct attest_nonce *n, const char *device_id, int6
 		                                                 "challenge");
 	if (strcmp(n->device_id, device_id) != 0)
 		return refuse(err, reason, ATTEST_NONCE_WRONG_DEVICE, "the nonce was issued to another device");
-	if (n->used)
-		return refuse(err, reason, ATTEST_NONCE_REPLAYED, "the nonce was already used (replayed evidence)");
+	/* Expiry first: a nonce long expired is reported as expired, not as used, even once the store
+	 * has dropped its record and counts it as used (below the floor). */
 	if (now >= n->expires_at)
 		return refuse(err, reason, ATTEST_NONCE_EXPIRED, "the nonce expired %lld s ago; request a new challenge",
 		              (long long)(now - n->expires_at));
+	if (n->used)
+		return refuse(err, reason, ATTEST_NONCE_REPLAYED, "the nonce was already used (replayed evidence)");
 	/* The service never issues one further ahead: such a nonce was minted with a stolen key. */
 	if (n->expires_at > now + ATTEST_NONCE_TTL_SECONDS + ATTEST_NONCE_CLOCK_SLACK_SECONDS)
 		return refuse(err, reason, ATTEST_NONCE_UNKNOWN,

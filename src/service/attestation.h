@@ -109,7 +109,7 @@ struct attest_outcome {
 };
 
 /* Check in order: device registered, claimed, not revoked; nonce known, issued to this device,
- * unused, unexpired; evidence decodes, names this device and the nonce, is signed by the registered
+ * unexpired, unused; evidence decodes, names this device and the nonce, is signed by the registered
  * key (a key inside the evidence is never trusted: there is none), its quote replays; the OS
  * bundle is a known os-bundle image of the tenant (or the device is in the Development group and
  * measured none); every installed image is known with the claimed version. Returns 0 or -1 with
@@ -119,7 +119,7 @@ int attest_verify(const struct attest_device *dev, const struct attest_nonce *no
                   rp_error *err) RP_MUST_CHECK;
 
 /* The checks of attest_verify that depend on state a concurrent request can change (device
- * registered, claimed, not revoked; nonce known, this device's, unused, unexpired), run again on
+ * registered, claimed, not revoked; nonce known, this device's, unexpired, unused), run again on
  * the state found when the nonce is consumed. On failure OUT->reason and ERR name the check; on
  * success OUT is left as attest_verify filled it. */
 int attest_recheck(const struct attest_device *dev, const struct attest_nonce *nonce, const char *device_id,

@@ -141,6 +141,12 @@ static const struct migration migrations[] = {
 	 "  device_seq INTEGER PRIMARY KEY REFERENCES devices(seq),"
 	 "  reported_at INTEGER NOT NULL,"
 	 "  report TEXT NOT NULL);"},
+	{5, "attestation: nonces are MAC'd when issued; the used ones are kept until an hour after expiry, and "
+	    "this floor remembers how far they were dropped, so a clock stepped back cannot reopen one",
+	 "CREATE TABLE attestation_nonce_floor ("
+	 "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+	 "  expires_at INTEGER NOT NULL);"
+	 "INSERT INTO attestation_nonce_floor (id, expires_at) VALUES (1, 0);"},
 };
 
 int migrations_latest(void)

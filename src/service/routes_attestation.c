@@ -234,7 +234,7 @@ static int attest_prepare(struct api_ctx *ctx, struct api_request *req, const st
 	_cleanup_free_ char *nonce_hex = rp_hex_encode(sub->nonce, sizeof(sub->nonce));
 	/* Only a nonce this service issued can have been used; the look-up refuses a replay before any
 	 * signature is checked. */
-	int rc = n.found ? st->ops->nonce_used(st, nonce_hex, &n.used, err) : 0;
+	int rc = n.found ? st->ops->nonce_used(st, nonce_hex, n.expires_at, &n.used, err) : 0;
 	if (rc == 0)
 		rc = device_view_load(ctx, sub->device_id, v, err);
 	if (rc == 0) {

@@ -217,8 +217,9 @@ struct store_ops {
 	int (*device_revoke)(struct store *st, const char *tenant_id, const char *device_id, int64_t now,
 	                    rp_error *err);
 	/* Attestation nonces are issued without a write (attest_nonce.h); the store remembers the used
-	 * ones until an hour after they expire. *USED: whether NONCE was used already. */
-	int (*nonce_used)(struct store *st, const char *nonce_hex, bool *used, rp_error *err);
+	 * ones until an hour after they expire, and below a floor every older one counts as used.
+	 * *USED: whether NONCE (expiring at EXPIRES_AT) was used already. */
+	int (*nonce_used)(struct store *st, const char *nonce_hex, int64_t expires_at, bool *used, rp_error *err);
 	/* Record NONCE as used by DEVICE_ID (in the caller's write transaction); *WAS_USED tells whether
 	 * it already was, in which case nothing changes. Drops nonces expired for over an hour. */
 	int (*nonce_use)(struct store *st, const char *nonce_hex, const char *device_id, int64_t expires_at,

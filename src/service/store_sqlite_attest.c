@@ -44,15 +44,19 @@ static int sq_device_revoke(struct store *st, const char *tenant_id, const char 
 	return 0;
 }
 
-static int sq_nonce_used(struct store *st, const char *nonce_hex, bool *used, rp_error *err)
+/* Used: recorded as used, or at or below the floor of dropped records (see sq_nonce_use). */
+static int sq_nonce_used(struct store *st, const char *nonce_hex, int64_t expires_at, bool *used, rp_error *err)
 {
 	(void)st;
 	*used = false;
-	sqlite3_stmt *stmt = sqlrow_prep("SELECT 1 FROM attestation_nonces WHERE nonce = ?1", err);
+	sqlite3_stmt *stmt = sqlrow_prep("SELECT 1 FROM attestation_nonces WHERE nonce = ?1 UNION ALL "
+	                                 "SELECT 1 FROM attestation_nonce_floor WHERE expires_at >= ?2",
+	                                 err);
 	if (!stmt)
 		return -1;
 	_cleanup_sqlrow_ sqlite3_stmt *guard = stmt;
 	sqlrow_bind_text(stmt, 1, nonce_hex);
+	sqlite3_bind_int64(stmt, 2, expires_at);
 	int rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW)
 		*used = true;
@@ -64,10 +68,9 @@ static int sq_nonce_used(struct store *st, const char *nonce_hex, bool *used, rp
 static int sq_nonce_use(struct store *st, const char *nonce_hex, const char *device_id, int64_t expires_at,
                         int64_t now, bool *was_used, rp_error *err)
 {
-	(void)st;
-	*was_used = false;
-	/* Used nonces go as new ones are used, so the table holds about one nonce lifetime of traffic
-	 * plus an hour; a nonce's expiry is inside its MAC, so a replay after that is refused anyway. */
+	/* Used nonces go an hour after they expire, so the table holds about one nonce lifetime of
+	 * traffic plus an hour. The floor remembers how far records were dropped: a nonce expiring at
+	 * or before it counts as used, so a clock stepped back later cannot make a dropped one new. */
 	sqlite3_stmt *stmt = sqlrow_prep("DELETE FROM attestation_nonces WHERE expires_at < ?1", err);
 	if (!stmt)
 		return -1;
@@ -77,8 +80,20 @@ static int sq_nonce_use(struct store *st, const char *nonce_hex, const char *dev
 		if (sqlrow_run(stmt, "dropping expired nonces", err) < 0)
 			return -1;
 	}
-	stmt = sqlrow_prep("INSERT INTO attestation_nonces (nonce, device_id, expires_at, used_at) VALUES (?1, ?2, ?3, ?4) "
-	                   "ON CONFLICT (nonce) DO NOTHING",
+	stmt = sqlrow_prep("UPDATE attestation_nonce_floor SET expires_at = ?1 WHERE id = 1 AND expires_at < ?1", err);
+	if (!stmt)
+		return -1;
+	{
+		_cleanup_sqlrow_ sqlite3_stmt *guard = stmt;
+		sqlite3_bind_int64(stmt, 1, now - 3600 - 1);
+		if (sqlrow_run(stmt, "raising the nonce floor", err) < 0)
+			return -1;
+	}
+	if (sq_nonce_used(st, nonce_hex, expires_at, was_used, err) < 0)
+		return -1;
+	if (*was_used)
+		return 0;
+	stmt = sqlrow_prep("INSERT INTO attestation_nonces (nonce, device_id, expires_at, used_at) VALUES (?1, ?2, ?3, ?4)",
 	                   err);
 	if (!stmt)
 		return -1;
@@ -87,10 +102,7 @@ static int sq_nonce_use(struct store *st, const char *nonce_hex, const char *dev
 	sqlrow_bind_text(stmt, 2, device_id);
 	sqlite3_bind_int64(stmt, 3, expires_at);
 	sqlite3_bind_int64(stmt, 4, now);
-	if (sqlrow_run(stmt, "using the nonce", err) < 0)
-		return -1;
-	*was_used = sqlite3_changes(sqlrow_db()) == 0;
-	return 0;
+	return sqlrow_run(stmt, "using the nonce", err);
 }
 
 static json_t *sq_image_by_sha256(struct store *st, const char *tenant_id, const char *sha256_hex, rp_error *err)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "common/fileio.h"
 #include "common/macros.h"
 #include "common/xalloc.h"
@@ -110,6 +111,20 @@ static void key_file_is_made_once_and_checked(void **state)
 	struct stat st;
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
+	/* Readable by others: refused, since its reader could make nonces the service accepts. */
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(attest_nonce_key_load(dir, &k2, &err), -1);
+	assert_non_null(strstr(err.message, "mode 0600"));
+	rp_error_clear(&err);
+	/* A symlink in its place (to a key someone else knows): refused, not followed. */
+	_cleanup_free_ char *other = xasprintf("%s/other", dir);
+	assert_int_equal(rp_write_file_atomic(other, k1.bytes, sizeof(k1.bytes), 0600, &err), 0);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(symlink(other, path), 0);
+	assert_int_equal(attest_nonce_key_load(dir, &k2, &err), -1);
+	rp_error_clear(&err);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(unlink(other), 0);
 	/* A damaged key stops the service with a message naming the file. */
 	assert_int_equal(rp_write_file_atomic(path, "short", 5, 0600, &err), 0);
 	assert_int_equal(attest_nonce_key_load(dir, &k2, &err), -1);

@@ -314,6 +314,15 @@ static void nonce_refusals(void **state)
 	attempt_init(&a, &(struct forge){0});
 	a.nonce.expires_at = NOW - 1;
 	expect(&a, ATTEST_NONCE_EXPIRED);
+	/* Expired and used (a record dropped below the store's floor): named as expired. */
+	attempt_init(&a, &(struct forge){0});
+	a.nonce.expires_at = NOW - 7200;
+	a.nonce.used = true;
+	expect(&a, ATTEST_NONCE_EXPIRED);
+	/* Far ahead: only a stolen key makes such a nonce. */
+	attempt_init(&a, &(struct forge){0});
+	a.nonce.expires_at = NOW + ATTEST_NONCE_TTL_SECONDS + ATTEST_NONCE_CLOCK_SLACK_SECONDS + 1;
+	expect(&a, ATTEST_NONCE_UNKNOWN);
 	attempt_init(&a, &(struct forge){0});
 	a.nonce.found = false;
 	expect(&a, ATTEST_NONCE_UNKNOWN);

@@ -67,9 +67,46 @@ static int nonce_present(struct store *st, int index)
 	rp_error err = RP_ERROR_INIT;
 	bool used = false;
 	assert_int_equal(st->ops->begin(st, false, &err), 0);
-	assert_int_equal(st->ops->nonce_used(st, nonce, &used, &err), 0);
+	assert_int_equal(st->ops->nonce_used(st, nonce, 2000000000, &used, &err), 0);
 	st->ops->rollback(st);
 	return used;
+}
+
+/* Used nonces are dropped an hour after expiry; the floor keeps a dropped one used even when the
+ * service's clock is later stepped back to before its expiry. */
+static void test_nonce_floor(void **state)
+{
+	(void)state;
+	_cleanup_free_ char *path = xasprintf("%s/db", tmpdir);
+	rp_error err = RP_ERROR_INIT;
+	struct store *st = store_sqlite_open(path, 0, &err);
+	assert_non_null(st);
+	const char *a = "aa00000000000000000000000000000000000000000000000000000000000000";
+	const char *b = "bb00000000000000000000000000000000000000000000000000000000000000";
+	const char *c = "cc00000000000000000000000000000000000000000000000000000000000000";
+	const char *dev = "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd";
+	bool used = true;
+	assert_int_equal(st->ops->begin(st, true, &err), 0);
+	assert_int_equal(st->ops->nonce_use(st, a, dev, 10000, 9900, &used, &err), 0);
+	assert_false(used);
+	assert_int_equal(st->ops->nonce_use(st, a, dev, 10000, 9901, &used, &err), 0);
+	assert_true(used); /* the replay */
+	/* Much later: A's record goes, and the floor passes its expiry. */
+	assert_int_equal(st->ops->nonce_use(st, b, dev, 30300, 30000, &used, &err), 0);
+	assert_false(used);
+	assert_int_equal(st->ops->commit(st, &err), 0);
+	assert_int_equal(st->ops->begin(st, false, &err), 0);
+	assert_int_equal(st->ops->nonce_used(st, a, 10000, &used, &err), 0);
+	assert_true(used); /* below the floor: still used, whatever the clock says now */
+	assert_int_equal(st->ops->nonce_used(st, c, 30300, &used, &err), 0);
+	assert_false(used);
+	st->ops->rollback(st);
+	/* Clock stepped back to before A's expiry: A cannot be used again. */
+	assert_int_equal(st->ops->begin(st, true, &err), 0);
+	assert_int_equal(st->ops->nonce_use(st, a, dev, 10000, 9950, &used, &err), 0);
+	assert_true(used);
+	assert_int_equal(st->ops->commit(st, &err), 0);
+	store_close(st);
 }
 
 static void test_single_writes(void **state)
@@ -211,6 +248,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_single_writes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nonce_floor, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_that_ends_the_transaction, setup, teardown),
 	};
