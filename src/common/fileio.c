@@ -153,6 +153,27 @@ int rp_read_file(const char *path, size_t max_len, uint8_t **out, size_t *out_le
 	return 0;
 }
 
+int rp_read_file_at(int dirfd, const char *name, size_t max_len, bool secret, uint8_t **out, size_t *out_len,
+                    rp_error *err)
+{
+	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	if (fd < 0)
+		return rp_error_set_errno(err, errno, "opening %s", name);
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return rp_error_set_errno(err, errno, "examining %s", name);
+	if (!S_ISREG(st.st_mode))
+		return rp_error_set(err, RP_E_INVALID, "%s is not a regular file", name);
+	if (secret && ((st.st_mode & 077) || st.st_uid != geteuid()))
+		return rp_error_set(err, RP_E_PERMISSION,
+		                    "%s must belong to this service's user (uid %u) with mode 0600, not uid %u mode %04o "
+		                    "(chown, chmod 600)",
+		                    name, (unsigned)geteuid(), (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+	if (rp_read_fd_all(fd, max_len, out, out_len, err) < 0)
+		return rp_error_prefix(err, "reading %s", name);
+	return 0;
+}
+
 int rp_fsync_dir(const char *dir, rp_error *err)
 {
 	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -1,6 +1,7 @@
 /* File helpers: crash-safe replacement of files and bounded reads of untrusted files. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -17,6 +18,11 @@ int rp_write_file_atomicat(int dirfd, const char *name, const void *data, size_t
  * A larger file fails with RP_E_LIMIT rather than being truncated. */
 int rp_read_file(const char *path, size_t max_len, uint8_t **out, size_t *out_len, rp_error *err) RP_MUST_CHECK;
 int rp_read_fd_all(int fd, size_t max_len, uint8_t **out, size_t *out_len, rp_error *err) RP_MUST_CHECK;
+/* The same for NAME in the open directory DIRFD, never through a symlink (one planted in a state
+ * directory must not redirect the read), and only a regular file. SECRET: the file must also belong
+ * to the process's effective user and be closed to group and others (0600 or stricter). */
+int rp_read_file_at(int dirfd, const char *name, size_t max_len, bool secret, uint8_t **out, size_t *out_len,
+                    rp_error *err) RP_MUST_CHECK;
 
 /* Loop over short reads and EINTR. Returns bytes read (less than len only at end of file), or -1. */
 ssize_t rp_read_full(int fd, void *buf, size_t len) RP_MUST_CHECK;

@@ -48,36 +48,29 @@ static int tag(const struct attest_nonce_key *key, const char *label, const uint
 	return 0;
 }
 
-/* The key file as a secret: a regular file (O_NOFOLLOW: a symlink planted in the state directory
- * must not choose the key), ours, 0600 or stricter, exactly ATTEST_NONCE_KEY_LEN bytes. */
-static int key_read(const char *path, struct attest_nonce_key *key, rp_error *err)
+/* The key file as a secret (rp_read_file_at: no symlink, the service's own, 0600 or stricter),
+ * exactly ATTEST_NONCE_KEY_LEN bytes. */
+static int key_read(const char *state_dir, struct attest_nonce_key *key, rp_error *err)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-	if (fd < 0)
-		return rp_error_set_errno(err, errno, "opening %s", path);
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return rp_error_set_errno(err, errno, "examining %s", path);
-	if (!S_ISREG(st.st_mode))
-		return rp_error_set(err, RP_E_INVALID, "%s is not a regular file", path);
-	if ((st.st_mode & 077) || st.st_uid != geteuid())
-		return rp_error_set(err, RP_E_PERMISSION,
-		                    "%s must belong to the service's user with mode 0600 (it has uid %u, mode %04o); "
-		                    "whoever reads it can make nonces this service accepts",
-		                    path, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
-	uint8_t buf[ATTEST_NONCE_KEY_LEN + 1];
-	ssize_t n = rp_read_full(fd, buf, sizeof(buf));
+	_cleanup_close_ int dirfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return rp_error_set_errno(err, errno, "opening %s", state_dir);
+	uint8_t *data = NULL;
+	size_t len = 0;
+	if (rp_read_file_at(dirfd, ATTEST_NONCE_KEY_FILE, ATTEST_NONCE_KEY_LEN, true, &data, &len, err) < 0) {
+		if (err->code == RP_E_LIMIT)
+			rp_error_set(err, RP_E_INVALID, "%s/%s is longer than a %d-byte key", state_dir, ATTEST_NONCE_KEY_FILE,
+			             ATTEST_NONCE_KEY_LEN);
+		return -1;
+	}
 	int rc = 0;
-	if (n < 0)
-		rc = rp_error_set_errno(err, errno, "reading %s", path);
-	else if (n != ATTEST_NONCE_KEY_LEN)
-		rc = rp_error_set(err, RP_E_INVALID,
-		                  "%s is not a %d-byte key; remove it and restart every rampartd instance to make a new "
-		                  "one (outstanding nonces are then refused once)",
-		                  path, ATTEST_NONCE_KEY_LEN);
+	if (len != ATTEST_NONCE_KEY_LEN)
+		rc = rp_error_set(err, RP_E_INVALID, "%s/%s is not a %d-byte key", state_dir, ATTEST_NONCE_KEY_FILE,
+		                  ATTEST_NONCE_KEY_LEN);
 	else
-		memcpy(key->bytes, buf, ATTEST_NONCE_KEY_LEN);
-	explicit_bzero(buf, sizeof(buf));
+		memcpy(key->bytes, data, ATTEST_NONCE_KEY_LEN);
+	explicit_bzero(data, len);
+	free(data);
 	return rc;
 }
 
@@ -85,10 +78,11 @@ int attest_nonce_key_load(const char *state_dir, struct attest_nonce_key *key, r
 {
 	_cleanup_free_ char *path = xasprintf("%s/%s", state_dir, ATTEST_NONCE_KEY_FILE);
 	for (int attempt = 0; attempt < 2; attempt++) {
-		if (key_read(path, key, err) == 0)
+		if (key_read(state_dir, key, err) == 0)
 			return 0;
 		if (err->code != RP_E_NOT_FOUND)
-			return rp_error_prefix(err, "the attestation nonce key");
+			return rp_error_prefix(err, "the attestation nonce key (to make a new one, remove it and restart every "
+			                            "rampartd instance; outstanding nonces are then refused once)");
 		rp_error_clear(err);
 		/* Create: a private temporary file under a random name (instances in other PID namespaces
 		 * may share a PID), then link(2), which fails rather than replace a key another instance

@@ -296,26 +296,6 @@ static int gen_fill_derived(struct ca_gen *g, rp_error *err)
 	return g->pem ? 0 : -1;
 }
 
-static int read_at(int dirfd, const char *name, size_t max, bool secret, uint8_t **out, size_t *len, rp_error *err)
-{
-	/* O_NOFOLLOW: a symlink planted in the state directory must not redirect us elsewhere. */
-	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-	if (fd < 0)
-		return rp_error_set_errno(err, errno, "opening %s", name);
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return rp_error_set_errno(err, errno, "examining %s", name);
-	if (!S_ISREG(st.st_mode))
-		return rp_error_set(err, RP_E_INVALID, "%s is not a regular file", name);
-	if (secret && (st.st_mode & 077))
-		return rp_error_set(err, RP_E_PERMISSION,
-		                    "%s is accessible to group or others (mode %04o); it must be 0600 (chmod 600)", name,
-		                    (unsigned)(st.st_mode & 07777));
-	if (rp_read_fd_all(fd, max, out, len, err) < 0)
-		return rp_error_prefix(err, "reading %s", name);
-	return 0;
-}
-
 /* An encrypted key in the state directory must fail, not make OpenSSL prompt on a terminal. */
 static int no_passphrase(char *buf, int size, int rwflag, void *u)
 {
@@ -330,7 +310,7 @@ static int gen_load(int dirfd, const char *tenant_id, struct ca_gen *g, const ch
 	snprintf(name, sizeof(name), "gen-%d.cert.pem", g->generation);
 	_cleanup_free_ uint8_t *data = NULL;
 	size_t len = 0;
-	if (read_at(dirfd, name, CERT_FILE_MAX, false, &data, &len, err) < 0)
+	if (rp_read_file_at(dirfd, name, CERT_FILE_MAX, false, &data, &len, err) < 0)
 		return -1;
 	{
 		_cleanup_bio_ BIO *bio = BIO_new_mem_buf(data, (int)len);
@@ -364,7 +344,7 @@ static int gen_load(int dirfd, const char *tenant_id, struct ca_gen *g, const ch
 	snprintf(name, sizeof(name), "gen-%d.key.pem", g->generation);
 	_cleanup_free_ uint8_t *kdata = NULL;
 	size_t klen = 0;
-	if (read_at(dirfd, name, KEY_FILE_MAX, true, &kdata, &klen, err) < 0)
+	if (rp_read_file_at(dirfd, name, KEY_FILE_MAX, true, &kdata, &klen, err) < 0)
 		return -1;
 	{
 		_cleanup_bio_ BIO *bio = BIO_new_mem_buf(kdata, (int)klen);
@@ -430,7 +410,7 @@ static int index_load(int dirfd, const char *tenant_id, struct ca_gen **out, siz
 {
 	_cleanup_free_ uint8_t *data = NULL;
 	size_t len = 0;
-	if (read_at(dirfd, INDEX_NAME, INDEX_MAX, false, &data, &len, err) < 0)
+	if (rp_read_file_at(dirfd, INDEX_NAME, INDEX_MAX, false, &data, &len, err) < 0)
 		return -1;
 	_cleanup_json_ json_t *doc = rp_json_parse((const char *)data, len, INDEX_MAX, INDEX_NAME, err);
 	if (!doc)
