@@ -138,25 +138,10 @@ int rp_read_fd_all(int fd, size_t max_len, uint8_t **out, size_t *out_len, rp_er
 	return 0;
 }
 
-int rp_read_file(const char *path, size_t max_len, uint8_t **out, size_t *out_len, rp_error *err)
+/* The whole of FD (opened as NAME), which must be a regular file; SECRET: ours and mode 0600. */
+static int read_regular(int fd, const char *name, size_t max_len, bool secret, uint8_t **out, size_t *out_len,
+                        rp_error *err)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return rp_error_set_errno(err, errno, "opening %s", path);
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return rp_error_set_errno(err, errno, "examining %s", path);
-	if (!S_ISREG(st.st_mode))
-		return rp_error_set(err, RP_E_INVALID, "%s is not a regular file", path);
-	if (rp_read_fd_all(fd, max_len, out, out_len, err) < 0)
-		return rp_error_prefix(err, "reading %s", path);
-	return 0;
-}
-
-int rp_read_file_at(int dirfd, const char *name, size_t max_len, bool secret, uint8_t **out, size_t *out_len,
-                    rp_error *err)
-{
-	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
 	if (fd < 0)
 		return rp_error_set_errno(err, errno, "opening %s", name);
 	struct stat st;
@@ -172,6 +157,19 @@ int rp_read_file_at(int dirfd, const char *name, size_t max_len, bool secret, ui
 	if (rp_read_fd_all(fd, max_len, out, out_len, err) < 0)
 		return rp_error_prefix(err, "reading %s", name);
 	return 0;
+}
+
+int rp_read_file(const char *path, size_t max_len, uint8_t **out, size_t *out_len, rp_error *err)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	return read_regular(fd, path, max_len, false, out, out_len, err);
+}
+
+int rp_read_file_at(int dirfd, const char *name, size_t max_len, bool secret, uint8_t **out, size_t *out_len,
+                    rp_error *err)
+{
+	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	return read_regular(fd, name, max_len, secret, out, out_len, err);
 }
 
 int rp_fsync_dir(const char *dir, rp_error *err)

@@ -223,14 +223,13 @@ static bool is_failure(enum rp_errc c)
  * attest_record has consumed the nonce and committed the issuance; a replay that races its
  * original here loses there. *IDENTITY is the registered key, decoded once for both checks. */
 static int attest_prepare(struct api_ctx *ctx, struct api_request *req, const struct attest_submission *sub,
-                          struct device_view *v, EVP_PKEY **identity, struct attest_outcome *o,
-                          struct attest_certs *certs, rp_error *err)
+                          const struct attest_nonce *opened, struct device_view *v, EVP_PKEY **identity,
+                          struct attest_outcome *o, struct attest_certs *certs, rp_error *err)
 {
 	struct store *st = ctx->store;
 	if (st->ops->begin(st, false, err) < 0)
 		return -1;
-	struct attest_nonce n;
-	attest_nonce_open(&ctx->nonce_key, sub->device_id, sub->nonce, &n);
+	struct attest_nonce n = *opened;
 	_cleanup_free_ char *nonce_hex = rp_hex_encode(sub->nonce, sizeof(sub->nonce));
 	/* Only a nonce this service issued can have been used; the look-up refuses a replay before any
 	 * signature is checked. */
@@ -267,6 +266,7 @@ struct evidence_write {
 	struct api_ctx *ctx;
 	struct api_request *req;
 	const struct attest_submission *sub;
+	struct attest_nonce opened;     /* what the nonce says of itself (attest_nonce_open) */
 	const struct device_view *seen; /* the registration the evidence was verified against */
 	struct attest_outcome *o;
 	const struct attest_certs *certs;
@@ -286,8 +286,7 @@ static int evidence_write(struct store *st, void *arg, rp_error *err)
 	struct evidence_write *w = arg;
 	const struct attest_submission *sub = w->sub;
 	int64_t now = w->req->now;
-	struct attest_nonce n;
-	attest_nonce_open(&w->ctx->nonce_key, sub->device_id, sub->nonce, &n);
+	struct attest_nonce n = w->opened;
 	_cleanup_free_ char *nonce_hex = rp_hex_encode(sub->nonce, sizeof(sub->nonce));
 	w->verified = w->prepared;
 	rp_error_clear(&w->recheck);
@@ -345,7 +344,8 @@ ROUTE(routes_attest_evidence)
 	_cleanup_pkey_ EVP_PKEY *identity = NULL;
 	struct evidence_write w = {.ctx = ctx, .req = req, .sub = &sub, .seen = &v, .o = &o, .certs = &certs,
 	                           .refusal = RP_ERROR_INIT, .recheck = RP_ERROR_INIT};
-	w.prepared = attest_prepare(ctx, req, &sub, &v, &identity, &o, &certs, &w.refusal) == 0;
+	attest_nonce_open(&ctx->nonce_key, sub.device_id, sub.nonce, &w.opened);
+	w.prepared = attest_prepare(ctx, req, &sub, &w.opened, &v, &identity, &o, &certs, &w.refusal) == 0;
 	int rc = -1;
 	if (!w.prepared && is_failure(w.refusal.code)) {
 		/* Our own failure: the nonce stays unused so the device may try again. */

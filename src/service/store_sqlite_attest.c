@@ -80,10 +80,11 @@ static int sq_nonce_use(struct store *st, const char *nonce_hex, const char *dev
 		if (sqlrow_run(stmt, "dropping expired nonces", err) < 0)
 			return -1;
 	}
-	stmt = sqlrow_prep("UPDATE attestation_nonce_floor SET expires_at = ?1 WHERE id = 1 AND expires_at < ?1", err);
-	if (!stmt)
-		return -1;
-	{
+	/* The floor moves only when records went: no extra page written per attestation otherwise. */
+	if (sqlite3_changes(sqlrow_db()) > 0) {
+		stmt = sqlrow_prep("UPDATE attestation_nonce_floor SET expires_at = ?1 WHERE id = 1 AND expires_at < ?1", err);
+		if (!stmt)
+			return -1;
 		_cleanup_sqlrow_ sqlite3_stmt *guard = stmt;
 		sqlite3_bind_int64(stmt, 1, now - 3600 - 1);
 		if (sqlrow_run(stmt, "raising the nonce floor", err) < 0)
