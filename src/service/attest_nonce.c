@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "common/bytes.h"
 #include "common/crypto.h"
 #include "common/encoding.h"
 #include "common/fileio.h"
@@ -17,7 +18,7 @@
 #include "common/xalloc.h"
 
 #define RANDOM_LEN 8
-#define EXPIRY_LEN 4
+#define EXPIRY_LEN 4 /* u32 big-endian seconds */
 #define TAG_LEN 10
 #define SIGNED_LEN (RANDOM_LEN + EXPIRY_LEN)
 _Static_assert(SIGNED_LEN + 2 * TAG_LEN == EVIDENCE_NONCE_LEN, "nonce layout");
@@ -115,11 +116,7 @@ int attest_nonce_issue(const struct attest_nonce_key *key, const char *device_id
 		return rp_error_set(err, RP_E_INTERNAL, "nonce expiry %lld is out of range", (long long)expires_at);
 	if (rp_random_bytes(nonce, RANDOM_LEN, err) < 0)
 		return -1;
-	uint32_t e = (uint32_t)expires_at;
-	nonce[RANDOM_LEN + 0] = (uint8_t)(e >> 24);
-	nonce[RANDOM_LEN + 1] = (uint8_t)(e >> 16);
-	nonce[RANDOM_LEN + 2] = (uint8_t)(e >> 8);
-	nonce[RANDOM_LEN + 3] = (uint8_t)e;
+	rp_put_u32be(nonce + RANDOM_LEN, (uint32_t)expires_at);
 	if (tag(key, label_service, nonce, NULL, nonce + SIGNED_LEN) < 0 ||
 	    tag(key, label_device, nonce, device_id, nonce + SIGNED_LEN + TAG_LEN) < 0)
 		return rp_error_set(err, RP_E_CRYPTO, "computing the nonce's tags");
@@ -134,8 +131,7 @@ void attest_nonce_open(const struct attest_nonce_key *key, const char *device_id
 	if (tag(key, label_service, nonce, NULL, want) < 0 || !rp_memeq_consttime(want, nonce + SIGNED_LEN, TAG_LEN))
 		return; /* not ours: found = false */
 	out->found = true;
-	out->expires_at = (int64_t)((uint32_t)nonce[RANDOM_LEN] << 24 | (uint32_t)nonce[RANDOM_LEN + 1] << 16 |
-	                            (uint32_t)nonce[RANDOM_LEN + 2] << 8 | (uint32_t)nonce[RANDOM_LEN + 3]);
+	out->expires_at = (int64_t)rp_get_u32be(nonce + RANDOM_LEN);
 	if (tag(key, label_device, nonce, device_id, want) == 0 &&
 	    rp_memeq_consttime(want, nonce + SIGNED_LEN + TAG_LEN, TAG_LEN))
 		snprintf(out->device_id, sizeof(out->device_id), "%s", device_id);
