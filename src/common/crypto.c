@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <string.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -86,6 +87,52 @@ bool rp_key_is_p256(EVP_PKEY *key)
 	if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), &len) != 1)
 		return false;
 	return strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0;
+}
+
+/* A P-256 key holding only the group, copied for each imported point: copying a group is cheap,
+ * building one from its name is not. EVP_PKEY_dup() takes a non-const key, so the template is
+ * only touched under a lock. */
+static pthread_mutex_t p256_template_lock = PTHREAD_MUTEX_INITIALIZER;
+static EVP_PKEY *p256_template;
+
+static EVP_PKEY *p256_params_copy(void)
+{
+	pthread_mutex_lock(&p256_template_lock);
+	if (!p256_template) {
+		OSSL_PARAM params[] = {
+			OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)"prime256v1", 0),
+			OSSL_PARAM_construct_end(),
+		};
+		_cleanup_(EVP_PKEY_CTX_freep) EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+		if (!ctx || EVP_PKEY_fromdata_init(ctx) != 1 ||
+		    EVP_PKEY_fromdata(ctx, &p256_template, EVP_PKEY_KEY_PARAMETERS, params) != 1)
+			p256_template = NULL;
+	}
+	EVP_PKEY *copy = p256_template ? EVP_PKEY_dup(p256_template) : NULL;
+	pthread_mutex_unlock(&p256_template_lock);
+	return copy;
+}
+
+EVP_PKEY *rp_key_from_p256_point(const uint8_t point[RP_P256_POINT_LEN], rp_error *err)
+{
+	if (point[0] != 0x04) {
+		rp_error_set(err, RP_E_INVALID, "public key is not an uncompressed P-256 point");
+		return NULL;
+	}
+	EVP_PKEY *key = p256_params_copy();
+	if (!key) {
+		rp_error_set_openssl(err, "preparing a P-256 public key");
+		return NULL;
+	}
+	/* The import checks that the point lies on the curve; (0, 0), the only 65-byte form that
+	 * could stand for the point at infinity, does not. */
+	if (EVP_PKEY_set1_encoded_public_key(key, point, RP_P256_POINT_LEN) != 1) {
+		EVP_PKEY_free(key);
+		ERR_clear_error();
+		rp_error_set(err, RP_E_INVALID, "public key is not a valid P-256 point (not on the curve)");
+		return NULL;
+	}
+	return key;
 }
 
 static EVP_PKEY *require_p256(EVP_PKEY *key, const char *what, rp_error *err)

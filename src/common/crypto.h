@@ -46,6 +46,12 @@ RP_DEFINE_CLEANUP(X509, X509_free)
 typedef struct rp_sha256 {
 	EVP_MD_CTX *ctx;
 } rp_sha256;
+
+#define RP_P256_POINT_LEN 65
+/* A P-256 public key from its uncompressed point (0x04 || X || Y), refused unless the point lies
+ * on the curve. Several times cheaper than OpenSSL 3.0's decoders or a by-name import, which
+ * build the curve's group afresh for every key: the service imports three keys per attestation. */
+EVP_PKEY *rp_key_from_p256_point(const uint8_t point[RP_P256_POINT_LEN], rp_error *err);
 #endif
 
 void rp_key_free(rp_key *key);

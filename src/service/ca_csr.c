@@ -145,18 +145,9 @@ static EVP_PKEY *csr_key(const RP_CSR_SPKI *spki, rp_error *err)
 	const ASN1_BIT_STRING *k = spki->key;
 	if (OBJ_obj2nid(alg) == NID_X9_62_id_ecPublicKey && curve && OBJ_obj2nid(curve) == NID_X9_62_prime256v1 &&
 	    bits_whole(k) && k->length == 65 && k->data[0] == 0x04) {
-		OSSL_PARAM params[] = {
-			OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)"prime256v1", 0),
-			OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, k->data, (size_t)k->length),
-			OSSL_PARAM_construct_end(),
-		};
-		EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-		EVP_PKEY *key = NULL;
-		int ok = ctx && EVP_PKEY_fromdata_init(ctx) == 1 && EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY, params) == 1;
-		EVP_PKEY_CTX_free(ctx);
-		ERR_clear_error();
-		if (!ok)
-			return rp_error_set(err, RP_E_INVALID, "CSR public key is not a valid P-256 point"), NULL;
+		EVP_PKEY *key = rp_key_from_p256_point(k->data, err);
+		if (!key)
+			rp_error_prefix(err, "CSR");
 		return key;
 	}
 	_cleanup_(der_freep) unsigned char *der = NULL;

@@ -15,10 +15,9 @@
 #include "common/xalloc.h"
 
 /* SEQUENCE { SEQUENCE { id-ecPublicKey, prime256v1 }, BIT STRING (66 bytes, 0 unused bits) } */
-static const uint8_t p256_spki_prefix[26] = {0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48,
+static const uint8_t p256_spki_prefix[DEVKEY_P256_POINT_OFFSET] = {0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48,
                                              0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48,
                                              0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00};
-#define P256_SPKI_LEN 91
 
 static const char pem_begin[] = "-----BEGIN PUBLIC KEY-----";
 static const char pem_end[] = "-----END PUBLIC KEY-----";
@@ -44,37 +43,47 @@ static char *pem_from_der(const uint8_t *der, size_t len)
 	return out;
 }
 
-/* 1 = handled (fast path), 0 = not the common form, -1 = error. */
-static int fast_path(const char *pem, size_t len, char id_hex[DEVKEY_ID_HEX_LEN + 1], char **canonical, rp_error *err)
+bool devkey_p256_spki(const char *pem, size_t len, uint8_t out[DEVKEY_P256_SPKI_LEN])
 {
 	const char *b = memmem(pem, len, pem_begin, sizeof(pem_begin) - 1);
 	if (!b)
-		return 0;
+		return false;
 	const char *body = b + sizeof(pem_begin) - 1;
 	const char *e = memmem(body, len - (size_t)(body - pem), pem_end, sizeof(pem_end) - 1);
 	if (!e)
-		return 0;
+		return false;
 	char b64[256];
 	size_t n = 0;
 	for (const char *p = body; p < e; p++) {
 		if (*p == '\n' || *p == '\r' || *p == ' ' || *p == '\t')
 			continue;
 		if (n == sizeof(b64))
-			return 0;
+			return false;
 		b64[n++] = *p;
 	}
 	_cleanup_free_ uint8_t *der = NULL;
 	size_t der_len = 0;
 	rp_error ignored = RP_ERROR_INIT;
-	if (rp_base64_decode(b64, n, &der, &der_len, &ignored) < 0 || der_len != P256_SPKI_LEN ||
-	    memcmp(der, p256_spki_prefix, sizeof(p256_spki_prefix)) != 0 || der[26] != 0x04)
+	if (rp_base64_decode(b64, n, &der, &der_len, &ignored) < 0 || der_len != DEVKEY_P256_SPKI_LEN ||
+	    memcmp(der, p256_spki_prefix, sizeof(p256_spki_prefix)) != 0 || der[DEVKEY_P256_POINT_OFFSET] != 0x04)
+		return false;
+	memcpy(out, der, DEVKEY_P256_SPKI_LEN);
+	return true;
+}
+
+/* 1 = handled (fast path), 0 = not the common form, -1 = error. */
+static int fast_path(const char *pem, size_t len, char id_hex[DEVKEY_ID_HEX_LEN + 1], char **canonical, rp_error *err)
+{
+	uint8_t der[DEVKEY_P256_SPKI_LEN];
+	size_t der_len = sizeof(der);
+	if (!devkey_p256_spki(pem, len, der))
 		return 0;
 	pthread_once(&p256_once, p256_init);
 	if (!p256)
 		return rp_error_set_openssl(err, "loading the P-256 group");
 	EC_POINT *pt = EC_POINT_new(p256);
 	/* oct2point refuses a point that is not on the curve (invalid-curve attacks). */
-	int ok = pt && EC_POINT_oct2point(p256, pt, der + 26, 65, NULL) == 1 && !EC_POINT_is_at_infinity(p256, pt);
+	int ok = pt && EC_POINT_oct2point(p256, pt, der + DEVKEY_P256_POINT_OFFSET, 65, NULL) == 1 && !EC_POINT_is_at_infinity(p256, pt);
 	EC_POINT_free(pt);
 	if (!ok)
 		return rp_error_set(err, RP_E_INVALID, "the public key is not a point on P-256");

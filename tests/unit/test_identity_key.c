@@ -1,5 +1,6 @@
 /* identity_key_from_pem: the direct P-256 import must yield the same key the generic decoder does,
  * and must refuse (or hand to the generic decoder) anything that is not exactly that. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -83,12 +84,75 @@ static void garbage_refused(void **state)
 	}
 }
 
+/* rp_key_from_p256_point: (0, 0), the encoding that could stand for the point at infinity, and
+ * anything but the uncompressed form are refused. */
+static void point_import_refuses_non_points(void **state)
+{
+	(void)state;
+	rp_error err = RP_ERROR_INIT;
+	uint8_t pt[RP_P256_POINT_LEN] = {0x04};
+	assert_null(rp_key_from_p256_point(pt, &err));
+	assert_int_equal(err.code, RP_E_INVALID);
+	rp_error_clear(&err);
+	_cleanup_pkey_ EVP_PKEY *k = rp_key_generate_p256(&err);
+	size_t n = 0;
+	assert_int_equal(EVP_PKEY_get_octet_string_param(k, "encoded-pub-key", pt, sizeof(pt), &n), 1);
+	assert_int_equal(n, sizeof(pt));
+	pt[0] = 0x02;
+	assert_null(rp_key_from_p256_point(pt, &err));
+	rp_error_clear(&err);
+	pt[0] = 0x04;
+	_cleanup_pkey_ EVP_PKEY *back = rp_key_from_p256_point(pt, &err);
+	assert_non_null(back);
+	assert_int_equal(EVP_PKEY_eq(back, k), 1);
+}
+
+/* Request threads import keys at once through one shared template: each gets its own key. */
+static void *import_many(void *arg)
+{
+	EVP_PKEY *k = arg;
+	uint8_t pt[RP_P256_POINT_LEN];
+	size_t n = 0;
+	if (EVP_PKEY_get_octet_string_param(k, "encoded-pub-key", pt, sizeof(pt), &n) != 1)
+		return (void *)1;
+	for (int i = 0; i < 200; i++) {
+		rp_error err = RP_ERROR_INIT;
+		EVP_PKEY *got = rp_key_from_p256_point(pt, &err);
+		int same = got && EVP_PKEY_eq(got, k) == 1;
+		EVP_PKEY_free(got);
+		if (!same)
+			return (void *)1;
+	}
+	return NULL;
+}
+
+static void point_import_from_many_threads(void **state)
+{
+	(void)state;
+	enum { THREADS = 4 };
+	pthread_t t[THREADS];
+	EVP_PKEY *keys[THREADS];
+	for (int i = 0; i < THREADS; i++) {
+		keys[i] = rp_key_generate_p256(NULL);
+		assert_non_null(keys[i]);
+		assert_int_equal(pthread_create(&t[i], NULL, import_many, keys[i]), 0);
+	}
+	for (int i = 0; i < THREADS; i++) {
+		void *res = (void *)1;
+		assert_int_equal(pthread_join(t[i], &res), 0);
+		assert_null(res);
+		EVP_PKEY_free(keys[i]);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(same_key_as_generic_decoder),
 		cmocka_unit_test(off_curve_point_refused),
 		cmocka_unit_test(garbage_refused),
+		cmocka_unit_test(point_import_refuses_non_points),
+		cmocka_unit_test(point_import_from_many_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
