@@ -70,24 +70,40 @@ static int sq_nonce_use(struct store *st, const char *nonce_hex, const char *dev
 {
 	/* Used nonces go an hour after they expire, so the table holds about one nonce lifetime of
 	 * traffic plus an hour. The floor remembers how far records were dropped: a nonce expiring at
-	 * or before it counts as used, so a clock stepped back later cannot make a dropped one new. */
-	sqlite3_stmt *stmt = sqlrow_prep("DELETE FROM attestation_nonces WHERE expires_at < ?1", err);
+	 * or before it counts as used, so a clock stepped back later cannot make a dropped one new. It
+	 * is raised to the latest expiry actually dropped, never to a value read off the clock: a clock
+	 * that ran a day ahead for a while must not make every nonce of the next day "used". Nothing is
+	 * written when nothing is due (the common case: no extra page per attestation). */
+	int64_t newest_due = 0;
+	sqlite3_stmt *stmt = sqlrow_prep("SELECT expires_at FROM attestation_nonces WHERE expires_at < ?1 "
+	                                 "ORDER BY expires_at DESC LIMIT 1",
+	                                 err);
 	if (!stmt)
 		return -1;
+	int due;
 	{
 		_cleanup_sqlrow_ sqlite3_stmt *guard = stmt;
 		sqlite3_bind_int64(stmt, 1, now - 3600);
-		if (sqlrow_run(stmt, "dropping expired nonces", err) < 0)
-			return -1;
+		due = sqlrow_int(stmt, &newest_due, "finding expired nonces", err);
 	}
-	/* The floor moves only when records went: no extra page written per attestation otherwise. */
-	if (sqlite3_changes(sqlrow_db()) > 0) {
+	if (due < 0)
+		return -1;
+	if (due == 0) {
 		stmt = sqlrow_prep("UPDATE attestation_nonce_floor SET expires_at = ?1 WHERE id = 1 AND expires_at < ?1", err);
 		if (!stmt)
 			return -1;
+		{
+			_cleanup_sqlrow_ sqlite3_stmt *guard = stmt;
+			sqlite3_bind_int64(stmt, 1, newest_due);
+			if (sqlrow_run(stmt, "raising the nonce floor", err) < 0)
+				return -1;
+		}
+		stmt = sqlrow_prep("DELETE FROM attestation_nonces WHERE expires_at <= ?1", err);
+		if (!stmt)
+			return -1;
 		_cleanup_sqlrow_ sqlite3_stmt *guard = stmt;
-		sqlite3_bind_int64(stmt, 1, now - 3600 - 1);
-		if (sqlrow_run(stmt, "raising the nonce floor", err) < 0)
+		sqlite3_bind_int64(stmt, 1, newest_due);
+		if (sqlrow_run(stmt, "dropping expired nonces", err) < 0)
 			return -1;
 	}
 	if (sq_nonce_used(st, nonce_hex, expires_at, was_used, err) < 0)
