@@ -380,6 +380,125 @@ static int parse_body(const struct api_route *route, struct api_request *req, co
 	return 0;
 }
 
+/* 0: *ROUTE serves METHOD on RAW_PATH and REQ holds its decoded path parameters (their names in
+ * NAME_BUF); 1: no route does (RES holds the 404 or 405); -1: the path or a parameter is
+ * malformed (ERR set). */
+static int request_open(const char *method, const char *raw_path, struct api_request *req,
+                        char name_buf[API_MAX_PARAMS][40], const struct api_route **route, struct api_response *res,
+                        rp_error *err)
+{
+	struct split_path sp;
+	bool path_matched = false;
+	const char *names[API_MAX_PARAMS], *vals[API_MAX_PARAMS];
+	size_t lens[API_MAX_PARAMS], nparams = 0;
+	*route = NULL;
+	if (split(raw_path, &sp, err) < 0)
+		return -1;
+	for (size_t i = 0; i < api_routes_count; i++) {
+		if (!match(api_routes[i].path, &sp, names, vals, lens, &nparams))
+			continue;
+		path_matched = true;
+		if (strcmp(api_routes[i].method, method) == 0) {
+			*route = &api_routes[i];
+			break;
+		}
+	}
+	if (!*route) {
+		if (path_matched)
+			rp_error_set(err, RP_E_UNSUPPORTED, "method %s is not allowed here", method);
+		else
+			rp_error_set(err, RP_E_NOT_FOUND, "no such route: %s %.200s", method, raw_path);
+		reply_error(res, err, false);
+		if (path_matched)
+			res->status = 405;
+		return 1;
+	}
+	for (size_t i = 0; i < nparams; i++) {
+		const char *close = strchr(names[i], '}');
+		snprintf(name_buf[i], sizeof(name_buf[i]), "%.*s", (int)(close - names[i] - 1), names[i] + 1);
+		req->params[i].name = name_buf[i];
+		char what[96];
+		snprintf(what, sizeof(what), "path parameter {%.39s}", name_buf[i]);
+		if (url_decode(vals[i], lens[i], false, &req->params[i].value, what, err) < 0)
+			return -1;
+		req->nparams++;
+		if (strcmp(name_buf[i], "tenant_id") == 0)
+			req->tenant_id = req->params[i].value;
+	}
+	return 0;
+}
+
+/* Answer a refused request (ROUTE: NULL when none was found) with ERR, and record the refusal. */
+static void request_refuse(struct api_ctx *ctx, const struct api_request *req, const struct api_route *route,
+                           const char *raw_path, const char *audit_target, bool unauthenticated, const rp_error *err,
+                           struct api_response *res)
+{
+	if (route && route->action && unauthenticated) {
+		/* No identity to record, and writing (and fsyncing) the database for every anonymous
+		 * request would hand out a cheap denial of service: the log gets these instead. */
+		rp_log_event(RP_LOG_WARNING, "auth.refused", "%s %.200s: %s", req->method, raw_path, err->message);
+	} else if (route && route->action) {
+		enum rp_errc c = err->code;
+		bool failed = c == RP_E_IO || c == RP_E_INTERNAL || c == RP_E_CRYPTO || c == RP_E_UNAVAILABLE;
+		/* Without a target from the handler, the request path says what was attempted. */
+		char path_target[256];
+		snprintf(path_target, sizeof(path_target), "%s", raw_path);
+		audit(ctx, req, route, audit_target ? audit_target : path_target,
+		      failed ? STORE_AUDIT_FAILED : STORE_AUDIT_REFUSED, err, false);
+	}
+	if (api_status_for(err->code, unauthenticated) >= 500)
+		rp_log_event(RP_LOG_ERROR, "api.request.failed", "%s %.200s: %s", req->method, raw_path, err->message);
+	reply_error(res, err, unauthenticated);
+}
+
+static void request_close(struct api_request *req)
+{
+	for (size_t i = 0; i < req->nparams; i++)
+		free(req->params[i].value);
+	json_decref(req->json);
+}
+
+bool api_admit(struct api_ctx *ctx, const char *method, const char *raw_path, const char *authorization,
+               bool *binary_body, struct api_response *res)
+{
+	memset(res, 0, sizeof(*res));
+	*binary_body = false;
+	rp_error err = RP_ERROR_INIT;
+	struct api_request req = {.method = method, .now = ctx->clock()};
+	char name_buf[API_MAX_PARAMS][40];
+	const struct api_route *route = NULL;
+	bool admitted = false;
+	int r = request_open(method, raw_path, &req, name_buf, &route, res, &err);
+	if (r < 0)
+		request_refuse(ctx, &req, route, raw_path, NULL, false, &err, res);
+	if (r != 0)
+		goto out;
+	/* Only large bodies are worth checking before they arrive; everything else is checked once,
+	 * by api_dispatch, after at most API_JSON_BODY_MAX bytes. */
+	*binary_body = route->body == API_BODY_BINARY;
+	if (!*binary_body || route->access == API_PUBLIC || route->access == API_DEVICE) {
+		admitted = true;
+		goto out;
+	}
+	if (ctx->store->ops->begin(ctx->store, false, &err) < 0) {
+		request_refuse(ctx, &req, route, raw_path, NULL, false, &err, res);
+		goto out;
+	}
+	bool unauthenticated = false;
+	int rc = authenticate(ctx, &req, authorization, &err);
+	if (rc < 0)
+		unauthenticated = err.code == RP_E_PERMISSION;
+	else
+		rc = authorize(ctx, route, &req, &err);
+	ctx->store->ops->rollback(ctx->store);
+	if (rc < 0)
+		request_refuse(ctx, &req, route, raw_path, NULL, unauthenticated, &err, res);
+	admitted = rc == 0;
+out:
+	request_close(&req);
+	return admitted;
+}
+
 void api_dispatch(struct api_ctx *ctx, const char *method, const char *raw_path, const char *query,
                   const char *authorization, const char *content_type, const uint8_t *body, size_t body_len,
                   struct api_response *res)
@@ -393,47 +512,15 @@ void api_dispatch(struct api_ctx *ctx, const char *method, const char *raw_path,
 		.body_len = body_len,
 		.now = ctx->clock(),
 	};
-	struct split_path sp;
 	const struct api_route *route = NULL;
-	bool path_matched = false;
-	const char *names[API_MAX_PARAMS], *vals[API_MAX_PARAMS];
-	size_t lens[API_MAX_PARAMS], nparams = 0;
 	char name_buf[API_MAX_PARAMS][40];
 	bool in_txn = false, unauthenticated = false;
 
-	if (split(raw_path, &sp, &err) < 0)
+	int r = request_open(method, raw_path, &req, name_buf, &route, res, &err);
+	if (r > 0)
+		goto out;
+	if (r < 0)
 		goto out_error;
-	for (size_t i = 0; i < api_routes_count; i++) {
-		if (!match(api_routes[i].path, &sp, names, vals, lens, &nparams))
-			continue;
-		path_matched = true;
-		if (strcmp(api_routes[i].method, method) == 0) {
-			route = &api_routes[i];
-			break;
-		}
-	}
-	if (!route) {
-		if (path_matched)
-			rp_error_set(&err, RP_E_UNSUPPORTED, "method %s is not allowed here", method);
-		else
-			rp_error_set(&err, RP_E_NOT_FOUND, "no such route: %s %.200s", method, raw_path);
-		reply_error(res, &err, false);
-		if (path_matched)
-			res->status = 405;
-		return;
-	}
-	for (size_t i = 0; i < nparams; i++) {
-		const char *close = strchr(names[i], '}');
-		snprintf(name_buf[i], sizeof(name_buf[i]), "%.*s", (int)(close - names[i] - 1), names[i] + 1);
-		req.params[i].name = name_buf[i];
-		char what[96];
-		snprintf(what, sizeof(what), "path parameter {%.39s}", name_buf[i]);
-		if (url_decode(vals[i], lens[i], false, &req.params[i].value, what, &err) < 0)
-			goto out_error;
-		req.nparams++;
-		if (strcmp(name_buf[i], "tenant_id") == 0)
-			req.tenant_id = req.params[i].value;
-	}
 
 	if (route->access == API_DEVICE) {
 		if (ctx->store->ops->begin(ctx->store, route->action != NULL, &err) < 0)
@@ -470,24 +557,7 @@ void api_dispatch(struct api_ctx *ctx, const char *method, const char *raw_path,
 out_error:
 	if (in_txn)
 		ctx->store->ops->rollback(ctx->store);
-	if (route && route->action && unauthenticated) {
-		/* No identity to record, and writing (and fsyncing) the database for every anonymous
-		 * request would hand out a cheap denial of service: the log gets these instead. */
-		rp_log_event(RP_LOG_WARNING, "auth.refused", "%s %.200s: %s", method, raw_path, err.message);
-	} else if (route && route->action) {
-		enum rp_errc c = err.code;
-		bool failed = c == RP_E_IO || c == RP_E_INTERNAL || c == RP_E_CRYPTO || c == RP_E_UNAVAILABLE;
-		/* Without a target from the handler, the request path says what was attempted. */
-		char path_target[256];
-		snprintf(path_target, sizeof(path_target), "%s", raw_path);
-		audit(ctx, &req, route, res->audit_target ? res->audit_target : path_target,
-		      failed ? STORE_AUDIT_FAILED : STORE_AUDIT_REFUSED, &err, false);
-	}
-	if (api_status_for(err.code, unauthenticated) >= 500)
-		rp_log_event(RP_LOG_ERROR, "api.request.failed", "%s %.200s: %s", method, raw_path, err.message);
-	reply_error(res, &err, unauthenticated);
+	request_refuse(ctx, &req, route, raw_path, res->audit_target, unauthenticated, &err, res);
 out:
-	for (size_t i = 0; i < req.nparams; i++)
-		free(req.params[i].value);
-	json_decref(req.json);
+	request_close(&req);
 }

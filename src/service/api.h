@@ -90,6 +90,13 @@ void api_dispatch(struct api_ctx *ctx, const char *method, const char *raw_path,
                   const char *authorization, const char *content_type, const uint8_t *body, size_t body_len,
                   struct api_response *res);
 void api_response_free(struct api_response *res);
+/* Whether a request may send its body, decided from its request line and headers alone: false
+ * (RES holds the answer; the body is never read) when no route serves it, or when its route takes
+ * a large binary body (an image upload) and the caller is not authenticated or not allowed. An
+ * anonymous client must not make the server buffer up to the upload limit. *BINARY_BODY: the
+ * route takes a binary body (the server's upload limit applies, not API_JSON_BODY_MAX). */
+bool api_admit(struct api_ctx *ctx, const char *method, const char *raw_path, const char *authorization,
+               bool *binary_body, struct api_response *res);
 
 /* HTTP status for an error code; UNAUTHENTICATED selects 401 over 403 for RP_E_PERMISSION. */
 int api_status_for(enum rp_errc code, bool unauthenticated);

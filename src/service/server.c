@@ -37,6 +37,7 @@ struct pending {
 	size_t len, cap;
 	uint64_t limit;
 	bool too_big;
+	bool answered; /* refused from its headers alone (api_admit) */
 };
 
 static struct MHD_Response *buffer_response(const void *data, size_t len, const char *type)
@@ -114,17 +115,6 @@ static struct MHD_Response *file_response(const char *path, const char *type, co
 	return r;
 }
 
-/* Uploads may be large; everything else is JSON. */
-static uint64_t body_limit(const struct server *srv, const char *method, const char *url)
-{
-	if (strcmp(method, "POST") == 0) {
-		size_t n = strlen(url);
-		if (n > 7 && strcmp(url + n - 7, "/images") == 0)
-			return srv->max_image_size;
-	}
-	return API_JSON_BODY_MAX;
-}
-
 struct query_builder {
 	char *buf;
 	size_t len;
@@ -148,6 +138,33 @@ static size_t keep_escaped(void *cls, struct MHD_Connection *c, char *s)
 	return strlen(s);
 }
 
+/* Queue the API's answer RES (freed here). */
+static enum MHD_Result respond(struct MHD_Connection *conn, struct api_response *res)
+{
+	struct MHD_Response *r;
+	int file_status = 0;
+	if (res->file_path) {
+		r = file_response(res->file_path, res->content_type,
+		                  MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE), &file_status);
+		if (!r) {
+			api_response_free(res);
+			return queue_error(conn, RP_E_NOT_FOUND, "the blob is recorded but its file is missing");
+		}
+	} else if (res->raw) {
+		r = buffer_response(res->raw, res->raw_len, res->content_type);
+	} else if (res->json) {
+		_cleanup_free_ char *text = rp_json_dump(res->json);
+		r = buffer_response(text, strlen(text), "application/json");
+	} else {
+		r = buffer_response("", 0, NULL);
+	}
+	if (r && res->location[0])
+		MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, res->location);
+	int status = file_status ? file_status : res->status ? res->status : 200;
+	api_response_free(res);
+	return queue(conn, status, r);
+}
+
 static enum MHD_Result dispatch(struct server *srv, struct MHD_Connection *conn, const char *url, const char *method,
                                 struct pending *p)
 {
@@ -166,28 +183,7 @@ static enum MHD_Result dispatch(struct server *srv, struct MHD_Connection *conn,
 	             &res);
 	device_auth_set_peer(NULL, 0);
 	free(q.buf);
-	struct MHD_Response *r;
-	int file_status = 0;
-	if (res.file_path) {
-		r = file_response(res.file_path, res.content_type,
-		                  MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE), &file_status);
-		if (!r) {
-			api_response_free(&res);
-			return queue_error(conn, RP_E_NOT_FOUND, "the blob is recorded but its file is missing");
-		}
-	} else if (res.raw) {
-		r = buffer_response(res.raw, res.raw_len, res.content_type);
-	} else if (res.json) {
-		_cleanup_free_ char *text = rp_json_dump(res.json);
-		r = buffer_response(text, strlen(text), "application/json");
-	} else {
-		r = buffer_response("", 0, NULL);
-	}
-	if (r && res.location[0])
-		MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, res.location);
-	int status = file_status ? file_status : res.status ? res.status : 200;
-	api_response_free(&res);
-	return queue(conn, status, r);
+	return respond(conn, &res);
 }
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -198,8 +194,18 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 	struct pending *p = *con_cls;
 	if (!p) {
 		p = xcalloc(1, sizeof(*p));
-		p->limit = body_limit(srv, method, url);
 		*con_cls = p;
+		/* Route and, for uploads, the caller are checked before any body byte is accepted. */
+		struct api_response early;
+		bool binary = false;
+		if (!api_admit(srv->api, method, url,
+		               MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION), &binary,
+		               &early)) {
+			p->answered = true;
+			return respond(conn, &early); /* an early response: MHD closes instead of reading the body */
+		}
+		api_response_free(&early);
+		p->limit = binary ? srv->max_image_size : API_JSON_BODY_MAX;
 		const char *clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (clen) {
 			char *end = NULL;
@@ -215,6 +221,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 			/* An early response: MHD closes the connection instead of reading the body. */
 			return queue_error(conn, RP_E_LIMIT, msg);
 		}
+		return MHD_YES;
+	}
+	if (p->answered) {
+		*upload_data_size = 0; /* refused before its body: whatever still arrives is dropped */
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0) {

@@ -354,3 +354,44 @@ def test_reads_during_writes_see_each_acknowledged_write(svc, tenant):
         t.join(60)
     assert not errors, errors
     assert svc.request("GET", url).json["version"] == acked[-1]
+
+
+def _headers_only(svc, method, path, length, auth=None):
+    """Sends a request line and headers announcing LENGTH body bytes, none of the body, and returns
+    the status the service answers with (None if it answers nothing within 15 s)."""
+    import socket
+    import ssl as _ssl
+    raw = socket.create_connection(("127.0.0.1", svc.port), timeout=15)
+    s = svc.ssl_context().wrap_socket(raw, server_hostname="127.0.0.1")
+    try:
+        head = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\n"
+                f"Content-Length: {length}\r\n" + (f"Authorization: {auth}\r\n" if auth else "") + "\r\n")
+        s.sendall(head.encode())
+        try:
+            first = s.recv(4096)
+        except (socket.timeout, _ssl.SSLError, OSError):
+            return None
+        return int(first.split(b" ", 2)[1]) if first.startswith(b"HTTP/1.1 ") else None
+    finally:
+        s.close()
+
+
+def test_upload_is_refused_from_its_headers_before_any_body(svc, tenant):
+    """An anonymous or unprivileged client must not make rampartd buffer an upload-sized body: the
+    route and the caller are checked from the headers, and the answer comes without the body."""
+    reader = svc.add_user(tenant, "reader-upl", "Reader")
+    big = 60 * 1024 * 1024
+    path = f"/v1/tenants/{tenant}/images"
+    assert _headers_only(svc, "POST", path, big) == 401
+    assert _headers_only(svc, "POST", path, big, "Bearer rpt_" + "0" * 64) == 401
+    assert _headers_only(svc, "POST", path, big, f"Bearer {reader}") == 403
+    assert _headers_only(svc, "POST", "/v1/tenants/" + "0" * 8 + "-0000-0000-0000-" + "0" * 12 + "/images", big,
+                         f"Bearer {svc.token}") == 404
+    # Not a route at all: no body is read either.
+    assert _headers_only(svc, "POST", "/v1/no/such/route", big) == 404
+    # The Reader's refusal is audited as any refused change is; the anonymous ones go to the log.
+    audit = svc.request("GET", f"/v1/tenants/{tenant}/audit").json["items"]
+    refused = [a for a in audit if a["action"] == "image.add"]
+    assert [a["actor"] for a in refused] == ["reader-upl"] and refused[0]["result"] == "refused"
+    assert "auth.refused" in svc.log.read_text()
+    assert svc.request("GET", "/v1/health", token=None).status == 200
