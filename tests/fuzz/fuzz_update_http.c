@@ -1,5 +1,6 @@
 /* Fuzz target: an HTTP response as the update client reads it (update_http.c), fed in pieces
- * whose sizes the input chooses, with a small body cap, then the end of the stream. */
+ * whose sizes the input chooses, with a small body cap, then the end of the stream; then the
+ * Content-Range it kept, and the input itself, through the strict Content-Range parser. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -31,6 +32,19 @@ static int fuzz_body(void *ud, const uint8_t *p, size_t n)
 	return 0;
 }
 
+static void check_range(const char *v, size_t len)
+{
+	struct update_http_range rg;
+	rp_error err = RP_ERROR_INIT;
+	if (update_http_content_range_parse(v, len, &rg, &err) < 0) {
+		if (err.message[0] == 0)
+			__builtin_trap(); /* every refusal says why */
+		return;
+	}
+	if (rg.first > rg.last || (rg.complete_known && rg.last >= rg.complete))
+		__builtin_trap();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const struct update_http_ops ops = {.on_head = fuzz_head, .on_body = fuzz_body};
@@ -53,5 +67,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)update_http_eof(&r);
 	if (s.bytes > r.cap || (!r.discard && s.bytes != r.body_len))
 		__builtin_trap(); /* the cap must hold, and every byte counted */
+	if (r.content_range_len > UPDATE_HTTP_CONTENT_RANGE_MAX || strlen(r.content_range) > r.content_range_len)
+		__builtin_trap();
+	if (r.head_done && r.content_range_count > 0)
+		check_range(r.content_range, r.content_range_len);
+	check_range((const char *)data, size);
 	return 0;
 }

@@ -34,7 +34,10 @@
 #include "device/update/update_fetch.h"
 #include "device/update/update_http.h"
 
-enum mode { M_OK, M_ENDLESS, M_BIG_LENGTH, M_RANGE, M_IGNORE_RANGE, M_NOT_FOUND, M_FORBIDDEN, M_CHUNKED, M_REDIRECT };
+enum mode {
+	M_OK, M_ENDLESS, M_BIG_LENGTH, M_RANGE, M_IGNORE_RANGE, M_NOT_FOUND, M_FORBIDDEN, M_CHUNKED, M_REDIRECT,
+	M_RANGE_HEADERS, /* a 206 with the header lines in range_headers and the body from the asked offset */
+};
 
 struct server {
 	int lfd;
@@ -43,6 +46,7 @@ struct server {
 	char body[256];
 	size_t body_len;
 	char request[4096];
+	const char *range_headers;
 	pthread_t thread;
 };
 
@@ -99,6 +103,17 @@ static void *serve(void *arg)
 		         "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes %zu-%zu/%zu\r\nContent-Length: %zu\r\n"
 		         "Connection: close\r\n\r\n",
 		         from, s->body_len - 1, s->body_len, s->body_len - from);
+		send_all(fd, hdr, strlen(hdr));
+		send_all(fd, s->body + from, s->body_len - from);
+		break;
+	}
+	case M_RANGE_HEADERS: {
+		const char *r = strstr(s->request, "Range: bytes=");
+		size_t from = r ? strtoul(r + 13, NULL, 10) : 0;
+		if (from > s->body_len)
+			from = s->body_len;
+		snprintf(hdr, sizeof(hdr), "HTTP/1.1 206 Partial Content\r\n%sContent-Length: %zu\r\nConnection: close\r\n\r\n",
+		         s->range_headers, s->body_len - from);
 		send_all(fd, hdr, strlen(hdr));
 		send_all(fd, s->body + from, s->body_len - from);
 		break;
@@ -303,6 +318,118 @@ static void test_file_range_ignored(void **state)
 	server_stop(&s);
 }
 
+/* A 206 that is not exactly the range asked for ("bytes=7-" of 16 bytes) is refused, the error
+ * names the Content-Range problem, and the partial file is emptied so that the next attempt starts
+ * from zero instead of appending another range's bytes. */
+static void wrong_range_case(const char *prefix, const char *headers, const char *want_msg)
+{
+	struct server s;
+	server_start(&s, M_RANGE_HEADERS, "0123456789abcdef");
+	s.range_headers = headers;
+	struct update_fetch_config cfg;
+	fetch_cfg(&cfg);
+	_cleanup_free_ char *url = url_of(&s);
+	_cleanup_free_ char *path = tmp_file(prefix);
+	rp_error err = RP_ERROR_INIT;
+	uint8_t got[RP_SHA256_LEN];
+	assert_int_equal(update_fetch_file_hashed(&cfg, url, path, 16, got, &err), -1);
+	if (!strstr(err.message, want_msg))
+		fail_msg("'%s' does not name '%s'", err.message, want_msg);
+	assert_int_equal(err.code, RP_E_UNAVAILABLE);
+	check_file(path, "");
+	unlink(path);
+	update_fetch_close(&cfg);
+	server_stop(&s);
+}
+
+static void test_file_resume_wrong_content_range(void **state)
+{
+	(void)state;
+	wrong_range_case("0123456", "Content-Range: bytes 3-15/16\r\n", "starts at byte 3, not 7");
+	wrong_range_case("0123456", "Content-Range: bytes 7-15/17\r\n", "length 17 is not the 16 bytes signed");
+	wrong_range_case("0123456", "Content-Range: bytes 7-14/16\r\n", "ends at byte 14, not at the last byte 15");
+	wrong_range_case("0123456", "Content-Range: bytes 7-15/*\r\n", "gives no length");
+	wrong_range_case("0123456", "", "has no Content-Range");
+	wrong_range_case("0123456", "Content-Range: bytes 7-15/16\r\nContent-Range: bytes 7-15/16\r\n",
+	                 "2 Content-Range fields");
+	wrong_range_case("0123456", "Content-Range: bytes */16\r\n", "unusable Content-Range");
+	wrong_range_case("0123456", "Content-Range: items 7-15/16\r\n", "not a byte range");
+	wrong_range_case("0123456", "Content-Type: multipart/byteranges; boundary=x\r\n", "multipart");
+	/* No Range asked (nothing on disk yet): a 206 is no answer to that. */
+	wrong_range_case("", "Content-Range: bytes 0-15/16\r\n", "request without Range");
+	/* The right one, spelled as a server may: the unit in capitals, spaces around the value. */
+	struct server s;
+	server_start(&s, M_RANGE_HEADERS, "0123456789abcdef");
+	s.range_headers = "content-range:  BYTES 7-15/16 \r\n";
+	struct update_fetch_config cfg;
+	fetch_cfg(&cfg);
+	_cleanup_free_ char *url = url_of(&s);
+	_cleanup_free_ char *path = tmp_file("0123456");
+	rp_error err = RP_ERROR_INIT;
+	assert_int_equal(update_fetch_file(&cfg, url, path, 16, &err), 0);
+	check_file(path, "0123456789abcdef");
+	unlink(path);
+	update_fetch_close(&cfg);
+	server_stop(&s);
+}
+
+static void test_content_range_parse(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *v;
+		int rc;
+		uint64_t first, last, complete;
+		bool known;
+	} cases[] = {
+	    {"bytes 7-15/16", 0, 7, 15, 16, true},
+	    {" \tBytes 0-0/1\t ", 0, 0, 0, 1, true},
+	    {"bytes 5-9/*", 0, 5, 9, 0, false},
+	    {"bytes 0-18446744073709551614/18446744073709551615", 0, 0, UINT64_MAX - 1, UINT64_MAX, true},
+	    {"bytes 0-18446744073709551615/18446744073709551616", -1, 0, 0, 0, false},
+	    {"bytes 000000000000000000007-15/16", -1, 0, 0, 0, false}, /* 21 digits */
+	    {"bytes 9-7/16", -1, 0, 0, 0, false},
+	    {"bytes 7-16/16", -1, 0, 0, 0, false},
+	    {"bytes */16", -1, 0, 0, 0, false},
+	    {"bytes=7-15/16", -1, 0, 0, 0, false},
+	    {"bytes  7-15/16", -1, 0, 0, 0, false},
+	    {"bytes -7-15/16", -1, 0, 0, 0, false},
+	    {"bytes +7-15/16", -1, 0, 0, 0, false},
+	    {"bytes 7-+15/16", -1, 0, 0, 0, false},
+	    {"bytes 7-15/16, 0-1/16", -1, 0, 0, 0, false},
+	    {"bytes 7-15", -1, 0, 0, 0, false},
+	    {"bytes 7/16", -1, 0, 0, 0, false},
+	    {"bytes -15/16", -1, 0, 0, 0, false},
+	    {"bytes 7-/16", -1, 0, 0, 0, false},
+	    {"bytes 7-15/", -1, 0, 0, 0, false},
+	    {"bytes 0x7-15/16", -1, 0, 0, 0, false},
+	    {"bytes 7-15/16/16", -1, 0, 0, 0, false},
+	    {"bytes", -1, 0, 0, 0, false},
+	    {"", -1, 0, 0, 0, false},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct update_http_range rg;
+		rp_error err = RP_ERROR_INIT;
+		int rc = update_http_content_range_parse(cases[i].v, strlen(cases[i].v), &rg, &err);
+		if (rc != cases[i].rc)
+			fail_msg("'%s': %d, expected %d (%s)", cases[i].v, rc, cases[i].rc, err.message);
+		if (rc == 0) {
+			assert_int_equal(rg.first, cases[i].first);
+			assert_int_equal(rg.last, cases[i].last);
+			assert_int_equal(rg.complete_known, cases[i].known);
+			if (cases[i].known)
+				assert_int_equal(rg.complete, cases[i].complete);
+		} else {
+			assert_true(err.message[0] != 0);
+		}
+	}
+	/* A control byte inside the value is refused, and the length counts, not a NUL. */
+	struct update_http_range rg;
+	assert_int_equal(update_http_content_range_parse("bytes 7-15/16\x01", 14, &rg, NULL), -1);
+	assert_int_equal(update_http_content_range_parse("bytes 7-15/16XYZ", 13, &rg, NULL), 0);
+	assert_int_equal(rg.complete, 16);
+}
+
 /* The digest taken while downloading covers the whole file: the prefix found on disk (hashed once
  * when resuming, whatever it holds), and a restart from zero when the server ignores the Range. */
 static void hashed_case(enum mode mode, const char *prefix, const char *want_file)
@@ -389,6 +516,26 @@ static int collect_body(void *ud, const uint8_t *p, size_t n)
 }
 
 static const struct update_http_ops collect_ops = {.on_body = collect_body};
+
+static void test_content_range_kept_from_final_answer(void **state)
+{
+	(void)state;
+	/* Fed a byte at a time (a header name and value split anywhere); the interim answer's field
+	 * is forgotten. */
+	static const char resp[] = "HTTP/1.1 100 Continue\r\nContent-Range: bytes 0-0/1\r\n\r\n"
+	                           "HTTP/1.1 206 Partial Content\r\nX-Content-Range: bytes 1-1/2\r\n"
+	                           "CONTENT-RANGE: bytes 7-15/16\r\nContent-Length: 9\r\n\r\n789abcdef";
+	struct update_http_response r;
+	struct collected c = {0};
+	update_http_response_init(&r, &collect_ops, &c, 16);
+	for (size_t i = 0; i + 1 < sizeof(resp) && !r.done; i++)
+		assert_int_equal(update_http_feed(&r, (const uint8_t *)resp + i, 1), 0);
+	assert_true(r.done);
+	assert_int_equal(r.status, 206);
+	assert_int_equal(r.content_range_count, 1);
+	assert_string_equal(r.content_range, "bytes 7-15/16");
+	assert_false(r.multipart);
+}
 
 static void test_interim_answers_are_bounded(void **state)
 {
@@ -885,6 +1032,8 @@ int main(void)
 	    cmocka_unit_test(test_buffer_announced_too_long), cmocka_unit_test(test_not_found),
 	    cmocka_unit_test(test_file_resume), cmocka_unit_test(test_file_range_ignored),
 	    cmocka_unit_test(test_file_hashed_while_downloading),
+	    cmocka_unit_test(test_file_resume_wrong_content_range), cmocka_unit_test(test_content_range_parse),
+	    cmocka_unit_test(test_content_range_kept_from_final_answer),
 	    cmocka_unit_test(test_file_endless), cmocka_unit_test(test_file_error_body_not_kept),
 	    cmocka_unit_test(test_https_needs_ca),
 	    cmocka_unit_test(test_interim_answers_are_bounded),

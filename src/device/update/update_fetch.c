@@ -13,10 +13,13 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <http_parser.h>
@@ -463,36 +466,162 @@ static void conn_free(struct conn *c)
 	free(c);
 }
 
-static int tcp_connect(struct conn *c, const struct target *t, const struct update_fetch_config *cfg, rp_error *err)
+/* The addresses of a host name tried, at most (the resolver's answer is cut there). */
+#define UPDATE_FETCH_ADDR_MAX 8
+
+struct resolved {
+	int family;
+	socklen_t addrlen;
+	struct sockaddr_storage addr;
+};
+
+/* What the resolver child hands back, in one write (well under PIPE_BUF, so never torn). */
+struct resolve_msg {
+	int gai;    /* getaddrinfo's result */
+	int gai_errno;
+	unsigned n;
+	struct resolved a[UPDATE_FETCH_ADDR_MAX];
+};
+_Static_assert(sizeof(struct resolve_msg) <= PIPE_BUF, "the resolver answer must fit one pipe write");
+
+static void resolve_copy(const struct addrinfo *res, struct resolve_msg *m)
+{
+	m->n = 0;
+	for (const struct addrinfo *ai = res; ai && m->n < UPDATE_FETCH_ADDR_MAX; ai = ai->ai_next) {
+		if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) || ai->ai_addrlen > sizeof(m->a[0].addr))
+			continue;
+		m->a[m->n].family = ai->ai_family;
+		m->a[m->n].addrlen = ai->ai_addrlen;
+		memcpy(&m->a[m->n].addr, ai->ai_addr, ai->ai_addrlen);
+		m->n++;
+	}
+}
+
+static void resolve_lookup(const struct target *t, struct resolve_msg *m)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV | (t->ip ? AI_NUMERICHOST : 0)};
 	struct addrinfo *res = NULL;
-	int gr = getaddrinfo(t->host, t->port, &hints, &res);
-	if (gr != 0)
-		return rp_error_set(err, RP_E_UNAVAILABLE, "resolving %s: %s", t->host, gai_strerror(gr));
+	memset(m, 0, sizeof(*m));
+	m->gai = getaddrinfo(t->host, t->port, &hints, &res);
+	m->gai_errno = errno;
+	if (m->gai == 0) {
+		resolve_copy(res, m);
+		freeaddrinfo(res);
+	}
+}
+
+/* Wait for the resolver child PID (killed first when KILL), whatever signals arrive. */
+static void resolve_reap(pid_t pid, bool kill_it)
+{
+	if (kill_it)
+		(void)kill(pid, SIGKILL);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+	}
+}
+
+/* Resolve a host name within TIMEOUT_S (until DEADLINE, ms). getaddrinfo has no time bound of its
+ * own (resolv.conf attempts x timeout, NSS modules): it runs in a child process that is killed when
+ * the time is up, so nothing is left running and nothing is leaked. IP literals never reach the
+ * resolver (AI_NUMERICHOST, in this process). See docs/decisions.md. */
+static int resolve(const struct target *t, int64_t deadline, long timeout_s, struct resolve_msg *m, rp_error *err)
+{
+	if (t->ip) {
+		resolve_lookup(t, m);
+	} else {
+		int pfd[2];
+		if (pipe2(pfd, O_CLOEXEC) < 0)
+			return rp_error_set_errno(err, errno, "resolving %s: creating a pipe", t->host);
+		pid_t parent = getpid();
+		pid_t pid = fork();
+		if (pid < 0) {
+			int e = errno;
+			close(pfd[0]);
+			close(pfd[1]);
+			return rp_error_set_errno(err, e, "resolving %s: starting the resolver process", t->host);
+		}
+		if (pid == 0) {
+			/* The child ends with its parent, and a stop signal ends it too (not the parent's
+			 * handlers): it never outlives the lookup it was started for. */
+			(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+			if (getppid() != parent) /* the parent died before PDEATHSIG was set */
+				_exit(1);
+			signal(SIGTERM, SIG_DFL);
+			signal(SIGINT, SIG_DFL);
+			signal(SIGHUP, SIG_DFL);
+			close(pfd[0]);
+			resolve_lookup(t, m);
+			_exit(write(pfd[1], m, sizeof(*m)) == (ssize_t)sizeof(*m) ? 0 : 1);
+		}
+		close(pfd[1]);
+		_cleanup_close_ int rfd = pfd[0];
+		size_t got = 0;
+		bool timed_out = false;
+		while (got < sizeof(*m)) {
+			int64_t left = deadline - now_ms();
+			if (left <= 0) {
+				timed_out = true;
+				break;
+			}
+			struct pollfd p = {.fd = rfd, .events = POLLIN};
+			int pr = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
+			if (pr < 0 && errno == EINTR)
+				continue;
+			if (pr < 0) {
+				int e = errno;
+				resolve_reap(pid, true);
+				return rp_error_set_errno(err, e, "resolving %s: waiting for the resolver", t->host);
+			}
+			if (pr == 0)
+				continue; /* the deadline check above ends it */
+			ssize_t n = read(rfd, (uint8_t *)m + got, sizeof(*m) - got);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+		}
+		resolve_reap(pid, got < sizeof(*m));
+		if (timed_out)
+			return rp_error_set(err, RP_E_UNAVAILABLE, "resolving %s: no answer within %ld s", t->host, timeout_s);
+		if (got != sizeof(*m) || m->n > UPDATE_FETCH_ADDR_MAX)
+			return rp_error_set(err, RP_E_UNAVAILABLE, "resolving %s: the resolver process failed", t->host);
+	}
+	if (m->gai == EAI_SYSTEM)
+		return rp_error_set(err, RP_E_UNAVAILABLE, "resolving %s: %s", t->host, strerror(m->gai_errno));
+	if (m->gai != 0)
+		return rp_error_set(err, RP_E_UNAVAILABLE, "resolving %s: %s", t->host, gai_strerror(m->gai));
+	if (m->n == 0)
+		return rp_error_set(err, RP_E_UNAVAILABLE, "resolving %s: no IPv4 or IPv6 address", t->host);
+	return 0;
+}
+
+static int tcp_connect(struct conn *c, const struct target *t, const struct update_fetch_config *cfg, long timeout_s,
+                       rp_error *err)
+{
+	struct resolve_msg m;
+	if (resolve(t, c->pace.deadline, timeout_s, &m, err) < 0)
+		return -1;
 	int last = ECONNREFUSED;
-	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-		int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	for (unsigned i = 0; i < m.n; i++) {
+		const struct resolved *a = &m.a[i];
+		int fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0) {
 			last = errno;
 			continue;
 		}
 		c->fd = fd;
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
+		if (connect(fd, (const struct sockaddr *)&a->addr, a->addrlen) < 0 && errno != EINPROGRESS) {
 			last = errno;
 		} else {
 			rp_error werr = RP_ERROR_INIT;
-			if (wait_fd(c, POLLOUT, cfg, &werr) < 0) {
-				freeaddrinfo(res);
+			if (wait_fd(c, POLLOUT, cfg, &werr) < 0)
 				return rp_error_set(err, RP_E_UNAVAILABLE, "connecting to %s port %s: %s", t->host, t->port,
 				                    werr.message);
-			}
 			int soerr = 0;
 			socklen_t sl = sizeof(soerr);
 			if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
 				soerr = errno;
 			if (soerr == 0) {
-				freeaddrinfo(res);
 				int one = 1;
 				(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 				return 0;
@@ -502,7 +631,6 @@ static int tcp_connect(struct conn *c, const struct target *t, const struct upda
 		close(fd);
 		c->fd = -1;
 	}
-	freeaddrinfo(res);
 	return rp_error_set(err, RP_E_UNAVAILABLE, "connecting to %s port %s: %s", t->host, t->port, strerror(last));
 }
 
@@ -539,9 +667,11 @@ static struct conn *conn_get(struct update_fetch_config *cfg, const struct targe
 	snprintf(c->key, sizeof(c->key), "%s", key);
 	pace_start(&c->pace, cfg);
 	/* Every connection attempt is bounded; a caller's 0 means the default, not "forever". */
-	c->pace.deadline = now_ms() + (int64_t)(cfg->connect_timeout > 0 ? cfg->connect_timeout
-	                                                                  : UPDATE_FETCH_DEFAULT_CONNECT_TIMEOUT) * 1000;
-	if (tcp_connect(c, t, cfg, err) < 0 || (t->tls && (tls_setup(c, t, cfg, err) < 0 || tls_handshake(c, cfg, err) < 0))) {
+	/* The bound covers the name lookup, the TCP connect and the TLS handshake together. */
+	long timeout_s = cfg->connect_timeout > 0 ? cfg->connect_timeout : UPDATE_FETCH_DEFAULT_CONNECT_TIMEOUT;
+	c->pace.deadline = now_ms() + (int64_t)timeout_s * 1000;
+	if (tcp_connect(c, t, cfg, timeout_s, err) < 0 ||
+	    (t->tls && (tls_setup(c, t, cfg, err) < 0 || tls_handshake(c, cfg, err) < 0))) {
 		conn_free(c);
 		return NULL;
 	}
@@ -633,8 +763,68 @@ struct sink {
 	uint64_t range_from; /* > 0: a Range was asked for */
 	uint64_t full_len;   /* the whole blob's length, for a server that ignores the Range */
 	bool restarted;      /* the server answered the Range with the whole blob (200) */
+	bool range_refused;  /* a 206 that is not the range asked for: RANGE_ERR says why */
+	rp_error range_err;
 	rp_sha256 *hash;     /* when set: every byte written to FD, as it arrives */
 };
+
+/* A header value as it can be shown in a message: printable ASCII only. */
+static void shown(const char *v, char *out, size_t cap)
+{
+	size_t i = 0;
+	for (; v[i] && i + 1 < cap; i++)
+		out[i] = (unsigned char)v[i] >= 0x20 && (unsigned char)v[i] < 0x7f ? v[i] : '?';
+	out[i] = 0;
+}
+
+/* A 206 must answer exactly the Range asked for, "bytes=FROM-": Content-Range "bytes
+ * FROM-(LEN-1)/LEN" with LEN the signed length. Anything else would append bytes of another
+ * range or another blob to the partial file. */
+static int check_partial(const struct sink *s, const struct update_http_response *r, rp_error *err)
+{
+	if (s->range_from == 0)
+		return rp_error_set(err, RP_E_UNAVAILABLE, "a 206 Partial Content answer to a request without Range");
+	char asked[48], cr[UPDATE_HTTP_CONTENT_RANGE_MAX + 1];
+	snprintf(asked, sizeof(asked), "\"Range: bytes=%" PRIu64 "-\"", s->range_from);
+	shown(r->content_range, cr, sizeof(cr));
+	if (r->multipart)
+		return rp_error_set(err, RP_E_UNAVAILABLE,
+		                    "the 206 answer to %s is multipart (several ranges), not one Content-Range", asked);
+	if (r->content_range_count == 0)
+		return rp_error_set(err, RP_E_UNAVAILABLE, "the 206 answer to %s has no Content-Range", asked);
+	if (r->content_range_count > 1)
+		return rp_error_set(err, RP_E_UNAVAILABLE, "the 206 answer to %s has %u Content-Range fields", asked,
+		                    r->content_range_count);
+	if (r->content_range_long)
+		return rp_error_set(err, RP_E_UNAVAILABLE, "the 206 answer to %s has a Content-Range longer than %u bytes",
+		                    asked, UPDATE_HTTP_CONTENT_RANGE_MAX);
+	struct update_http_range rg;
+	rp_error perr = RP_ERROR_INIT;
+	if (update_http_content_range_parse(r->content_range, r->content_range_len, &rg, &perr) < 0)
+		return rp_error_set(err, RP_E_UNAVAILABLE, "the 206 answer to %s has an unusable Content-Range '%s': %s",
+		                    asked, cr, perr.message);
+	if (rg.first != s->range_from)
+		return rp_error_set(err, RP_E_UNAVAILABLE,
+		                    "the 206 answer to %s has Content-Range '%s', which starts at byte %" PRIu64
+		                    ", not %" PRIu64,
+		                    asked, cr, rg.first, s->range_from);
+	if (!rg.complete_known)
+		return rp_error_set(err, RP_E_UNAVAILABLE,
+		                    "the 206 answer to %s has Content-Range '%s', which gives no length (expected %" PRIu64
+		                    ")",
+		                    asked, cr, s->full_len);
+	if (rg.complete != s->full_len)
+		return rp_error_set(err, RP_E_UNAVAILABLE,
+		                    "the 206 answer to %s has Content-Range '%s', whose length %" PRIu64
+		                    " is not the %" PRIu64 " bytes signed",
+		                    asked, cr, rg.complete, s->full_len);
+	if (rg.last != s->full_len - 1)
+		return rp_error_set(err, RP_E_UNAVAILABLE,
+		                    "the 206 answer to %s has Content-Range '%s', which ends at byte %" PRIu64
+		                    ", not at the last byte %" PRIu64,
+		                    asked, cr, rg.last, s->full_len - 1);
+	return 0;
+}
 
 static int sink_head(void *ud, struct update_http_response *r)
 {
@@ -643,6 +833,10 @@ static int sink_head(void *ud, struct update_http_response *r)
 		return 0;
 	/* An error response: its body must not land in the download. */
 	r->discard = r->status != 200 && r->status != 206;
+	if (r->status == 206 && check_partial(s, r, &s->range_err) < 0) {
+		s->range_refused = true;
+		return -1;
+	}
 	if (s->range_from > 0 && r->status == 200) {
 		/* The server ignored the Range: take the whole blob from the start. */
 		if (lseek(s->fd, 0, SEEK_SET) < 0 || ftruncate(s->fd, 0) < 0) {
@@ -786,6 +980,10 @@ static int perform(struct update_fetch_config *cfg, const char *url, const char 
 	cfg->bytes_received += s->written;
 	if (resp.head_done)
 		*status = (long)resp.status;
+	if (s->range_refused)
+		return rp_error_set(err, RP_E_UNAVAILABLE,
+		                    "%s: %s; the partial download is discarded and the next attempt starts from byte 0", url,
+		                    s->range_err.message);
 	if (resp.over)
 		return rp_error_set(err, RP_E_LIMIT, "%s: the server sent more than the %" PRIu64 " bytes expected", url,
 		                    s->cap);
@@ -883,6 +1081,19 @@ static int fetch_file(struct update_fetch_config *cfg, const char *url, const ch
 		if (s.restarted) {
 			rp_info("%s ignored the Range request; downloaded from the start", url);
 			have = 0;
+		}
+		if (r < 0 && s.range_refused) {
+			/* Not the range asked for: nothing of it was written, and the prefix is not resumed
+			 * from this server's answers again. */
+			if (ftruncate(fd, 0) < 0)
+				return rp_error_set_errno(err, errno, "truncating %s", partial);
+			if (hash) {
+				rp_sha256_free(hash);
+				rp_error herr = RP_ERROR_INIT;
+				if (rp_sha256_init(hash, &herr) < 0)
+					rp_warn("%s", herr.message);
+			}
+			return -1;
 		}
 		if (r < 0) {
 			/* Keep what arrived for the next attempt (resume), unless it overflowed. */

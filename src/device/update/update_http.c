@@ -3,8 +3,84 @@
  * byte reaches the caller, and decides whether the connection can be reused. */
 #include "device/update/update_http.h"
 
+#include <inttypes.h>
 #include <limits.h>
 #include <string.h>
+#include <strings.h>
+
+#include "common/parse.h"
+
+enum { FIELD_OTHER, FIELD_CONTENT_RANGE, FIELD_CONTENT_TYPE };
+
+static int on_message_begin(http_parser *p)
+{
+	struct update_http_response *r = p->data;
+	/* Each answer (an interim one too) starts with no header fields seen. */
+	r->content_range[0] = 0;
+	r->content_range_len = 0;
+	r->content_range_count = 0;
+	r->content_range_long = false;
+	r->multipart = false;
+	r->field_len = 0;
+	r->field_long = false;
+	r->in_value = false;
+	r->field_kind = FIELD_OTHER;
+	r->ctype_len = 0;
+	return 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t n)
+{
+	struct update_http_response *r = p->data;
+	if (r->in_value) {
+		/* A new field: the previous value is complete. */
+		r->in_value = false;
+		r->field_len = 0;
+		r->field_long = false;
+	}
+	if (n > UPDATE_HTTP_FIELD_MAX - r->field_len) {
+		r->field_long = true;
+		return 0;
+	}
+	memcpy(r->field + r->field_len, at, n);
+	r->field_len += n;
+	return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t n)
+{
+	struct update_http_response *r = p->data;
+	if (!r->in_value) {
+		r->in_value = true;
+		r->field[r->field_len] = 0;
+		r->field_kind = FIELD_OTHER;
+		if (!r->field_long && strcasecmp(r->field, "Content-Range") == 0) {
+			r->field_kind = FIELD_CONTENT_RANGE;
+			r->content_range_count++;
+		} else if (!r->field_long && strcasecmp(r->field, "Content-Type") == 0) {
+			r->field_kind = FIELD_CONTENT_TYPE;
+			r->ctype_len = 0;
+		}
+	}
+	if (r->field_kind == FIELD_CONTENT_RANGE && r->content_range_count == 1) {
+		if (n > UPDATE_HTTP_CONTENT_RANGE_MAX - r->content_range_len) {
+			r->content_range_long = true;
+			n = UPDATE_HTTP_CONTENT_RANGE_MAX - r->content_range_len;
+		}
+		memcpy(r->content_range + r->content_range_len, at, n);
+		r->content_range_len += n;
+		r->content_range[r->content_range_len] = 0;
+	} else if (r->field_kind == FIELD_CONTENT_TYPE) {
+		/* Only its start matters: "multipart/". */
+		size_t room = sizeof(r->ctype) - 1 - r->ctype_len;
+		size_t k = n < room ? n : room;
+		memcpy(r->ctype + r->ctype_len, at, k);
+		r->ctype_len += k;
+		r->ctype[r->ctype_len] = 0;
+		r->multipart = strncasecmp(r->ctype, "multipart/", 10) == 0;
+	}
+	return 0;
+}
 
 static int on_headers_complete(http_parser *p)
 {
@@ -70,6 +146,9 @@ static int on_message_complete(http_parser *p)
 }
 
 static const http_parser_settings settings = {
+	.on_message_begin = on_message_begin,
+	.on_header_field = on_header_field,
+	.on_header_value = on_header_value,
 	.on_headers_complete = on_headers_complete,
 	.on_body = on_body,
 	.on_message_complete = on_message_complete,
@@ -146,4 +225,68 @@ int update_http_eof(struct update_http_response *r)
 		return 0;
 	r->http_err = HTTP_PARSER_ERRNO(&r->parser);
 	return -1;
+}
+
+static bool ows(char ch)
+{
+	return ch == ' ' || ch == '\t';
+}
+
+/* One number of a Content-Range: 1 to 20 digits, within uint64_t. */
+static int range_number(const char *p, size_t n, const char *what, uint64_t *out, rp_error *err)
+{
+	char num[21];
+	if (n == 0 || n >= sizeof(num))
+		return rp_error_set(err, RP_E_INVALID, "its %s is %s", what, n == 0 ? "missing" : "too long");
+	memcpy(num, p, n);
+	num[n] = 0;
+	if (rp_parse_u64(num, 0, UINT64_MAX, out, NULL) < 0)
+		return rp_error_set(err, RP_E_INVALID, "its %s is not a decimal number", what);
+	return 0;
+}
+
+int update_http_content_range_parse(const char *v, size_t len, struct update_http_range *out, rp_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	while (len > 0 && ows(v[0])) {
+		v++;
+		len--;
+	}
+	while (len > 0 && ows(v[len - 1]))
+		len--;
+	if (len == 0)
+		return rp_error_set(err, RP_E_INVALID, "it is empty");
+	if (len > UPDATE_HTTP_CONTENT_RANGE_MAX)
+		return rp_error_set(err, RP_E_INVALID, "it is longer than %u bytes", UPDATE_HTTP_CONTENT_RANGE_MAX);
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] > 0x7e)
+			return rp_error_set(err, RP_E_INVALID, "it holds a byte that is not printable ASCII");
+	if (len < 6 || strncasecmp(v, "bytes ", 6) != 0)
+		return rp_error_set(err, RP_E_INVALID, "it is not a byte range (\"bytes FIRST-LAST/LENGTH\")");
+	const char *p = v + 6, *end = v + len;
+	if (p < end && *p == '*')
+		return rp_error_set(err, RP_E_INVALID, "it names no range (\"bytes *\" answers an unsatisfiable one)");
+	const char *dash = memchr(p, '-', (size_t)(end - p));
+	if (!dash)
+		return rp_error_set(err, RP_E_INVALID, "it has no FIRST-LAST range");
+	const char *slash = memchr(dash, '/', (size_t)(end - dash));
+	if (!slash)
+		return rp_error_set(err, RP_E_INVALID, "it has no /LENGTH");
+	if (range_number(p, (size_t)(dash - p), "first byte", &out->first, err) < 0 ||
+	    range_number(dash + 1, (size_t)(slash - dash - 1), "last byte", &out->last, err) < 0)
+		return -1;
+	if (slash + 2 == end && slash[1] == '*') {
+		out->complete_known = false;
+	} else {
+		if (range_number(slash + 1, (size_t)(end - slash - 1), "length", &out->complete, err) < 0)
+			return -1;
+		out->complete_known = true;
+	}
+	if (out->first > out->last)
+		return rp_error_set(err, RP_E_INVALID, "its first byte %" PRIu64 " is past its last byte %" PRIu64,
+		                    out->first, out->last);
+	if (out->complete_known && out->last >= out->complete)
+		return rp_error_set(err, RP_E_INVALID, "its last byte %" PRIu64 " is not within the length %" PRIu64,
+		                    out->last, out->complete);
+	return 0;
 }

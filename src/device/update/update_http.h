@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <http_parser.h>
 
+#include "common/error.h"
+
 /* A body the caller does not want (an error page) is read to keep the connection, up to this. */
 #define UPDATE_HTTP_DISCARD_MAX (64u * 1024)
 /* Interim answers (1xx) accepted before the real one; more is a server stalling the client. */
@@ -16,6 +18,10 @@
  * chunk framing. Caps bytes that are not body bytes (headers of endless interim answers, chunk
  * extensions), which the body cap alone would never count. */
 #define UPDATE_HTTP_OVERHEAD_MAX (1024u * 1024)
+/* The longest Content-Range value kept: "bytes " and three 20-digit numbers fit with room. */
+#define UPDATE_HTTP_CONTENT_RANGE_MAX 96
+/* The longest header name compared (longer names are none the client looks at). */
+#define UPDATE_HTTP_FIELD_MAX 32
 
 struct update_http_response;
 
@@ -46,6 +52,28 @@ struct update_http_response {
 	bool aborted;       /* a callback refused */
 	bool malformed;
 	enum http_errno http_err;
+	/* Headers of the final answer the client checks (a 206 against the Range it asked for); the
+	 * fields of an interim answer are forgotten. */
+	char content_range[UPDATE_HTTP_CONTENT_RANGE_MAX + 1]; /* NUL-terminated, as received */
+	size_t content_range_len;
+	unsigned content_range_count; /* Content-Range fields seen: more than one is refused */
+	bool content_range_long;      /* the value was longer than UPDATE_HTTP_CONTENT_RANGE_MAX */
+	bool multipart;               /* Content-Type multipart/...: a multi-range answer */
+	/* Header field being read (http-parser may hand a name or value over in pieces). */
+	char field[UPDATE_HTTP_FIELD_MAX + 1];
+	size_t field_len;
+	bool field_long;
+	bool in_value;
+	int field_kind;
+	char ctype[16];
+	size_t ctype_len;
+};
+
+/* A Content-Range answer to a byte range request (RFC 9110, section 14.4). */
+struct update_http_range {
+	uint64_t first, last; /* the bytes sent, both included */
+	uint64_t complete;    /* the whole representation's length ... */
+	bool complete_known;  /* ... unless the server sent "*" */
 };
 
 void update_http_response_init(struct update_http_response *r, const struct update_http_ops *ops, void *ud,
@@ -57,3 +85,10 @@ int update_http_feed(struct update_http_response *r, const uint8_t *p, size_t n)
 /* The peer closed the connection: ends a body framed by the close. Returns 0 when the response is
  * complete, -1 when it was cut short. */
 int update_http_eof(struct update_http_response *r);
+/* Parse a Content-Range value strictly: "bytes FIRST-LAST/COMPLETE" (COMPLETE may be "*": not
+ * known), the unit case-insensitive, one space, decimal numbers without sign (at most 20 digits,
+ * within uint64_t), FIRST <= LAST < COMPLETE; optional spaces or tabs around the value. Anything else
+ * (another unit, the unsatisfied-range form with "*" for the range, a list, a missing part) fails
+ * with ERR naming what is wrong. */
+int update_http_content_range_parse(const char *v, size_t len, struct update_http_range *out,
+                                    rp_error *err) RP_MUST_CHECK;
