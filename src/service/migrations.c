@@ -3,6 +3,7 @@
  * version, never half of one. Steps are append-only: never edit a released step, add a new one. */
 #include "service/migrations.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 #include "common/macros.h"
@@ -12,6 +13,19 @@ struct migration {
 	const char *description;
 	const char *sql;
 };
+
+/* Steps that rebuild a table others reference (SQLite's way to change a constraint): foreign keys
+ * are enforced by one full check before the commit instead of row by row, because dropping the old
+ * table would otherwise cascade to, or be refused by, its referrers. */
+static const int rebuild_steps[] = {6};
+
+static bool rebuilds_tables(const struct migration *m)
+{
+	for (size_t i = 0; i < RP_ARRAY_SIZE(rebuild_steps); i++)
+		if (rebuild_steps[i] == m->version)
+			return true;
+	return false;
+}
 
 static const struct migration migrations[] = {
 	{1, "initial schema",
@@ -147,6 +161,35 @@ static const struct migration migrations[] = {
 	 "  id INTEGER PRIMARY KEY CHECK (id = 1),"
 	 "  expires_at INTEGER NOT NULL);"
 	 "INSERT INTO attestation_nonce_floor (id, expires_at) VALUES (1, 0);"},
+	{6, "images: image IDs and package hashes are unique per tenant, so two tenants can each upload the same "
+	    "package (a vendor OS bundle both trust) and neither learns that the other has it",
+	 "CREATE TABLE images_new ("
+	 "  seq INTEGER PRIMARY KEY,"
+	 "  id TEXT NOT NULL,"
+	 "  tenant_seq INTEGER NOT NULL REFERENCES tenants(seq),"
+	 "  component_id TEXT NOT NULL,"
+	 "  name TEXT NOT NULL,"
+	 "  image_type TEXT NOT NULL,"
+	 "  version_string TEXT NOT NULL,"
+	 "  version INTEGER NOT NULL,"
+	 "  development INTEGER NOT NULL CHECK (development IN (0, 1)),"
+	 "  sha256 TEXT NOT NULL,"
+	 "  size INTEGER NOT NULL,"
+	 "  signing_key_id TEXT NOT NULL,"
+	 "  uploaded_at INTEGER NOT NULL,"
+	 "  uploaded_by TEXT NOT NULL,"
+	 "  UNIQUE (tenant_seq, id),"
+	 "  UNIQUE (tenant_seq, sha256));"
+	 /* Same seq values, so deployment_images(image_seq) keeps pointing at the same images. */
+	 "INSERT INTO images_new (seq, id, tenant_seq, component_id, name, image_type, version_string, version,"
+	 "  development, sha256, size, signing_key_id, uploaded_at, uploaded_by)"
+	 "  SELECT seq, id, tenant_seq, component_id, name, image_type, version_string, version,"
+	 "  development, sha256, size, signing_key_id, uploaded_at, uploaded_by FROM images;"
+	 "DROP TABLE images;"
+	 "ALTER TABLE images_new RENAME TO images;"
+	 "CREATE INDEX images_tenant ON images (tenant_seq, seq);"
+	 /* Blob downloads ask which tenants hold a hash. */
+	 "CREATE INDEX images_sha256 ON images (sha256);"},
 };
 
 int migrations_latest(void)
@@ -185,11 +228,33 @@ int migrations_current(sqlite3 *db, int *out, rp_error *err)
 	return 0;
 }
 
+/* Any row of the foreign-key check is a dangling reference the step would leave behind. */
+static int foreign_keys_intact(sqlite3 *db, rp_error *err)
+{
+	sqlite3_stmt *stmt = NULL;
+	if (sqlite3_prepare_v2(db, "PRAGMA foreign_key_check", -1, &stmt, NULL) != SQLITE_OK)
+		return rp_error_set(err, RP_E_IO, "checking foreign keys: %s", sqlite3_errmsg(db));
+	int rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		rp_error_set(err, RP_E_INTERNAL, "checking foreign keys: a row of table %s refers to a missing row of %s",
+		             (const char *)sqlite3_column_text(stmt, 0), (const char *)sqlite3_column_text(stmt, 2));
+	else if (rc != SQLITE_DONE)
+		rp_error_set(err, RP_E_IO, "checking foreign keys: %s", sqlite3_errmsg(db));
+	sqlite3_finalize(stmt);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
 static int apply_one(sqlite3 *db, const struct migration *m, rp_error *err)
 {
+	/* foreign_keys cannot change inside a transaction: off before BEGIN, on again after the end. */
+	bool rebuild = rebuilds_tables(m);
+	if (rebuild && exec(db, "PRAGMA foreign_keys=OFF", "disabling foreign keys for a table rebuild", err) < 0)
+		return rp_error_prefix(err, "schema migration %d (%s)", m->version, m->description);
 	if (exec(db, "BEGIN IMMEDIATE", "starting migration", err) < 0)
-		return -1;
+		goto fail;
 	if (exec(db, m->sql, "applying migration", err) < 0)
+		goto fail;
+	if (rebuild && foreign_keys_intact(db, err) < 0)
 		goto fail;
 	sqlite3_stmt *stmt = NULL;
 	if (sqlite3_prepare_v2(db, "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)",
@@ -208,9 +273,13 @@ static int apply_one(sqlite3 *db, const struct migration *m, rp_error *err)
 	}
 	if (exec(db, "COMMIT", "committing migration", err) < 0)
 		goto fail;
+	if (rebuild && exec(db, "PRAGMA foreign_keys=ON", "enabling foreign keys again", err) < 0)
+		return rp_error_prefix(err, "schema migration %d (%s)", m->version, m->description);
 	return 0;
 fail:
 	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	if (rebuild)
+		sqlite3_exec(db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
 	return rp_error_prefix(err, "schema migration %d (%s)", m->version, m->description);
 }
 

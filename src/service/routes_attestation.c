@@ -1,8 +1,9 @@
 /* Routes for remote attestation (docs/protocol.md "Attestation protocol v1"): a device asks for a
  * nonce, sends evidence signed by its identity key with two CSRs, and receives a 24 h client
  * certificate and its device-API credential. Devices have no API token: the evidence signature by
- * the registered key is what authenticates them. Every attempt, refused or not, is audited in the
- * device's tenant with the precise reason; the nonce is consumed even when the attempt fails. */
+ * the registered key is what authenticates them. Every attempt of a registered device, refused or
+ * not, is audited in the device's tenant with the precise reason; attempts for a device ID nobody
+ * registered go to the log only. The nonce is consumed even when the attempt fails. */
 #include <stdio.h>
 #include <string.h>
 #include "common/crypto.h"
@@ -56,6 +57,14 @@ fail:
 		return 0;
 	*out_err = err;
 	return rp_error_prefix(out_err, "recording the audit record");
+}
+
+/* A refusal for a device ID nobody registered belongs to no tenant, and anyone can send one: it goes
+ * to the log, not the audit table, so anonymous requests cannot make the service write and fsync
+ * (docs/threat-model.md, "unauthenticated write amplification"). */
+static void log_unregistered(const char *device_id, const char *why)
+{
+	rp_log_event(RP_LOG_WARNING, "attest.refused", "device %s: %s", device_id, why);
 }
 
 /* The device row as attestation needs it; *FOUND false when unregistered. Strings are copied. */
@@ -145,7 +154,9 @@ ROUTE(routes_attest_challenge)
 		rc = -1;
 	if (rc == 0)
 		hex = rp_hex_encode(nonce, sizeof(nonce));
-	if (rc < 0 && err->code == RP_E_PERMISSION)
+	if (rc < 0 && err->code == RP_E_PERMISSION && !v.found)
+		log_unregistered(device_id, err->message);
+	else if (rc < 0 && err->code == RP_E_PERMISSION)
 		audit_attempt(ctx, req->now, v.tenant_id, "device.attest", device_id, STORE_AUDIT_REFUSED, err->message, false,
 		              NULL);
 	device_view_free(&v);
@@ -316,6 +327,8 @@ static int evidence_write(struct store *st, void *arg, rp_error *err)
 			return -1;
 	}
 	if (!w->verified) {
+		if (!w->seen->found)
+			return 0; /* unregistered: logged by the route */
 		return audit_attempt(w->ctx, now, w->seen->tenant_id, "device.attest", sub->device_id,
 		                     STORE_AUDIT_REFUSED, w->prepared ? w->recheck.message : w->refusal.message, true, err);
 	}
@@ -352,6 +365,12 @@ ROUTE(routes_attest_evidence)
 		*err = w.refusal;
 		audit_attempt(ctx, req->now, v.tenant_id, "device.attest", sub.device_id, STORE_AUDIT_FAILED, err->message,
 		              false, NULL);
+		goto out;
+	}
+	/* Refused for an unregistered device ID with a nonce this service never issued: nothing to
+	 * record (logged at out:), and no write for a stranger to cause. */
+	if (!w.prepared && !v.found && !w.opened.found) {
+		*err = w.refusal;
 		goto out;
 	}
 	/* Nothing is sent before the nonce's use, the certificates and the audit record are on disk. */

@@ -57,8 +57,10 @@ static char *stored_path(const struct api_ctx *ctx, const char *tenant_id, const
 	return xasprintf("%s/capabilities/%s/%s/%s.json", ctx->state_dir, tenant_id, device_id, type);
 }
 
-/* The device must exist in this tenant; the type must be one we issue. */
-static int check_target(struct api_ctx *ctx, const struct api_request *req, rp_error *err)
+/* The device must exist in this tenant; the type must be one we issue. ISSUING: the device must
+ * not be revoked either (a revoked device gets no new credential of any kind, as at attestation);
+ * reading a capability issued before the revocation stays allowed. */
+static int check_target(struct api_ctx *ctx, const struct api_request *req, bool issuing, rp_error *err)
 {
 	const char *id = api_param(req, "device_id");
 	const char *type = api_param(req, "type");
@@ -67,10 +69,12 @@ static int check_target(struct api_ctx *ctx, const struct api_request *req, rp_e
 	if (strcmp(type, CAPABILITY_TYPE_APP_DEVELOPMENT) != 0)
 		return rp_error_set(err, RP_E_INVALID, "capability type \"%s\" is not supported (only %s)", type,
 		                    CAPABILITY_TYPE_APP_DEVELOPMENT);
-	json_t *d = ctx->store->ops->device_get(ctx->store, req->tenant_id, id, err);
+	_cleanup_json_ json_t *d = ctx->store->ops->device_get(ctx->store, req->tenant_id, id, err);
 	if (!d)
 		return -1;
-	json_decref(d);
+	if (issuing && json_is_true(json_object_get(d, "revoked")))
+		return rp_error_set(err, RP_E_PERMISSION,
+		                    "device %s is revoked in its tenant; no capability is issued to it", id);
 	return 0;
 }
 
@@ -90,7 +94,7 @@ ROUTE(routes_capability_issue)
 	api_set_target(res, "%s %s", type, id);
 	json_t *dev_keys = NULL;
 	int64_t days = 0;
-	if (check_target(ctx, req, err) < 0 || rp_json_check_keys(req->json, keys, "request body", err) < 0 ||
+	if (check_target(ctx, req, true, err) < 0 || rp_json_check_keys(req->json, keys, "request body", err) < 0 ||
 	    rp_json_get_array(req->json, "development_keys", false, &dev_keys, err) < 0 ||
 	    rp_json_get_int(req->json, "validity_days", false, 1, CAPABILITY_MAX_VALIDITY_DAYS, &days, err) < 0)
 		return -1;
@@ -141,7 +145,7 @@ ROUTE(routes_capability_issue)
 
 ROUTE(routes_capability_get)
 {
-	if (check_target(ctx, req, err) < 0)
+	if (check_target(ctx, req, false, err) < 0)
 		return -1;
 	_cleanup_free_ char *path = stored_path(ctx, req->tenant_id, api_param(req, "device_id"), api_param(req, "type"));
 	_cleanup_free_ uint8_t *buf = NULL;

@@ -1,7 +1,8 @@
 /* Routes for images, their content-addressed blobs and the tenant's trusted image-signing keys.
  * An upload is verified with the package reader against the keys the tenant trusts before
  * anything is stored; the blob is written atomically under STATE/blobs/sha256/<hex>, and an image
- * ID or blob that exists already is refused, so an image never changes after upload. */
+ * ID or blob the tenant holds already is refused, so an image never changes after upload. Image IDs
+ * and hashes are unique per tenant: two tenants may hold the same package, sharing its blob file. */
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -142,17 +143,19 @@ ROUTE(routes_blob_get)
 	const char *digest = api_param(req, "digest");
 	if (!validate_hex64(digest))
 		return rp_error_set(err, RP_E_INVALID, "a blob is named by 64 lowercase hex digits (its SHA-256)");
-	char tenant[STORE_GUID_LEN + 1];
-	if (ctx->store->ops->blob_tenant(ctx->store, digest, tenant, err) < 0)
-		return -1;
-	if (!req->who.service_admin) {
-		enum store_role role = STORE_ROLE_NONE;
-		if (ctx->store->ops->role_get(ctx->store, req->who.user_seq, tenant, &role, err) < 0)
-			return -1;
-		/* Another tenant's blob is reported exactly like a missing one. */
-		if (role == STORE_ROLE_NONE)
-			return rp_error_set(err, RP_E_NOT_FOUND, "blob sha256:%s not found", digest);
+	/* Several tenants may hold the same package: any of them lets its users read it. A blob only
+	 * other tenants hold is reported exactly like a missing one. */
+	int visible;
+	if (req->who.service_admin) {
+		char tenant[STORE_GUID_LEN + 1];
+		visible = ctx->store->ops->blob_tenant(ctx->store, digest, tenant, err) < 0 ? -1 : 1;
+	} else {
+		visible = ctx->store->ops->blob_visible_to(ctx->store, digest, req->who.user_seq, err);
 	}
+	if (visible < 0)
+		return -1;
+	if (visible == 0)
+		return rp_error_set(err, RP_E_NOT_FOUND, "blob sha256:%s not found", digest);
 	res->file_path = xasprintf("%s/blobs/sha256/%s", ctx->state_dir, digest);
 	res->content_type = "application/octet-stream";
 	res->status = 200;

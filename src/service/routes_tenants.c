@@ -85,6 +85,11 @@ ROUTE(routes_tenant_show)
 	return 0;
 }
 
+/* A new user (created here, its token shown once), or a role change for a user of this tenant.
+ * User names are service-wide and a token works in every tenant its user has a role in, so giving
+ * a tenant role to an existing user who has none here would hand this tenant to whoever holds
+ * that user's token (another tenant's account of the same name): only the service administrator
+ * may bind an existing user to another tenant. */
 ROUTE(routes_role_add)
 {
 	struct body_role_add b;
@@ -92,8 +97,15 @@ ROUTE(routes_role_add)
 		return -1;
 	api_set_target(res, "%s as %s", b.user, store_role_name(b.role));
 	bool exists = false;
-	if (ctx->store->ops->user_exists(ctx->store, b.user, &exists, err) < 0)
+	enum store_role had = STORE_ROLE_NONE;
+	if (ctx->store->ops->user_exists(ctx->store, b.user, &exists, err) < 0 ||
+	    (exists && ctx->store->ops->role_of(ctx->store, req->tenant_id, b.user, &had, err) < 0))
 		return -1;
+	if (exists && had == STORE_ROLE_NONE && !req->who.service_admin)
+		return rp_error_set(err, RP_E_CONFLICT,
+		                    "the user name \"%s\" is taken: choose another name for a new user (a service "
+		                    "administrator can give that existing user a role in this tenant)",
+		                    b.user);
 	char token[API_TOKEN_LEN + 1] = "";
 	if (!exists) {
 		uint8_t hash[32];
@@ -104,10 +116,12 @@ ROUTE(routes_role_add)
 	json_t *r = ctx->store->ops->role_add(ctx->store, req->tenant_id, b.user, b.role, req->now, err);
 	if (!r)
 		return -1;
+	if (had != STORE_ROLE_NONE)
+		api_set_target(res, "%s from %s to %s", b.user, store_role_name(had), store_role_name(b.role));
 	/* Shown once: only its hash is stored. */
 	if (token[0])
 		json_object_set_new(r, "token", json_string(token));
-	api_reply_json(res, 201, r);
+	api_reply_json(res, had != STORE_ROLE_NONE ? 200 : 201, r);
 	return 0;
 }
 

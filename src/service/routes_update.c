@@ -2,6 +2,7 @@
  * tenant's image repository and each device group's director, offline targets upload, and the
  * per-image status devices report. Metadata is served without a token: TUF signatures, versions
  * and expiry protect it end to end, so a CDN or cache may serve it too. */
+#include <stdio.h>
 #include <string.h>
 
 #include "common/encoding.h"
@@ -48,26 +49,42 @@ ROUTE(routes_tuf_targets_upload)
 static int store_report(struct api_ctx *ctx, struct api_request *req, struct api_response *res, const char *device_id,
                         bool check_role, rp_error *err)
 {
+	/* With a token: the service administrator or a Contributor of the device's tenant. */
+	if (check_role) {
+		_cleanup_json_ json_t *dev = ctx->store->ops->device_lookup(ctx->store, device_id, err);
+		if (!dev)
+			return -1;
+		/* The path names no tenant: the audit record goes to the device's (its refusals too). */
+		const char *tenant = json_string_value(json_object_get(dev, "tenant_id"));
+		if (tenant && strlen(tenant) < sizeof(req->device_tenant)) {
+			snprintf(req->device_tenant, sizeof(req->device_tenant), "%s", tenant);
+			req->tenant_id = req->device_tenant;
+		}
+		if (!req->who.service_admin) {
+			enum store_role role = STORE_ROLE_NONE;
+			if (!tenant)
+				return rp_error_set(err, RP_E_NOT_FOUND, "device %s not found", device_id);
+			if (ctx->store->ops->role_get(ctx->store, req->who.user_seq, tenant, &role, err) < 0)
+				return -1;
+			if (role == STORE_ROLE_NONE)
+				return rp_error_set(err, RP_E_NOT_FOUND, "device %s not found", device_id);
+			if (role < STORE_ROLE_CONTRIBUTOR)
+				return rp_error_set(err, RP_E_PERMISSION, "reporting update status needs the Contributor role");
+		}
+	}
 	json_t *copy = update_report_check(req->json, device_id, err);
 	if (!copy)
 		return -1;
 	size_t n = json_array_size(json_object_get(copy, "images"));
 	_cleanup_free_ char *text = rp_json_dump(copy);
 	json_decref(copy);
-	/* With a token: the service administrator or a Contributor of the device's tenant. */
-	_cleanup_json_ json_t *dev = check_role ? ctx->store->ops->device_lookup(ctx->store, device_id, err) : NULL;
-	if (check_role && !dev)
-		return -1;
-	const char *tenant = json_string_value(json_object_get(dev, "tenant_id"));
-	if (check_role && !req->who.service_admin) {
-		enum store_role role = STORE_ROLE_NONE;
-		if (!tenant || ctx->store->ops->role_get(ctx->store, req->who.user_seq, tenant, &role, err) < 0)
-			return tenant ? -1 : rp_error_set(err, RP_E_NOT_FOUND, "device %s not found", device_id);
-		if (role == STORE_ROLE_NONE)
-			return rp_error_set(err, RP_E_NOT_FOUND, "device %s not found", device_id);
-		if (role < STORE_ROLE_CONTRIBUTOR)
-			return rp_error_set(err, RP_E_PERMISSION, "reporting update status needs the Contributor role");
-	}
+	/* Refused here rather than stored unreadable: the previous status stays. */
+	size_t len = strlen(text);
+	if (len > UPDATE_REPORT_STORED_MAX)
+		return rp_error_set(err, RP_E_LIMIT,
+		                    "update status: the report is %zu bytes as stored, over the limit of %d; report fewer "
+		                    "images or shorter names and reasons",
+		                    len, UPDATE_REPORT_STORED_MAX);
 	if (ctx->store->ops->update_status_put(ctx->store, device_id, text, req->now, err) < 0)
 		return -1;
 	api_reply_json(res, 200, json_pack("{s:s, s:I}", "device_id", device_id, "images", (json_int_t)n));
@@ -97,10 +114,11 @@ ROUTE(routes_device_blob_get)
 		hex = (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f');
 	if (!hex)
 		return rp_error_set(err, RP_E_INVALID, "a blob is named by 64 lowercase hex digits (its SHA-256)");
-	char tenant[STORE_GUID_LEN + 1];
-	if (ctx->store->ops->blob_tenant(ctx->store, digest, tenant, err) < 0)
+	/* Several tenants may hold the same package; the device's own tenant must be one of them. */
+	int held = ctx->store->ops->blob_held_by(ctx->store, digest, req->device_tenant, err);
+	if (held < 0)
 		return -1;
-	if (strcmp(tenant, req->device_tenant) != 0)
+	if (held == 0)
 		return rp_error_set(err, RP_E_NOT_FOUND, "blob sha256:%s not found", digest);
 	res->file_path = xasprintf("%s/blobs/sha256/%s", ctx->state_dir, digest);
 	res->content_type = "application/octet-stream";

@@ -141,6 +141,10 @@ struct store_ops {
 	json_t *(*tenant_list)(struct store *st, int64_t user_seq, const struct store_page *page, int64_t *next,
 	                       rp_error *err);
 
+	/* The role the user named USER holds in the tenant (STORE_ROLE_NONE when none). */
+	int (*role_of)(struct store *st, const char *tenant_id, const char *user, enum store_role *out, rp_error *err);
+	/* Gives USER the role, replacing the one it holds in the tenant; RP_E_CONFLICT when that would
+	 * demote the tenant's last Administrator. */
 	json_t *(*role_add)(struct store *st, const char *tenant_id, const char *user, enum store_role role, int64_t now,
 	                    rp_error *err);
 	json_t *(*role_list)(struct store *st, const char *tenant_id, const struct store_page *page, int64_t *next,
@@ -196,9 +200,14 @@ struct store_ops {
 	json_t *(*image_get)(struct store *st, const char *tenant_id, const char *image_id, rp_error *err);
 	json_t *(*image_list)(struct store *st, const char *tenant_id, const struct store_page *page, int64_t *next,
 	                      rp_error *err);
-	/* The tenant that uploaded the blob with this SHA-256 (hex). */
+	/* The first of the tenants that uploaded the blob with this SHA-256 (hex). Several tenants may
+	 * hold the same package, so authorise with blob_held_by / blob_visible_to instead. */
 	int (*blob_tenant)(struct store *st, const char *sha256_hex, char tenant_id[STORE_GUID_LEN + 1],
 	                   rp_error *err);
+	/* Whether TENANT_ID holds an image with this SHA-256: 1 yes, 0 no, -1 error. */
+	int (*blob_held_by)(struct store *st, const char *sha256_hex, const char *tenant_id, rp_error *err);
+	/* Whether some tenant in which USER_SEQ has a role holds it: 1 yes, 0 no, -1 error. */
+	int (*blob_visible_to)(struct store *st, const char *sha256_hex, int64_t user_seq, rp_error *err);
 
 	json_t *(*signing_key_add)(struct store *st, const char *tenant_id, const char *key_id, const char *name,
 	                           const char *public_key_pem, int64_t now, rp_error *err);

@@ -167,16 +167,68 @@ static json_t *sq_tenant_list(struct store *st, int64_t user_seq, const struct s
 	"SELECT r.seq AS _seq, t.id AS tenant_id, u.name AS user, " ROLE_NAME_SQL " AS role, r.created_at "           \
 	"FROM roles r JOIN tenants t ON t.seq = r.tenant_seq JOIN users u ON u.seq = r.user_seq "
 
+/* The role (STORE_ROLE_NONE when none) the user named USER holds in the tenant TSEQ. */
+static int role_by_name(int64_t tseq, const char *user, enum store_role *out, rp_error *err)
+{
+	sqlite3_stmt *stmt = sqlrow_prep("SELECT r.role FROM roles r JOIN users u ON u.seq = r.user_seq "
+	                                 "WHERE r.tenant_seq = ?1 AND u.name = ?2",
+	                                 err);
+	if (!stmt)
+		return -1;
+	_cleanup_sqlrow_ sqlite3_stmt *guard = stmt;
+	sqlite3_bind_int64(stmt, 1, tseq);
+	sqlrow_bind_text(stmt, 2, user);
+	int64_t role = 0;
+	int rc = sqlrow_int(stmt, &role, "finding the role", err);
+	if (rc < 0)
+		return -1;
+	*out = rc == 1 ? STORE_ROLE_NONE : (enum store_role)role;
+	return 0;
+}
+
+/* Refuses (RP_E_CONFLICT) when USER is the tenant's last Administrator; WHAT: "removed", "demoted". */
+static int keep_last_admin(int64_t tseq, const char *user, const char *what, rp_error *err)
+{
+	sqlite3_stmt *stmt = sqlrow_prep("SELECT count(*) FROM roles WHERE tenant_seq = ?1 AND role = 3", err);
+	if (!stmt)
+		return -1;
+	_cleanup_sqlrow_ sqlite3_stmt *guard = stmt;
+	sqlite3_bind_int64(stmt, 1, tseq);
+	int64_t admins = 0;
+	if (sqlrow_int(stmt, &admins, "counting administrators", err) < 0)
+		return -1;
+	if (admins <= 1)
+		return rp_error_set(err, RP_E_CONFLICT,
+		                    "user \"%s\" is the tenant's last Administrator and cannot be %s; add another first",
+		                    user, what);
+	return 0;
+}
+
+static int sq_role_of(struct store *st, const char *tenant_id, const char *user, enum store_role *out, rp_error *err)
+{
+	(void)st;
+	int64_t tseq;
+	if (sqlrow_tenant_seq(tenant_id, &tseq, err) < 0)
+		return -1;
+	return role_by_name(tseq, user, out, err);
+}
+
 static json_t *sq_role_add(struct store *st, const char *tenant_id, const char *user, enum store_role role,
                            int64_t now, rp_error *err)
 {
 	(void)st;
 	int64_t tseq;
-	if (sqlrow_tenant_seq(tenant_id, &tseq, err) < 0)
+	enum store_role had = STORE_ROLE_NONE;
+	if (sqlrow_tenant_seq(tenant_id, &tseq, err) < 0 || role_by_name(tseq, user, &had, err) < 0)
 		return NULL;
+	if (had == STORE_ROLE_ADMINISTRATOR && role != STORE_ROLE_ADMINISTRATOR &&
+	    keep_last_admin(tseq, user, "demoted", err) < 0)
+		return NULL;
+	/* One role per user and tenant: a second one replaces the first (keeping when it was given). */
 	sqlite3_stmt *stmt = sqlrow_prep("INSERT INTO roles (tenant_seq, user_seq, role, created_at) "
-	                          "SELECT ?1, u.seq, ?3, ?4 FROM users u WHERE u.name = ?2",
-	                          err);
+	                                 "SELECT ?1, u.seq, ?3, ?4 FROM users u WHERE u.name = ?2 "
+	                                 "ON CONFLICT (tenant_seq, user_seq) DO UPDATE SET role = excluded.role",
+	                                 err);
 	if (!stmt)
 		return NULL;
 	{
@@ -185,24 +237,19 @@ static json_t *sq_role_add(struct store *st, const char *tenant_id, const char *
 		sqlrow_bind_text(stmt, 2, user);
 		sqlite3_bind_int(stmt, 3, (int)role);
 		sqlite3_bind_int64(stmt, 4, now);
-		if (sqlrow_run(stmt, "adding the role", err) < 0) {
-			if (err && err->code == RP_E_EXISTS)
-				rp_error_set(err, RP_E_EXISTS,
-				             "user \"%s\" already has a role in this tenant; delete it first to change it",
-				             user);
+		if (sqlrow_run(stmt, "adding the role", err) < 0)
 			return NULL;
-		}
 		if (sqlite3_changes(sqlrow_db()) != 1) {
 			rp_error_set(err, RP_E_NOT_FOUND, "user \"%s\" not found", user);
 			return NULL;
 		}
 	}
-	int64_t rseq = sqlite3_last_insert_rowid(sqlrow_db());
-	stmt = sqlrow_prep(ROLE_SELECT "WHERE r.seq = ?1", err);
+	stmt = sqlrow_prep(ROLE_SELECT "WHERE r.tenant_seq = ?1 AND u.name = ?2", err);
 	if (!stmt)
 		return NULL;
 	_cleanup_sqlrow_ sqlite3_stmt *guard = stmt;
-	sqlite3_bind_int64(stmt, 1, rseq);
+	sqlite3_bind_int64(stmt, 1, tseq);
+	sqlrow_bind_text(stmt, 2, user);
 	return sqlrow_one(stmt, NULL, err, "role not found");
 }
 
@@ -217,39 +264,16 @@ static int sq_role_delete(struct store *st, const char *tenant_id, const char *u
 {
 	(void)st;
 	int64_t tseq;
-	if (sqlrow_tenant_seq(tenant_id, &tseq, err) < 0)
+	enum store_role role = STORE_ROLE_NONE;
+	if (sqlrow_tenant_seq(tenant_id, &tseq, err) < 0 || role_by_name(tseq, user, &role, err) < 0)
 		return -1;
-	sqlite3_stmt *stmt = sqlrow_prep("SELECT r.role FROM roles r JOIN users u ON u.seq = r.user_seq "
-	                          "WHERE r.tenant_seq = ?1 AND u.name = ?2",
-	                          err);
-	if (!stmt)
+	if (role == STORE_ROLE_NONE)
+		return rp_error_set(err, RP_E_NOT_FOUND, "user \"%s\" has no role in this tenant", user);
+	if (role == STORE_ROLE_ADMINISTRATOR && keep_last_admin(tseq, user, "removed", err) < 0)
 		return -1;
-	int64_t role = 0;
-	{
-		_cleanup_sqlrow_ sqlite3_stmt *guard = stmt;
-		sqlite3_bind_int64(stmt, 1, tseq);
-		sqlrow_bind_text(stmt, 2, user);
-		int rc = sqlrow_int(stmt, &role, "finding the role", err);
-		if (rc < 0)
-			return -1;
-		if (rc == 1)
-			return rp_error_set(err, RP_E_NOT_FOUND, "user \"%s\" has no role in this tenant", user);
-	}
-	if (role == STORE_ROLE_ADMINISTRATOR) {
-		stmt = sqlrow_prep("SELECT count(*) FROM roles WHERE tenant_seq = ?1 AND role = 3", err);
-		if (!stmt)
-			return -1;
-		_cleanup_sqlrow_ sqlite3_stmt *guard = stmt;
-		sqlite3_bind_int64(stmt, 1, tseq);
-		int64_t admins = 0;
-		if (sqlrow_int(stmt, &admins, "counting administrators", err) < 0)
-			return -1;
-		if (admins <= 1)
-			return rp_error_set(err, RP_E_CONFLICT,
-			                    "user \"%s\" is the tenant's last Administrator; add another first", user);
-	}
-	stmt = sqlrow_prep("DELETE FROM roles WHERE tenant_seq = ?1 AND user_seq = (SELECT seq FROM users WHERE name = ?2)",
-	            err);
+	sqlite3_stmt *stmt = sqlrow_prep("DELETE FROM roles WHERE tenant_seq = ?1 AND "
+	                                 "user_seq = (SELECT seq FROM users WHERE name = ?2)",
+	                                 err);
 	if (!stmt)
 		return -1;
 	_cleanup_sqlrow_ sqlite3_stmt *guard = stmt;
@@ -313,6 +337,7 @@ void store_sqlite_access_ops(struct store_ops *ops)
 	ops->tenant_create = sq_tenant_create;
 	ops->tenant_get = sq_tenant_get;
 	ops->tenant_list = sq_tenant_list;
+	ops->role_of = sq_role_of;
 	ops->role_add = sq_role_add;
 	ops->role_list = sq_role_list;
 	ops->role_delete = sq_role_delete;

@@ -19,19 +19,22 @@ static json_t *sq_image_insert(struct store *st, const char *tenant_id, const st
 	int64_t tseq, existing;
 	if (sqlrow_tenant_seq(tenant_id, &tseq, err) < 0)
 		return NULL;
-	sqlite3_stmt *stmt = sqlrow_prep("SELECT seq FROM images WHERE id = ?1 OR sha256 = ?2", err);
+	/* Within this tenant only: another tenant may hold the same package (a vendor's OS bundle), and
+	 * an answer that depended on it would tell this tenant what the other one has. */
+	sqlite3_stmt *stmt = sqlrow_prep("SELECT seq FROM images WHERE tenant_seq = ?3 AND (id = ?1 OR sha256 = ?2)", err);
 	if (!stmt)
 		return NULL;
 	{
 		_cleanup_sqlrow_ sqlite3_stmt *guard = stmt;
 		sqlrow_bind_text(stmt, 1, img->image_id);
 		sqlrow_bind_text(stmt, 2, img->sha256);
+		sqlite3_bind_int64(stmt, 3, tseq);
 		int rc = sqlrow_int(stmt, &existing, "checking for the image", err);
 		if (rc < 0)
 			return NULL;
 		if (rc == 0) {
 			rp_error_set(err, RP_E_EXISTS,
-			             "image %s was uploaded already; images never change, so build a new image "
+			             "image %s was uploaded already to this tenant; images never change, so build a new image "
 			             "(it gets a new image ID)",
 			             img->image_id);
 			return NULL;
@@ -91,8 +94,9 @@ static json_t *sq_image_list(struct store *st, const char *tenant_id, const stru
 static int sq_blob_tenant(struct store *st, const char *sha256_hex, char tenant_id[STORE_GUID_LEN + 1], rp_error *err)
 {
 	(void)st;
-	sqlite3_stmt *stmt = sqlrow_prep("SELECT t.id FROM images i JOIN tenants t ON t.seq = i.tenant_seq WHERE i.sha256 = ?1",
-	                          err);
+	sqlite3_stmt *stmt = sqlrow_prep("SELECT t.id FROM images i JOIN tenants t ON t.seq = i.tenant_seq "
+	                                 "WHERE i.sha256 = ?1 ORDER BY i.seq LIMIT 1",
+	                                 err);
 	if (!stmt)
 		return -1;
 	_cleanup_sqlrow_ sqlite3_stmt *guard = stmt;
@@ -104,6 +108,43 @@ static int sq_blob_tenant(struct store *st, const char *sha256_hex, char tenant_
 		return sqlrow_error(rc, "finding the blob", err);
 	snprintf(tenant_id, STORE_GUID_LEN + 1, "%s", (const char *)sqlite3_column_text(stmt, 0));
 	return 0;
+}
+
+static int exists(sqlite3_stmt *stmt, const char *what, rp_error *err)
+{
+	_cleanup_sqlrow_ sqlite3_stmt *guard = stmt;
+	int rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	return sqlrow_error(rc, what, err);
+}
+
+static int sq_blob_held_by(struct store *st, const char *sha256_hex, const char *tenant_id, rp_error *err)
+{
+	(void)st;
+	sqlite3_stmt *stmt = sqlrow_prep("SELECT 1 FROM images i JOIN tenants t ON t.seq = i.tenant_seq "
+	                                 "WHERE i.sha256 = ?1 AND t.id = ?2",
+	                                 err);
+	if (!stmt)
+		return -1;
+	sqlrow_bind_text(stmt, 1, sha256_hex);
+	sqlrow_bind_text(stmt, 2, tenant_id);
+	return exists(stmt, "finding the blob in the tenant", err);
+}
+
+static int sq_blob_visible_to(struct store *st, const char *sha256_hex, int64_t user_seq, rp_error *err)
+{
+	(void)st;
+	sqlite3_stmt *stmt = sqlrow_prep("SELECT 1 FROM images i JOIN roles r ON r.tenant_seq = i.tenant_seq "
+	                                 "WHERE i.sha256 = ?1 AND r.user_seq = ?2 LIMIT 1",
+	                                 err);
+	if (!stmt)
+		return -1;
+	sqlrow_bind_text(stmt, 1, sha256_hex);
+	sqlite3_bind_int64(stmt, 2, user_seq);
+	return exists(stmt, "finding the blob in the caller's tenants", err);
 }
 
 /* ---- signing keys ---- */
@@ -158,6 +199,8 @@ void store_sqlite_images_ops(struct store_ops *ops)
 	ops->image_get = sq_image_get;
 	ops->image_list = sq_image_list;
 	ops->blob_tenant = sq_blob_tenant;
+	ops->blob_held_by = sq_blob_held_by;
+	ops->blob_visible_to = sq_blob_visible_to;
 	ops->signing_key_add = sq_signing_key_add;
 	ops->signing_key_list = sq_signing_key_list;
 }

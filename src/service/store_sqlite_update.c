@@ -5,8 +5,7 @@
 #include "common/json.h"
 #include "service/sqlrow.h"
 #include "service/store_sqlite_ops.h"
-
-#define STATUS_MAX (256 * 1024)
+#include "service/update_report.h"
 
 static int sq_update_status_put(struct store *st, const char *device_id, const char *report_json, int64_t now,
                                 rp_error *err)
@@ -50,7 +49,8 @@ static json_t *sq_update_status_get(struct store *st, const char *tenant_id, con
 	json_t *row = sqlrow_json(stmt, NULL);
 	const char *text = (const char *)sqlite3_column_text(stmt, 1);
 	int len = sqlite3_column_bytes(stmt, 1);
-	json_t *report = text ? rp_json_parse(text, (size_t)len, STATUS_MAX, "stored update status", err) : NULL;
+	json_t *report =
+	    text ? rp_json_parse(text, (size_t)len, UPDATE_REPORT_STORED_MAX, "stored update status", err) : NULL;
 	if (!report) {
 		json_decref(row);
 		return NULL;

@@ -7,6 +7,9 @@
 
 #define UPDATE_REPORT_IMAGES_MAX 256
 #define UPDATE_REPORT_TEXT_MAX 1024
+/* The largest stored status document (its JSON text) the service reads back; a report whose
+ * document would be larger is refused before it is stored, so what is stored stays readable. */
+#define UPDATE_REPORT_STORED_MAX (256 * 1024)
 
 /* Check BODY (a parsed JSON object) as DEVICE_ID's report; on success return the document to
  * store (a new reference), else NULL with RP_E_INVALID or RP_E_LIMIT naming the bad field. */

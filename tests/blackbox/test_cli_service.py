@@ -322,8 +322,10 @@ def test_roles_and_reader_cannot_change(admin, product, server, tmp_path):
     c.login(server, contributor["token"])
     c.json("product", "create", "--name", unique("ByContributor"))
     c.run("role", "add", "--user", unique("y"), "--role", "Reader", code=EXIT_PERMISSION)
-    # A user has one role per tenant.
-    admin.run("role", "add", "--user", user, "--role", "Contributor", code=EXIT_CONFLICT)
+    # A user has one role per tenant: adding another changes it (no new token).
+    changed = admin.json("role", "add", "--user", user, "--role", "Contributor")
+    assert changed["role"] == "Contributor" and "token" not in changed
+    assert next(r for r in admin.json("role", "list") if r["user"] == user)["role"] == "Contributor"
     admin.run("role", "add", "--user", user, "--role", "Owner", code=EXIT_USAGE)
     admin.run("role", "delete", "--user", user)
     assert user not in [r["user"] for r in admin.json("role", "list")]
@@ -340,6 +342,11 @@ def test_other_tenant_cannot_see_or_take(admin, product, server, tmp_path):
     fab = Cli(tmp_path / "fab.json")
     fab.login(server, boss["token"])
     assert fab.run("tenant", "show-selected").stdout.strip() == t2["tenant_id"]
+    # User names are service-wide: tenant B's Administrator cannot take over a user of tenant A.
+    taken = admin.json("role", "add", "--user", unique("ci"), "--role", "Reader")["user"]
+    proc = fab.run("role", "add", "--user", taken, "--role", "Administrator", code=EXIT_CONFLICT)
+    assert f'the user name "{taken}" is taken: choose another name' in proc.stderr, proc.stderr
+    assert taken not in [r["user"] for r in fab.json("role", "list")]
     # Tenant A's objects do not exist for tenant B.
     fab.run("product", "show", "--product", product["product_id"], code=EXIT_NOT_FOUND)
     fab.run("product", "list", "--tenant", admin.tenant["tenant_id"], code=EXIT_NOT_FOUND)

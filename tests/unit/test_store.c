@@ -93,6 +93,99 @@ static void migrates_v1_database_in_place(void **state)
 	store_close(st);
 }
 
+static int64_t query_int(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *stmt = NULL;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+	int64_t v = sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : -1;
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+	return v;
+}
+
+static struct store_image shared_image(void)
+{
+	struct store_image img = {.name = "os", .image_type = "os-bundle", .version_string = "3", .version = 3,
+	                          .size = 10, .uploaded_by = "ann"};
+	snprintf(img.image_id, sizeof(img.image_id), "5e5e5e5e-1111-4222-8333-444444444444");
+	snprintf(img.component_id, sizeof(img.component_id), "6e6e6e6e-1111-4222-8333-444444444444");
+	memset(img.sha256, 'a', 64);
+	memset(img.signing_key_id, 'b', 64);
+	return img;
+}
+
+/* Version 6 rebuilds the images table (unique per tenant) under a database holding images that a
+ * deployment references: the references stay valid and foreign keys stay enforced. */
+static void migrates_images_to_per_tenant_uniqueness(void **state)
+{
+	(void)state;
+	_cleanup_free_ char *path = db_path();
+	rp_error err = RP_ERROR_INIT;
+	struct store *st = store_sqlite_open(path, 5, &err);
+	assert_non_null(st);
+	store_close(st);
+	exec_sql(path, "INSERT INTO tenants (id, name, created_at) VALUES "
+	               "('0c0c0c0c-1111-4222-8333-444444444444', 'A', 1), ('1c0c0c0c-1111-4222-8333-444444444444', 'B', 1);"
+	               "INSERT INTO products (id, tenant_seq, name, created_at, updated_at) VALUES "
+	               "('2c0c0c0c-1111-4222-8333-444444444444', 1, 'P', 1, 1);"
+	               "INSERT INTO device_groups (id, product_seq, name, os_feed, update_policy, allow_crash_dumps, "
+	               "created_at, updated_at) VALUES ('3c0c0c0c-1111-4222-8333-444444444444', 1, 'G', 'Retail', "
+	               "'UpdateAll', 0, 1, 1);"
+	               "INSERT INTO images (seq, id, tenant_seq, component_id, name, image_type, version_string, version, "
+	               "development, sha256, size, signing_key_id, uploaded_at, uploaded_by) VALUES "
+	               "(7, '5e5e5e5e-1111-4222-8333-444444444444', 1, '6e6e6e6e-1111-4222-8333-444444444444', 'os', "
+	               "'os-bundle', '3', 3, 0, 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', 10, 'k', 1, "
+	               "'ann');"
+	               "INSERT INTO deployments (id, device_group_seq, created_at, created_by) VALUES "
+	               "('4c0c0c0c-1111-4222-8333-444444444444', 1, 2, 'ann');"
+	               "INSERT INTO deployment_images (deployment_seq, position, image_seq) VALUES (1, 0, 7);");
+
+	st = store_sqlite_open(path, 0, &err);
+	assert_non_null(st);
+	int v = 0;
+	assert_int_equal(st->ops->schema_version(st, &v, &err), 0);
+	assert_int_equal(v, migrations_latest());
+	/* The same package in the second tenant: accepted; again in either tenant: refused. */
+	struct store_image img = shared_image();
+	assert_int_equal(st->ops->begin(st, true, &err), 0);
+	json_t *j = st->ops->image_insert(st, "1c0c0c0c-1111-4222-8333-444444444444", &img, 5, &err);
+	assert_non_null(j);
+	json_decref(j);
+	assert_null(st->ops->image_insert(st, "1c0c0c0c-1111-4222-8333-444444444444", &img, 5, &err));
+	assert_int_equal(err.code, RP_E_EXISTS);
+	assert_null(st->ops->image_insert(st, "0c0c0c0c-1111-4222-8333-444444444444", &img, 5, &err));
+	assert_int_equal(err.code, RP_E_EXISTS);
+	assert_int_equal(st->ops->blob_held_by(st, img.sha256, "0c0c0c0c-1111-4222-8333-444444444444", &err), 1);
+	assert_int_equal(st->ops->blob_held_by(st, img.sha256, "1c0c0c0c-1111-4222-8333-444444444444", &err), 1);
+	memset(img.sha256, 'c', 64);
+	assert_int_equal(st->ops->blob_held_by(st, img.sha256, "1c0c0c0c-1111-4222-8333-444444444444", &err), 0);
+	assert_int_equal(st->ops->commit(st, &err), 0);
+	store_close(st);
+
+	/* The deployment still names its image, and nothing dangles. */
+	assert_int_equal(query_int(path, "SELECT di.image_seq FROM deployment_images di JOIN images i ON i.seq = "
+	                                 "di.image_seq WHERE i.id = '5e5e5e5e-1111-4222-8333-444444444444' AND "
+	                                 "i.tenant_seq = 1"),
+	                 7);
+	assert_int_equal(query_int(path, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+	assert_int_equal(query_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'images_new'"), 0);
+	assert_int_equal(query_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'images' "
+	                                 "AND name IN ('images_tenant', 'images_sha256')"),
+	                 2);
+	/* Foreign keys are enforced again after the rebuild. */
+	st = store_sqlite_open(path, 0, &err);
+	assert_non_null(st);
+	store_close(st);
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_not_equal(sqlite3_exec(db, "INSERT INTO deployment_images VALUES (1, 1, 999)", NULL, NULL, NULL),
+	                     SQLITE_OK);
+	sqlite3_close(db);
+}
+
 static void refuses_newer_database(void **state)
 {
 	(void)state;
@@ -127,7 +220,19 @@ static void store_semantics(void **state)
 	/* The last Administrator stays. */
 	assert_int_equal(st->ops->role_delete(st, t, "ann", &err), -1);
 	assert_int_equal(err.code, RP_E_CONFLICT);
-	json_decref(st->ops->role_add(st, t, "bob", STORE_ROLE_ADMINISTRATOR, 1, &err));
+	/* Nor is demoted; otherwise a second role replaces the first. */
+	assert_null(st->ops->role_add(st, t, "ann", STORE_ROLE_READER, 1, &err));
+	assert_int_equal(err.code, RP_E_CONFLICT);
+	enum store_role role = STORE_ROLE_NONE;
+	assert_int_equal(st->ops->role_of(st, t, "ann", &role, &err), 0);
+	assert_int_equal(role, STORE_ROLE_ADMINISTRATOR);
+	assert_int_equal(st->ops->role_of(st, t, "bob", &role, &err), 0);
+	assert_int_equal(role, STORE_ROLE_NONE);
+	json_decref(st->ops->role_add(st, t, "bob", STORE_ROLE_READER, 1, &err));
+	j = st->ops->role_add(st, t, "bob", STORE_ROLE_ADMINISTRATOR, 1, &err);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "role")), "Administrator");
+	json_decref(j);
 	assert_int_equal(st->ops->role_delete(st, t, "ann", &err), 0);
 	struct store_principal who;
 	assert_int_equal(st->ops->token_lookup(st, h2, &who, &err), 0);
@@ -293,6 +398,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(migrates_v1_database_in_place, setup, teardown),
+		cmocka_unit_test_setup_teardown(migrates_images_to_per_tenant_uniqueness, setup, teardown),
 		cmocka_unit_test_setup_teardown(refuses_newer_database, setup, teardown),
 		cmocka_unit_test_setup_teardown(store_semantics, setup, teardown),
 		cmocka_unit_test(validation),
