@@ -264,3 +264,107 @@ def test_monitor_is_hardened(device):
 def test_provision_while_monitor_runs_is_refused(device):
     proc = run("rampart-os", "provision", "--state", device["state"], "--rot", "soft", check=False)
     assert "in use by another process" in proc.stderr
+
+
+def test_only_the_boot_stage_moves_the_os_floor(device):
+    """Counter 0 is the OS version floor the boot stage enforces: an agent (or anything running as
+    its UID) that could raise it would brick the device."""
+    sock = device["mon"].sock
+    up = run_as(AGENT_UID, "rampart-os", "advance-counter", "--socket", sock, "--index", 0, "--value", 4096,
+                check=False)
+    assert f"ADVANCE_COUNTER of counter 0 (the OS version floor) is not allowed for uid {AGENT_UID}" in up.stderr
+    assert "counter 0 needs: boot" in up.stderr
+    (raw,) = send_as(AGENT_UID, sock, msg(7, b"\x00" + struct.pack(">Q", 7)))
+    assert raw[1] == ERRC["PERMISSION"] and raw[3] == b""
+    assert "counter0: 0" in run_as(AGENT_UID, "rampart-os", "counters", "--socket", sock, check=True).stdout
+    # the agent keeps the other counters; the boot stage (root here) still moves the floor
+    run_as(AGENT_UID, "rampart-os", "advance-counter", "--socket", sock, "--index", 2, "--value", 3, check=True)
+    run_as(0, "rampart-os", "advance-counter", "--socket", sock, "--index", 0, "--value", 2, check=True)
+    out = run_as(AGENT_UID, "rampart-os", "counters", "--socket", sock, check=True).stdout
+    assert "counter0: 2" in out and "counter2: 3" in out
+    assert "is not allowed for uid" in device["mon"].text()
+
+
+_HOLDER = r"""
+import socket, sys
+conns = []
+for _ in range(int(sys.argv[2])):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.settimeout(20)
+    s.connect(sys.argv[1])
+    try:
+        s.send(bytes.fromhex(sys.argv[3]))
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    print(s.recv(70000).hex(), flush=True)
+    conns.append(s)
+sys.stdin.read()  # hold every connection open until told to stop
+"""
+
+
+def test_one_uid_cannot_take_every_connection(device):
+    """A peer with a role (here the app manager, allowed only GET_DEVICE_ID) that opens connections
+    without closing them gets at most its share of the monitor; the boot stage and the agent are
+    still served."""
+    sock = device["mon"].sock
+    attempts = 16  # as many as the monitor has connection slots
+
+    def drop():
+        os.setgid(APPMGR_UID)
+        os.setuid(APPMGR_UID)
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(sock), str(attempts), msg(1).hex()],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              preexec_fn=drop)
+    try:
+        lines = [holder.stdout.readline().strip() for _ in range(attempts)]
+        assert all(lines), "|".join(line[:36] for line in lines) + (holder.stderr.read() if holder.poll() is not None else "")
+        replies = [parse_reply(bytes.fromhex(line)) for line in lines]
+        served = [r for r in replies if r[1] == 0]
+        limited = [r for r in replies if r[1] == ERRC["LIMIT"]]
+        assert len(served) == 4 and len(limited) == attempts - 4, replies
+        assert f"uid {APPMGR_UID} already has 4 connections" in limited[0][2]
+        # while the app manager holds every slot, the others still get in
+        (agent,) = send_as(AGENT_UID, sock, msg(1))
+        assert agent[1] == 0, agent
+        run_as(0, "rampart-os", "measure", "--socket", sock, "--pcr", 8, "--name", "os-bundle", "--version", "1.0",
+               "--sha256", "ab" * 32, check=True)
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    # twelve refusals, one log line
+    limit_lines = [line for line in device["mon"].text().splitlines() if "monitor.peer.limit" in line]
+    assert len(limit_lines) == 1 and "counted, not logged" in limit_lines[0], limit_lines
+    # once it let go, the app manager is served again
+    (again,) = send_as(APPMGR_UID, sock, msg(1))
+    assert again[1] == 0, again
+
+
+_REPEAT = r"""
+import socket, sys
+for _ in range(int(sys.argv[2])):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.settimeout(20)
+    s.connect(sys.argv[1])
+    print(s.recv(70000).hex(), flush=True)
+    s.close()
+"""
+
+
+def test_refused_connects_do_not_flood_the_log(device):
+    sock = device["mon"].sock
+    tries = 50
+
+    def drop():
+        os.setgid(STRANGER_UID)
+        os.setuid(STRANGER_UID)
+    proc = subprocess.run([sys.executable, "-c", _REPEAT, str(sock), str(tries)], capture_output=True, text=True,
+                          preexec_fn=drop, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    replies = [parse_reply(bytes.fromhex(line)) for line in proc.stdout.split()]
+    assert len(replies) == tries and all(r[1] == ERRC["PERMISSION"] for r in replies)
+    # every connect was refused and told why; the log got one line, not fifty
+    (ok,) = send_as(AGENT_UID, sock, msg(1))
+    assert ok[1] == 0
+    lines = [line for line in device["mon"].text().splitlines() if "monitor.peer.refused" in line]
+    assert len(lines) == 1, lines
+    assert f"peer uid {STRANGER_UID}" in lines[0] and "counted, not logged" in lines[0]

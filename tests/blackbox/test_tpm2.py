@@ -121,9 +121,9 @@ def test_quote_evidence_verifies_and_counters_are_monotonic(tmp_path, swtpm):
         stale = run("rampart-os", "evidence-verify", ev, "--public-key", pub, "--nonce", os.urandom(32).hex(),
                     check=False)
         assert "another nonce" in stale.stderr
-        # counters
-        run_as(AGENT_UID, "rampart-os", "advance-counter", "--socket", sock, "--index", 0, "--value", 3, check=True)
-        down = run_as(AGENT_UID, "rampart-os", "advance-counter", "--socket", sock, "--index", 0, "--value", 2,
+        # counters: the OS floor (counter 0) is the boot stage's (root here)
+        run_as(0, "rampart-os", "advance-counter", "--socket", sock, "--index", 0, "--value", 3, check=True)
+        down = run_as(0, "rampart-os", "advance-counter", "--socket", sock, "--index", 0, "--value", 2,
                       check=False)
         assert "only moves forward" in down.stderr
         rnd = run_as(AGENT_UID, "rampart-os", "random", "--socket", sock, "--bytes", 16, check=True)
@@ -141,4 +141,53 @@ def test_quote_evidence_verifies_and_counters_are_monotonic(tmp_path, swtpm):
         run("rampart-os", "evidence-verify", ev, "--public-key", pub, "--nonce", nonce, check=True)
     finally:
         mon.stop()
+        shutil.rmtree(rundir)
+
+
+BASES_INDEX = "0x01525010"
+
+
+def _tpm2_tool(tool, tcti, *args):
+    return subprocess.run([tool, *map(str, args), "-T", tcti], capture_output=True, check=True, timeout=60)
+
+
+@pytest.mark.skipif(shutil.which("tpm2_nvdefine") is None, reason="tpm2-tools is not installed")
+def test_unlocked_counter_bases_are_refused_until_provisioning_locks_them(tmp_path, swtpm):
+    """Provisioning that stopped between writing the counter bases and write-locking them leaves
+    an index anyone who can reach the TPM may rewrite (and so set the floor back to 0). The
+    monitor refuses such a TPM; provisioning again keeps the bases and locks them."""
+    state = tmp_path / "state"
+    provision(state, swtpm)
+    rundir = pathlib.Path(tempfile.mkdtemp(prefix="rp-tpm-"))
+    os.chmod(rundir, 0o755)
+    try:
+        mon = Monitor(state, rundir, backend="tpm2", extra=("--tpm2-tcti", swtpm))
+        try:
+            run_as(0, "rampart-os", "advance-counter", "--socket", mon.sock, "--index", 0, "--value", 3, check=True)
+        finally:
+            mon.stop()
+        # recreate the interrupted state: the same bases, written but not locked
+        saved = tmp_path / "bases.bin"
+        _tpm2_tool("tpm2_nvread", swtpm, BASES_INDEX, "-C", BASES_INDEX, "-s", 32, "-o", saved)
+        assert "writelocked" in _tpm2_tool("tpm2_nvreadpublic", swtpm, BASES_INDEX).stdout.decode()
+        _tpm2_tool("tpm2_nvundefine", swtpm, BASES_INDEX, "-C", "o")
+        _tpm2_tool("tpm2_nvdefine", swtpm, BASES_INDEX, "-C", "o", "-s", 32, "-a",
+                   "authwrite|authread|no_da|writedefine")
+        _tpm2_tool("tpm2_nvwrite", swtpm, BASES_INDEX, "-C", BASES_INDEX, "-i", saved)
+        assert "writelocked" not in _tpm2_tool("tpm2_nvreadpublic", swtpm, BASES_INDEX).stdout.decode()
+        refused = run("rampart-monitor", "--state", state, "--rot", "tpm2", "--tpm2-tcti", swtpm, "--socket",
+                      rundir / "monitor.sock", "--allow", "boot=0", check=False, timeout=60)
+        assert "counter bases index (NV 0x01525010) is not write-locked" in refused.stderr, refused.stderr
+        assert "rampart-os provision" in refused.stderr
+        # provisioning again finishes the job: same bases (the floor is kept), now locked
+        again = json.loads(provision(state, swtpm).stdout)
+        assert again["created"] is False
+        assert "writelocked" in _tpm2_tool("tpm2_nvreadpublic", swtpm, BASES_INDEX).stdout.decode()
+        mon = Monitor(state, rundir, backend="tpm2", extra=("--tpm2-tcti", swtpm))
+        try:
+            out = run_as(0, "rampart-os", "counters", "--socket", mon.sock, check=True).stdout
+            assert "counter0: 3" in out and "counter1: 0" in out, out
+        finally:
+            mon.stop()
+    finally:
         shutil.rmtree(rundir)

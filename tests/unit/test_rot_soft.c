@@ -7,6 +7,8 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -133,6 +135,55 @@ static void counters_only_move_forward(void **state)
 	drop_tmp(dir);
 }
 
+/* A save that fails may still have replaced the file (the rename done, the directory sync
+ * failed): the backend cannot know what is on disk, so it refuses everything until reopened
+ * rather than write its older values back with the next save (a counter rollback). */
+static void failed_save_fails_closed(void **state)
+{
+	(void)state;
+	char *dir = make_tmp();
+	rp_error err = RP_ERROR_INIT;
+	rot *r = open_soft(dir, true, &err);
+	assert_non_null(r);
+	assert_int_equal(rot_counter_advance_to(r, 1, 5, &err), 0);
+	/* A non-empty directory in the file's place makes the rename fail, even for root. */
+	_cleanup_free_ char *path = xasprintf("%s/rot-soft/state.bin", dir);
+	_cleanup_free_ char *kept = xasprintf("%s/rot-soft/state.kept", dir);
+	_cleanup_free_ char *blocker = xasprintf("%s/rot-soft/state.bin/x", dir);
+	assert_int_equal(rename(path, kept), 0);
+	assert_int_equal(mkdir(path, 0700), 0);
+	int fd = open(blocker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(rot_counter_advance_to(r, 1, 7, &err), -1);
+	assert_non_null(strstr(err.message, "restarted"));
+	/* the obstacle is gone, but the backend stays failed: nothing is written or answered */
+	assert_int_equal(unlink(blocker), 0);
+	assert_int_equal(rmdir(path), 0);
+	assert_int_equal(rename(kept, path), 0);
+	rp_error later = RP_ERROR_INIT;
+	assert_int_equal(rot_counter_advance_to(r, 2, 1, &later), -1);
+	assert_int_equal(later.code, RP_E_UNAVAILABLE);
+	assert_non_null(strstr(later.message, "restart the security monitor"));
+	uint64_t v = 0;
+	rp_error e2 = RP_ERROR_INIT;
+	assert_int_equal(rot_counter_read(r, 1, &v, &e2), -1);
+	uint8_t digest[RP_SHA256_LEN] = {1};
+	rp_error e3 = RP_ERROR_INIT;
+	assert_int_equal(rot_pcr_extend(r, 8, digest, &e3), -1);
+	rot_close(r);
+	/* reopened: the state is what the file holds */
+	r = open_soft(dir, false, &err);
+	assert_non_null(r);
+	assert_int_equal(rot_counter_read(r, 1, &v, &err), 0);
+	assert_int_equal(v, 5);
+	assert_int_equal(rot_counter_read(r, 2, &v, &err), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(rot_counter_advance_to(r, 2, 1, &err), 0);
+	rot_close(r);
+	drop_tmp(dir);
+}
+
 static void quote_verifies_and_binds_nonce(void **state)
 {
 	(void)state;
@@ -219,6 +270,7 @@ int main(void)
 		cmocka_unit_test(identity_is_stable_and_locked),
 		cmocka_unit_test(pcr_extend_matches_tpm_semantics),
 		cmocka_unit_test(counters_only_move_forward),
+		cmocka_unit_test(failed_save_fails_closed),
 		cmocka_unit_test(quote_verifies_and_binds_nonce),
 		cmocka_unit_test(hostile_state_is_refused),
 	};

@@ -68,7 +68,19 @@ static const int harden_allowed[] = {
 #endif
 };
 
-static int harden_seccomp(rp_error *err)
+bool monitor_harden_tcti_is_tcp(const char *tcti)
+{
+	if (!tcti)
+		return false;
+	/* "swtpm:host=...", "mssim", or a library name such as "libtss2-tcti-swtpm.so.0:..." */
+	size_t n = strcspn(tcti, ":");
+	for (size_t i = 0; i < n; i++)
+		if (n - i >= 5 && (strncmp(tcti + i, "swtpm", 5) == 0 || strncmp(tcti + i, "mssim", 5) == 0))
+			return true;
+	return false;
+}
+
+static int harden_seccomp(bool allow_inet, rp_error *err)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
 	if (!ctx)
@@ -77,12 +89,13 @@ static int harden_seccomp(rp_error *err)
 	for (size_t i = 0; i < RP_ARRAY_SIZE(harden_allowed) && rc == 0; i++)
 		if (harden_allowed[i] >= 0)
 			rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, harden_allowed[i], 0);
-	/* New sockets only of the kinds the TPM connection uses (Unix or TCP to swtpm). */
+	/* New sockets only of the kinds the TPM connection uses: Unix, and TCP only when the TCTI is
+	 * a simulator's (swtpm, mssim); a subverted monitor on a device TPM cannot reach the network. */
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX, 0));
-	if (rc == 0)
+	if (rc == 0 && allow_inet)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, AF_INET, 0));
-	if (rc == 0)
+	if (rc == 0 && allow_inet)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, AF_INET6, 0));
 	if (rc == 0)
 		rc = seccomp_load(ctx);
@@ -92,14 +105,15 @@ static int harden_seccomp(rp_error *err)
 	return 0;
 }
 
-int monitor_harden_apply(rp_error *err)
+int monitor_harden_apply(bool allow_inet, rp_error *err)
 {
 	if (harden_drop_caps(err) < 0)
 		return rp_error_prefix(err, "hardening");
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return rp_error_set_errno(err, errno, "hardening: setting no_new_privs");
-	if (harden_seccomp(err) < 0)
+	if (harden_seccomp(allow_inet, err) < 0)
 		return rp_error_prefix(err, "hardening");
-	rp_debug("hardened: no capabilities, no_new_privs, seccomp allow list");
+	rp_debug("hardened: no capabilities, no_new_privs, seccomp allow list (%s sockets)",
+	         allow_inet ? "Unix and TCP" : "Unix");
 	return 0;
 }

@@ -41,6 +41,15 @@ uint32_t monitor_msg_allowed_roles(uint16_t type)
 	return type < MONITOR_MSG_COUNT_ ? monitor_msgs[type].roles : 0;
 }
 
+uint32_t monitor_counter_allowed_roles(unsigned index)
+{
+	/* Counter 0 is the OS version floor that the boot stage enforces: raising it past the
+	 * installed OS bricks the device (for good on a TPM), so only the boot stage moves it. */
+	if (index == MONITOR_COUNTER_OS_FLOOR)
+		return MONITOR_ROLE_BOOT;
+	return MONITOR_ROLE_AGENT | MONITOR_ROLE_BOOT;
+}
+
 uint32_t monitor_role_parse(const char *name)
 {
 	for (size_t i = 0; i < RP_ARRAY_SIZE(monitor_roles); i++)

@@ -43,6 +43,10 @@ enum monitor_role {
 const char *monitor_msg_name(uint16_t type);
 /* Roles allowed to send TYPE (0 for unknown types). */
 uint32_t monitor_msg_allowed_roles(uint16_t type);
+/* Counter 0 holds the OS version floor (BOOT_ROT_COUNTER_OS_FLOOR in device/boot/boot_floor.h). */
+#define MONITOR_COUNTER_OS_FLOOR 0
+/* Roles allowed to ADVANCE_COUNTER counter INDEX (on top of the message's own role check). */
+uint32_t monitor_counter_allowed_roles(unsigned index);
 /* "agent" -> MONITOR_ROLE_AGENT; 0 when unknown. */
 uint32_t monitor_role_parse(const char *name);
 /* "agent,boot" into BUF. */

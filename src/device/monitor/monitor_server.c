@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 
 #include "attest/evidence.h"
 #include "common/encoding.h"
@@ -26,7 +27,21 @@ struct monitor_client_slot {
 	int fd;
 	uid_t uid;
 	pid_t pid;
-	uint32_t roles;
+	uint32_t roles;  /* 0: refused (a stranger, or over its UID's limit); evicted first */
+	bool over_limit; /* refused because its UID already held MONITOR_MAX_CLIENTS_PER_UID */
+};
+
+/* Refused connects are logged once per UID and kind per window, with a count of the ones not
+ * logged: a local loop of connects must not flood the log. */
+#define MONITOR_REFUSAL_WINDOW_S 60
+#define MONITOR_REFUSAL_UIDS 8
+
+struct monitor_refusal {
+	bool used;
+	uid_t uid;
+	const char *event; /* a string literal */
+	time_t window_start; /* CLOCK_MONOTONIC seconds */
+	unsigned long suppressed;
 };
 
 struct monitor_server {
@@ -41,6 +56,7 @@ struct monitor_server {
 	uint8_t *spki;
 	size_t spki_len;
 	struct monitor_client_slot clients[MONITOR_MAX_CLIENTS];
+	struct monitor_refusal refusals[MONITOR_REFUSAL_UIDS];
 	uint8_t buf[MONITOR_MSG_MAX];
 };
 
@@ -292,6 +308,16 @@ void monitor_server_handle(monitor_server *s, uid_t uid, uint32_t roles, const u
 	req = xmalloc(sizeof(*req));
 	if (monitor_request_decode(msg, len, req, &err) < 0)
 		goto out;
+	/* Which counter matters too: an agent that could push the OS floor up would brick the device. */
+	if (type == MONITOR_MSG_ADVANCE_COUNTER && !(monitor_counter_allowed_roles(req->u.advance.index) & roles)) {
+		uint32_t need = monitor_counter_allowed_roles(req->u.advance.index);
+		rp_error_set(&err, RP_E_PERMISSION, "ADVANCE_COUNTER of counter %u%s is not allowed for uid %u (roles: %s; "
+		             "counter %u needs: %s)", req->u.advance.index,
+		             req->u.advance.index == MONITOR_COUNTER_OS_FLOOR ? " (the OS version floor)" : "",
+		             (unsigned)uid, monitor_roles_string(roles, rbuf, sizeof(rbuf)), req->u.advance.index,
+		             monitor_roles_string(need, abuf, sizeof(abuf)));
+		goto out;
+	}
 	int rc = 0;
 	switch (type) {
 	case MONITOR_MSG_GET_DEVICE_ID:
@@ -362,6 +388,56 @@ static void server_refuse_stranger(int fd, uid_t uid, pid_t pid)
 	server_refuse(fd, MONITOR_MSG_NONE, RP_E_PERMISSION, text);
 }
 
+static time_t monotonic_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+/* Log TEXT as EVENT at most once per UID and event per window; later ones are counted. */
+static void server_log_throttled(monitor_server *s, const char *event, uid_t uid, const char *text)
+{
+	time_t now = monotonic_seconds();
+	struct monitor_refusal *r = NULL, *oldest = &s->refusals[0];
+	for (size_t i = 0; i < MONITOR_REFUSAL_UIDS && !r; i++) {
+		if (s->refusals[i].used && s->refusals[i].uid == uid && strcmp(s->refusals[i].event, event) == 0)
+			r = &s->refusals[i];
+		else if (!s->refusals[i].used || (oldest->used && s->refusals[i].window_start < oldest->window_start))
+			oldest = &s->refusals[i];
+	}
+	if (r && now - r->window_start < MONITOR_REFUSAL_WINDOW_S) {
+		r->suppressed++;
+		return;
+	}
+	unsigned long suppressed = r ? r->suppressed : 0;
+	if (!r)
+		r = oldest;
+	*r = (struct monitor_refusal){.used = true, .uid = uid, .event = event, .window_start = now};
+	if (suppressed)
+		rp_log_event(RP_LOG_WARNING, event, "%s (%lu more like this from uid %u were not logged)", text, suppressed,
+		             (unsigned)uid);
+	else
+		rp_log_event(RP_LOG_WARNING, event, "%s (more like this from uid %u are counted, not logged, for %d s)",
+		             text, (unsigned)uid, MONITOR_REFUSAL_WINDOW_S);
+}
+
+/* Connections UID holds with its roles (refused ones do not count: they are evictable). */
+static size_t server_uid_connections(const monitor_server *s, uid_t uid)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < MONITOR_MAX_CLIENTS; i++)
+		if (s->clients[i].fd >= 0 && s->clients[i].roles && s->clients[i].uid == uid)
+			n++;
+	return n;
+}
+
+static void server_limit_text(uid_t uid, char *text, size_t len)
+{
+	snprintf(text, len, "uid %u already has %d connections to the security monitor (the limit per uid); close "
+	         "one or retry later", (unsigned)uid, MONITOR_MAX_CLIENTS_PER_UID);
+}
+
 static void server_accept(monitor_server *s)
 {
 	_cleanup_close_ int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -374,13 +450,25 @@ static void server_accept(monitor_server *s)
 		return;
 	}
 	uint32_t roles = monitor_policy_roles(&s->policy, cred.uid);
+	bool over_limit = false;
 	if (!roles) {
 		/* Told why at once, and again in answer to its first message: closing with its request
 		 * still unread would make the kernel report a bare "connection reset" instead. */
-		rp_log_event(RP_LOG_WARNING, "monitor.peer.refused",
-		             "peer uid %u (pid %d) is not allowed to use the security monitor", (unsigned)cred.uid,
-		             (int)cred.pid);
+		char text[160];
+		snprintf(text, sizeof(text), "peer uid %u (pid %d) is not allowed to use the security monitor",
+		         (unsigned)cred.uid, (int)cred.pid);
+		server_log_throttled(s, "monitor.peer.refused", cred.uid, text);
 		server_refuse_stranger(fd, cred.uid, cred.pid);
+	} else if (server_uid_connections(s, cred.uid) >= MONITOR_MAX_CLIENTS_PER_UID) {
+		/* No UID may hold more than its share of the slots: one busy or hostile peer (say, an
+		 * app manager allowed only GET_DEVICE_ID) cannot lock the agent and the boot stage out.
+		 * Refused like a stranger from here on, and as evictable. */
+		char text[160];
+		server_limit_text(cred.uid, text, sizeof(text));
+		server_log_throttled(s, "monitor.peer.limit", cred.uid, text);
+		server_refuse(fd, MONITOR_MSG_NONE, RP_E_LIMIT, text);
+		roles = 0;
+		over_limit = true;
 	}
 	struct monitor_client_slot *slot = NULL;
 	for (size_t i = 0; i < MONITOR_MAX_CLIENTS && !slot; i++)
@@ -394,11 +482,12 @@ static void server_accept(monitor_server *s)
 			slot = &s->clients[i];
 		}
 	if (slot) {
-		*slot = (struct monitor_client_slot){.fd = steal_fd(fd), .uid = cred.uid, .pid = cred.pid, .roles = roles};
+		*slot = (struct monitor_client_slot){
+			.fd = steal_fd(fd), .uid = cred.uid, .pid = cred.pid, .roles = roles, .over_limit = over_limit};
 		return;
 	}
 	if (!roles)
-		return;
+		return; /* already told why */
 	server_refuse(fd, MONITOR_MSG_NONE, RP_E_LIMIT, "too many connections to the security monitor; retry later");
 }
 
@@ -417,7 +506,12 @@ static void server_client_ready(monitor_server *s, struct monitor_client_slot *c
 		return;
 	}
 	if (c->roles == 0) {
-		server_refuse_stranger(c->fd, c->uid, c->pid);
+		if (c->over_limit) {
+			char text[160];
+			server_limit_text(c->uid, text, sizeof(text));
+			server_refuse(c->fd, MONITOR_MSG_NONE, RP_E_LIMIT, text);
+		} else
+			server_refuse_stranger(c->fd, c->uid, c->pid);
 		close(c->fd);
 		c->fd = -1;
 		return;

@@ -14,6 +14,8 @@
 
 #define MONITOR_POLICY_MAX 16
 #define MONITOR_MAX_CLIENTS 16
+/* Connections one UID may hold at once: a quarter of the slots, so no peer fills them all. */
+#define MONITOR_MAX_CLIENTS_PER_UID 4
 
 typedef struct monitor_policy {
 	size_t n;

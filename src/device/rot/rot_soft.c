@@ -4,6 +4,7 @@
  * user sees it says so. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -26,6 +27,12 @@ struct soft {
 	char boot_id[SOFT_BOOT_ID_LEN];
 	uint8_t pcr[ROT_PCR_COUNT][RP_SHA256_LEN];
 	uint64_t counter[ROT_COUNTER_COUNT];
+	/* Set when a save failed: the file may or may not hold the new state (the rename can succeed
+	 * and the directory sync fail), so memory no longer knows what is on disk. Writing the old
+	 * values back with a later save could roll a counter back, so every later operation is
+	 * refused until a restart re-reads the file. */
+	bool failed;
+	char failure[RP_ERROR_MESSAGE_MAX];
 };
 
 static struct soft *soft_of(rot *r) { return rot_priv(r); }
@@ -53,9 +60,23 @@ static int soft_save(struct soft *s, rp_error *err)
 	rot_soft_state_encode(&st, &b);
 	int rc = rp_write_file_atomic(s->state_path, b.data, b.len, 0600, err);
 	rp_buf_free(&b);
-	if (rc < 0)
-		return rp_error_prefix(err, "saving soft root-of-trust state");
+	if (rc < 0) {
+		s->failed = true;
+		snprintf(s->failure, sizeof(s->failure), "%s", err->message);
+		return rp_error_prefix(err, "saving soft root-of-trust state (the soft root of trust now refuses "
+		                            "every operation until the security monitor is restarted)");
+	}
 	return 0;
+}
+
+/* Fails closed after a failed save (see struct soft). */
+static int soft_usable(struct soft *s, rp_error *err)
+{
+	if (!s->failed)
+		return 0;
+	return rp_error_set(err, RP_E_UNAVAILABLE,
+	                    "the soft root of trust failed to save its state earlier (%s) and refuses every "
+	                    "operation until it is reopened: restart the security monitor", s->failure);
 }
 
 /* The state file is read as hostile input: exact size, magic, version and checksum. A damaged
@@ -155,29 +176,28 @@ static rp_key *soft_identity_public_key(rot *r, rp_error *err)
 static int soft_sign(rot *r, const void *msg, size_t len, uint8_t sig[RP_ECDSA_SIG_MAX], size_t *sig_len,
                      rp_error *err)
 {
+	if (soft_usable(soft_of(r), err) < 0)
+		return -1;
 	return rp_ecdsa_sign(soft_of(r)->key, msg, len, sig, sig_len, err);
 }
 
 static int soft_pcr_extend(rot *r, unsigned index, const uint8_t digest[RP_SHA256_LEN], rp_error *err)
 {
 	struct soft *s = soft_of(r);
+	if (soft_usable(s, err) < 0)
+		return -1;
 	uint8_t buf[2 * RP_SHA256_LEN];
 	memcpy(buf, s->pcr[index], RP_SHA256_LEN);
 	memcpy(buf + RP_SHA256_LEN, digest, RP_SHA256_LEN);
-	uint8_t old[RP_SHA256_LEN];
-	memcpy(old, s->pcr[index], RP_SHA256_LEN);
 	rp_sha256_buf(buf, sizeof(buf), s->pcr[index]);
-	if (soft_save(s, err) < 0) {
-		memcpy(s->pcr[index], old, RP_SHA256_LEN);
-		return -1;
-	}
-	return 0;
+	return soft_save(s, err);
 }
 
 static int soft_pcr_read(rot *r, uint32_t mask, uint8_t values[ROT_PCR_COUNT][RP_SHA256_LEN], rp_error *err)
 {
-	(void)err;
 	struct soft *s = soft_of(r);
+	if (soft_usable(s, err) < 0)
+		return -1;
 	for (unsigned i = 0; i < ROT_PCR_COUNT; i++)
 		if (mask & (1u << i))
 			memcpy(values[i], s->pcr[i], RP_SHA256_LEN);
@@ -187,6 +207,8 @@ static int soft_pcr_read(rot *r, uint32_t mask, uint8_t values[ROT_PCR_COUNT][RP
 static int soft_quote(rot *r, const uint8_t nonce[ROT_NONCE_LEN], uint32_t mask, rot_quote *out, rp_error *err)
 {
 	struct soft *s = soft_of(r);
+	if (soft_usable(s, err) < 0)
+		return -1;
 	uint8_t digest[RP_SHA256_LEN], name[2 + RP_KEY_ID_LEN] = {0x00, 0x0b};
 	if (rp_key_id(s->key, name + 2, err) < 0)
 		return -1;
@@ -210,26 +232,26 @@ static int soft_quote(rot *r, const uint8_t nonce[ROT_NONCE_LEN], uint32_t mask,
 
 static int soft_counter_read(rot *r, unsigned index, uint64_t *value, rp_error *err)
 {
-	(void)err;
-	*value = soft_of(r)->counter[index];
+	struct soft *s = soft_of(r);
+	if (soft_usable(s, err) < 0)
+		return -1;
+	*value = s->counter[index];
 	return 0;
 }
 
 static int soft_counter_advance_to(rot *r, unsigned index, uint64_t value, rp_error *err)
 {
 	struct soft *s = soft_of(r);
-	uint64_t old = s->counter[index];
-	s->counter[index] = value;
-	if (soft_save(s, err) < 0) {
-		s->counter[index] = old;
+	if (soft_usable(s, err) < 0)
 		return -1;
-	}
-	return 0;
+	s->counter[index] = value;
+	return soft_save(s, err);
 }
 
 static int soft_random(rot *r, void *buf, size_t len, rp_error *err)
 {
-	(void)r;
+	if (soft_usable(soft_of(r), err) < 0)
+		return -1;
 	return rp_random_bytes(buf, len, err);
 }
 

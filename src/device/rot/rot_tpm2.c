@@ -215,7 +215,8 @@ static int tpm2_nv_define(struct tpm2 *t, TPM2_HANDLE index, TPMA_NV attrs, uint
 
 /* Open an existing NV index and check it is what we defined: an index of another type at our
  * handle (say, an ordinary index someone could rewrite) would break the monotonic guarantee. */
-static int tpm2_nv_open(struct tpm2 *t, TPM2_HANDLE index, TPM2_NT type, uint16_t size, ESYS_TR *out, rp_error *err)
+static int tpm2_nv_open(struct tpm2 *t, TPM2_HANDLE index, TPM2_NT type, uint16_t size, ESYS_TR *out,
+                        TPMA_NV *attrs, rp_error *err)
 {
 	TSS2_RC rc = Esys_TR_FromTPMPublic(t->esys, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, out);
 	if (rc != TSS2_RC_SUCCESS)
@@ -226,6 +227,8 @@ static int tpm2_nv_open(struct tpm2 *t, TPM2_HANDLE index, TPM2_NT type, uint16_
 		return tpm2_fail(err, rc, "reading an NV index's public area");
 	TPM2_NT nt = (pub->nvPublic.attributes & TPMA_NV_TPM2_NT_MASK) >> TPMA_NV_TPM2_NT_SHIFT;
 	uint16_t got = pub->nvPublic.dataSize;
+	if (attrs)
+		*attrs = pub->nvPublic.attributes;
 	Esys_Free(pub);
 	if (nt != type || got != size)
 		return rp_error_set(err, RP_E_PERMISSION, "NV index 0x%08x has type %u and size %u, expected %u and %u",
@@ -276,7 +279,7 @@ static int tpm2_open_counters(struct tpm2 *t, bool create, rp_error *err)
 {
 	for (unsigned i = 0; i < ROT_COUNTER_COUNT; i++) {
 		rp_error tmp = RP_ERROR_INIT;
-		if (tpm2_nv_open(t, TPM2_NV_COUNTER_BASE + i, TPM2_NT_COUNTER, 8, &t->nv[i], &tmp) == 0)
+		if (tpm2_nv_open(t, TPM2_NV_COUNTER_BASE + i, TPM2_NT_COUNTER, 8, &t->nv[i], NULL, &tmp) == 0)
 			continue;
 		if (!create || tmp.code != RP_E_NOT_FOUND) {
 			*err = tmp;
@@ -288,34 +291,71 @@ static int tpm2_open_counters(struct tpm2 *t, bool create, rp_error *err)
 	ESYS_TR bases = ESYS_TR_NONE;
 	rp_error tmp = RP_ERROR_INIT;
 	uint16_t bases_size = ROT_COUNTER_COUNT * 8;
-	if (tpm2_nv_open(t, TPM2_NV_BASES, TPM2_NT_ORDINARY, bases_size, &bases, &tmp) == 0) {
+	TPMA_NV attrs = 0;
+	bool defined = tpm2_nv_open(t, TPM2_NV_BASES, TPM2_NT_ORDINARY, bases_size, &bases, &attrs, &tmp) == 0;
+	if (!defined && (!create || tmp.code != RP_E_NOT_FOUND)) {
+		*err = tmp;
+		return rp_error_prefix(err, "counter bases (run 'rampart-os provision' to finish provisioning)");
+	}
+	/* A lock that lasts: with WRITEDEFINE it holds until the index is undefined (a WRITE_STCLEAR
+	 * lock would end at the next TPM reset). */
+	if (defined && !(attrs & TPMA_NV_WRITEDEFINE))
+		return rp_error_set(err, RP_E_PERMISSION,
+		                    "NV index 0x%08x (counter bases) has attributes 0x%x without WRITEDEFINE; it was not "
+		                    "defined by Rampart", TPM2_NV_BASES, attrs);
+	/* Only a write-locked index protects the bases: until the lock, anyone who can reach the TPM
+	 * may rewrite them (AUTHWRITE, empty auth) and so set every counter back to 0. An index left
+	 * unlocked (provisioning stopped between define, write and lock) is finished by provisioning
+	 * and refused by everything else. */
+	if (defined && (attrs & TPMA_NV_WRITELOCKED)) {
 		TPM2B_MAX_NV_BUFFER *data = NULL;
 		TSS2_RC rc = Esys_NV_Read(t->esys, bases, bases, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, bases_size,
 		                          0, &data);
 		if (rc != TSS2_RC_SUCCESS)
-			return tpm2_fail(err, rc, "reading the counter bases (provisioning was interrupted? run "
-			                          "'rampart-os provision' again)");
+			return tpm2_fail(err, rc, "reading the counter bases");
 		for (unsigned i = 0; i < ROT_COUNTER_COUNT; i++)
 			t->base[i] = rp_get_u64be(data->buffer + 8 * i);
 		Esys_Free(data);
 		return 0;
 	}
-	if (!create) {
-		*err = tmp;
-		return rp_error_prefix(err, "counter bases (run 'rampart-os provision' to finish provisioning)");
-	}
+	if (!create)
+		return rp_error_set(err, RP_E_PERMISSION,
+		                    "the counter bases index (NV 0x%08x) is not write-locked: provisioning did not finish, "
+		                    "and anyone who can reach the TPM could roll the counters back; run 'rampart-os "
+		                    "provision' again", TPM2_NV_BASES);
 	TPM2B_MAX_NV_BUFFER buf = {.size = bases_size};
+	uint64_t hw[ROT_COUNTER_COUNT];
 	for (unsigned i = 0; i < ROT_COUNTER_COUNT; i++) {
 		bool init = false;
-		uint64_t v = 0;
-		if (tpm2_nv_read_u64(t, t->nv[i], &v, &init, err) < 0)
+		if (tpm2_nv_read_u64(t, t->nv[i], &hw[i], &init, err) < 0)
 			return -1;
-		if (!init && (tpm2_nv_increment(t, t->nv[i], err) < 0 || tpm2_nv_read_u64(t, t->nv[i], &v, &init, err) < 0))
+		if (!init &&
+		    (tpm2_nv_increment(t, t->nv[i], err) < 0 || tpm2_nv_read_u64(t, t->nv[i], &hw[i], &init, err) < 0))
 			return -1;
-		t->base[i] = v;
-		rp_put_u64be(buf.buffer + 8 * i, v);
+		t->base[i] = hw[i];
 	}
-	if (tpm2_nv_define(t, TPM2_NV_BASES, TPM2_BASES_ATTRS, bases_size, &bases, err) < 0)
+	if (defined && (attrs & TPMA_NV_WRITTEN)) {
+		/* Written but never locked: keep what was written (the counters may have moved since),
+		 * as long as every base is one the counter has already passed. */
+		TPM2B_MAX_NV_BUFFER *data = NULL;
+		TSS2_RC rc = Esys_NV_Read(t->esys, bases, bases, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, bases_size,
+		                          0, &data);
+		if (rc != TSS2_RC_SUCCESS)
+			return tpm2_fail(err, rc, "reading the unlocked counter bases");
+		for (unsigned i = 0; i < ROT_COUNTER_COUNT; i++)
+			t->base[i] = rp_get_u64be(data->buffer + 8 * i);
+		Esys_Free(data);
+		for (unsigned i = 0; i < ROT_COUNTER_COUNT; i++)
+			if (t->base[i] > hw[i])
+				return rp_error_set(err, RP_E_CONFLICT,
+				                    "the unlocked counter bases index (NV 0x%08x) gives counter %u a base %llu "
+				                    "above its TPM value %llu; it was not written by Rampart: undefine the "
+				                    "index with the owner authorization and provision again",
+				                    TPM2_NV_BASES, i, (unsigned long long)t->base[i], (unsigned long long)hw[i]);
+	}
+	for (unsigned i = 0; i < ROT_COUNTER_COUNT; i++)
+		rp_put_u64be(buf.buffer + 8 * i, t->base[i]);
+	if (!defined && tpm2_nv_define(t, TPM2_NV_BASES, TPM2_BASES_ATTRS, bases_size, &bases, err) < 0)
 		return rp_error_prefix(err, "defining the counter bases");
 	TSS2_RC rc = Esys_NV_Write(t->esys, bases, bases, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &buf, 0);
 	if (rc != TSS2_RC_SUCCESS)
