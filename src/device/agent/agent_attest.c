@@ -13,6 +13,8 @@
 #include "common/json.h"
 #include "common/xalloc.h"
 #include "device/agent/agent_csr.h"
+#include "device/agent/agent_sched.h"
+#include "device/agent/agent_worker_msg.h"
 #include "device/monitor/monitor_client.h"
 
 static int cert_times(X509 *x, int64_t *nb, int64_t *na)
@@ -63,13 +65,18 @@ static int save_status(const char *dir, const struct agent_result *res, int64_t 
 	json_t *j = json_pack("{s:b, s:s, s:I, s:I, s:I, s:s}", "ok", res->ok, "device_id", res->device_id, "time",
 	                      (json_int_t)now, "not_before", (json_int_t)res->not_before, "not_after",
 	                      (json_int_t)res->not_after, "reason", res->reason);
+	if (!j) /* not expected: fail() made the reason printable ASCII */
+		return rp_error_set(&err, RP_E_INTERNAL, "the attestation status is not valid JSON text");
 	_cleanup_free_ char *txt = rp_json_dump(j);
 	json_decref(j);
 	return write_in(dir, "status.json", txt, 0644, &err);
 }
 
+/* The error chain is cut at a byte limit, possibly inside a UTF-8 character of a message the service
+ * sent: made printable first, so the status file, the log and the worker's result all take it. */
 static int fail(struct agent_result *res, rp_error *err)
 {
+	agent_worker_reason_sanitize(err->message);
 	snprintf(res->reason, sizeof(res->reason), "%s", err->message);
 	return -1;
 }
@@ -164,6 +171,20 @@ static int round_trip(const struct agent_config *cfg, const char *dir, struct ag
 	return 0;
 }
 
+/* An issued certificate that lapses before the next round could renew it fails the round, so the
+ * agent backs off rather than attesting again at once (agent_sched.h). The certificates stay
+ * installed: they are the newest the service issued, replacing them again would not help, and if
+ * the device's clock is what is wrong they still serve relying parties whose clocks are right. */
+static int check_validity(const struct agent_result *res, rp_error *err)
+{
+	char why[AGENT_SCHED_WHY_MAX];
+	if (agent_sched_cert_check((int64_t)time(NULL), res->not_before, res->not_after, why, sizeof(why)) < 0)
+		return rp_error_set(err, RP_E_EXPIRED, "%s", why);
+	if (why[0])
+		rp_log_event(RP_LOG_WARNING, "agent.attest.clock", "%s", why);
+	return 0;
+}
+
 int agent_attest_once(const struct agent_config *cfg, int64_t now, struct agent_result *res, rp_error *err)
 {
 	memset(res, 0, sizeof(*res));
@@ -171,6 +192,8 @@ int agent_attest_once(const struct agent_config *cfg, int64_t now, struct agent_
 	if (rp_mkdir_p(dir, 0700, err) < 0)
 		return fail(res, err);
 	int rc = round_trip(cfg, dir, res, err);
+	if (rc == 0)
+		rc = check_validity(res, err);
 	res->ok = rc == 0;
 	if (rc < 0)
 		fail(res, err);

@@ -35,7 +35,9 @@ struct agent_result {
 };
 
 /* Attest once; on success the new certificates are in place. Never leaves a key without its
- * certificate: keys and certificates are written to new files first, then renamed. */
+ * certificate: keys and certificates are written to new files first, then renamed. A certificate
+ * that expires within AGENT_RESCHEDULE_MIN_SECONDS of the device's clock fails the round
+ * (agent_sched_cert_check) but stays installed. RES->reason is printable ASCII. */
 int agent_attest_once(const struct agent_config *cfg, int64_t now, struct agent_result *res,
                       rp_error *err) RP_MUST_CHECK;
 

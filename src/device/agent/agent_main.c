@@ -146,6 +146,7 @@ static void run_job(const struct agent_opts *o, enum agent_worker_kind kind, boo
 		rp_error_set(&err, RP_E_INTERNAL, "the agent worker answered a different job");
 	memset(res, 0, sizeof(*res));
 	res->kind = kind;
+	agent_worker_reason_sanitize(err.message);
 	snprintf(res->reason, sizeof(res->reason), "%s", err.message);
 	rp_log_event(RP_LOG_ERROR, kind == AGENT_WORKER_ATTEST ? "agent.attest.failed" : "agent.update.failed", "%s",
 	             err.message);
@@ -196,7 +197,13 @@ static char *status_json(const struct agent_worker_result *last, int64_t next_at
 	                      "not_before", (json_int_t)last->not_before, "not_after", (json_int_t)last->not_after,
 	                      "next_attestation", (json_int_t)next_at, "consecutive_failures", (json_int_t)failures,
 	                      "reason", last->reason);
-	json_object_set_new(j, "update", update_json(us));
+	json_t *u = update_json(us);
+	if (!j || !u) { /* not expected: reasons are printable ASCII (agent_worker_msg.h) */
+		json_decref(j);
+		json_decref(u);
+		return xstrdup("{\"ok\":false,\"error\":\"the agent's status is not valid JSON text\"}");
+	}
+	json_object_set_new(j, "update", u);
 	char *txt = rp_json_dump(j);
 	json_decref(j);
 	return txt;

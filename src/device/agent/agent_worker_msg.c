@@ -9,6 +9,13 @@ static bool reason_byte_ok(uint8_t c)
 	return c >= 0x20 && c < 0x7f;
 }
 
+void agent_worker_reason_sanitize(char *s)
+{
+	for (; *s; s++)
+		if (!reason_byte_ok((uint8_t)*s))
+			*s = '?';
+}
+
 void agent_worker_msg_encode(const struct agent_worker_result *res, rp_buf *out)
 {
 	rp_buf_u8(out, AGENT_WORKER_MSG_VERSION);

@@ -32,6 +32,11 @@ struct agent_worker_result {
 	char reason[AGENT_WORKER_REASON_MAX + 1];
 };
 
+/* Replace, in place, every byte of the NUL-terminated S that may not travel in a reason with '?':
+ * controls and all non-ASCII bytes. An error chain is cut at a byte limit and may end inside a
+ * UTF-8 character; after this it is printable ASCII, so JSON encoders and log lines accept it. */
+void agent_worker_reason_sanitize(char *s);
+
 /* Append the message for RES to OUT (a reason longer than the maximum is cut). */
 void agent_worker_msg_encode(const struct agent_worker_result *res, rp_buf *out);
 
