@@ -309,6 +309,17 @@ static int update_targets(tuf_client *c, int64_t now, rp_error *err)
 	size_t raw_len = 0;
 	if (fetch_described(c, TUF_ROLE_TARGETS, &info, c->cfg.targets_max_len, &fresh, &raw, &raw_len, err) < 0)
 		return -1;
+	/* The snapshot's rollback check is gone once a root rotation made the client forget the old
+	 * snapshot (5.3.11), so compare with the stored targets too, as long as the current root still
+	 * vouches for it (a rotated targets key may start over). */
+	if (c->targets.doc && fresh.version < c->targets.version &&
+	    tuf_meta_verify(&c->root, TUF_ROLE_TARGETS, &c->targets, NULL) == 0) {
+		rp_error_set(err, RP_E_VERIFY,
+		             "targets version %" PRId64 " is older than the trusted %" PRId64 " (rollback attack)",
+		             fresh.version, c->targets.version);
+		tuf_meta_free(&fresh);
+		return -1;
+	}
 	if (tuf_meta_check_expiry(&fresh, now, err) < 0 || persist(c, TUF_ROLE_TARGETS, raw, raw_len, err) < 0) {
 		tuf_meta_free(&fresh);
 		return -1;

@@ -91,6 +91,56 @@ static int parse_role_entry(json_t *roles, const char *name, rp_error *err)
 	return 0;
 }
 
+/* The one spelling of a key Rampart accepts: a P-256 SubjectPublicKeyInfo with the named curve and
+ * an uncompressed point, as PEM with 64-column lines and a final newline (what OpenSSL, mbedTLS and
+ * python-cryptography write). TUF key IDs hash the key's JSON, so every other spelling of the same
+ * key (text around the PEM, other line breaks, a certificate, a compressed point) would give it a
+ * second key ID. */
+static const uint8_t P256_SPKI_PREFIX[] = {0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce,
+                                           0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d,
+                                           0x03, 0x01, 0x07, 0x03, 0x42, 0x00, 0x04};
+#define P256_SPKI_LEN (sizeof(P256_SPKI_PREFIX) + 64)
+#define PEM_HEADER "-----BEGIN PUBLIC KEY-----\n"
+#define PEM_FOOTER "-----END PUBLIC KEY-----\n"
+
+static bool pem_is_canonical(const char *pem, const uint8_t *der, size_t der_len)
+{
+	_cleanup_free_ char *b64 = rp_base64_encode(der, der_len);
+	size_t b64_len = strlen(b64);
+	size_t cap = sizeof(PEM_HEADER) + b64_len + b64_len / 64 + 1 + sizeof(PEM_FOOTER);
+	_cleanup_free_ char *want = xmalloc(cap);
+	size_t off = 0;
+	memcpy(want, PEM_HEADER, sizeof(PEM_HEADER) - 1);
+	off += sizeof(PEM_HEADER) - 1;
+	for (size_t i = 0; i < b64_len; i += 64) {
+		size_t n = b64_len - i < 64 ? b64_len - i : 64;
+		memcpy(want + off, b64 + i, n);
+		off += n;
+		want[off++] = '\n';
+	}
+	memcpy(want + off, PEM_FOOTER, sizeof(PEM_FOOTER));
+	return strcmp(pem, want) == 0;
+}
+
+/* The identity of a public key, whatever key ID it is listed under: rp_key_id (SHA-256 of the DER
+ * SubjectPublicKeyInfo), which both crypto backends compute alike for a canonical key. */
+static int key_identity(const char *keyid, const char *pem, rp_key *pkey, uint8_t id[RP_KEY_ID_LEN], rp_error *err)
+{
+	_cleanup_free_ uint8_t *der = NULL;
+	size_t der_len = 0;
+	if (rp_key_public_der(pkey, &der, &der_len, err) < 0)
+		return rp_error_prefix(err, "key %.16s...", keyid);
+	if (der_len != P256_SPKI_LEN || memcmp(der, P256_SPKI_PREFIX, sizeof(P256_SPKI_PREFIX)) != 0 ||
+	    !pem_is_canonical(pem, der, der_len))
+		return rp_error_set(err, RP_E_INVALID,
+		                    "key %.16s...: \"public\" is not the canonical PEM of a P-256 public key (one "
+		                    "\"PUBLIC KEY\" block, 64-column lines, uncompressed point, nothing around it)",
+		                    keyid);
+	if (rp_key_id(pkey, id, err) < 0)
+		return rp_error_prefix(err, "key %.16s...", keyid);
+	return 0;
+}
+
 static int parse_root(json_t *sgn, rp_error *err)
 {
 	static const char *const allowed[] = {"_type", "spec_version", "version", "expires", "consistent_snapshot",
@@ -104,6 +154,11 @@ static int parse_root(json_t *sgn, rp_error *err)
 		return -1;
 	if (json_object_size(keys) > TUF_MAX_KEYS * TUF_ROLE_COUNT)
 		return rp_error_set(err, RP_E_LIMIT, "root lists more than %d keys", TUF_MAX_KEYS * TUF_ROLE_COUNT);
+	struct {
+		const char *keyid;
+		uint8_t id[RP_KEY_ID_LEN];
+	} seen[TUF_MAX_KEYS * TUF_ROLE_COUNT];
+	size_t n_seen = 0;
 	const char *keyid;
 	json_t *k;
 	json_object_foreach(keys, keyid, k) {
@@ -130,6 +185,16 @@ static int parse_root(json_t *sgn, rp_error *err)
 		if (strcmp(computed, keyid) != 0)
 			return rp_error_set(err, RP_E_INVALID, "key ID %.16s... does not match its key (expected %.16s...)",
 			                    keyid, computed);
+		/* Key IDs are unique now, but one key must not hide behind two of them either. */
+		if (key_identity(keyid, pub, pkey, seen[n_seen].id, err) < 0)
+			return -1;
+		for (size_t j = 0; j < n_seen; j++)
+			if (memcmp(seen[j].id, seen[n_seen].id, RP_KEY_ID_LEN) == 0)
+				return rp_error_set(err, RP_E_INVALID,
+				                    "keys %.16s... and %.16s... are the same public key (it would count twice "
+				                    "towards a threshold)",
+				                    seen[j].keyid, keyid);
+		seen[n_seen++].keyid = keyid;
 	}
 	if (json_object_size(roles) != TUF_ROLE_COUNT)
 		return rp_error_set(err, RP_E_INVALID, "roles must be exactly root, targets, snapshot and timestamp");
@@ -269,7 +334,8 @@ static json_t *role_of(const tuf_meta *root, enum tuf_role role)
 	return json_object_get(json_object_get(root->signed_obj, "roles"), tuf_role_name(role));
 }
 
-static bool key_signed(const char *keyid, json_t *key, const tuf_meta *md)
+/* True if KEY signed MD; ID receives the key's identity (see key_identity). */
+static bool key_signed(const char *keyid, json_t *key, const tuf_meta *md, uint8_t id[RP_KEY_ID_LEN])
 {
 	const char *keytype = json_string_value(json_object_get(key, "keytype"));
 	const char *scheme = json_string_value(json_object_get(key, "scheme"));
@@ -277,7 +343,7 @@ static bool key_signed(const char *keyid, json_t *key, const tuf_meta *md)
 		return false;
 	const char *pem = json_string_value(json_object_get(json_object_get(key, "keyval"), "public"));
 	_cleanup_key_ rp_key *pkey = rp_key_from_public_pem(pem, strlen(pem), NULL);
-	if (!pkey)
+	if (!pkey || rp_key_id(pkey, id, NULL) < 0)
 		return false;
 	json_t *sigs = json_object_get(md->doc, "signatures");
 	size_t i;
@@ -302,12 +368,19 @@ int tuf_meta_verify(const tuf_meta *root, enum tuf_role role, const tuf_meta *md
 	json_t *keys = json_object_get(root->signed_obj, "keys");
 	int64_t threshold = json_integer_value(json_object_get(r, "threshold"));
 	int64_t good = 0;
+	uint8_t signers[TUF_MAX_KEYS][RP_KEY_ID_LEN];
 	size_t i;
 	json_t *id;
-	/* Role key IDs are unique (checked when parsing), so each key counts at most once. */
+	/* Count distinct public keys, not key IDs: parse_root already refuses one key under two IDs,
+	 * and this keeps the threshold honest whatever root it is given. */
 	json_array_foreach(json_object_get(r, "keyids"), i, id) {
 		json_t *key = json_object_get(keys, json_string_value(id));
-		if (key && key_signed(json_string_value(id), key, md))
+		if (!key || good >= TUF_MAX_KEYS || !key_signed(json_string_value(id), key, md, signers[good]))
+			continue;
+		bool repeat = false;
+		for (int64_t j = 0; j < good && !repeat; j++)
+			repeat = memcmp(signers[j], signers[good], RP_KEY_ID_LEN) == 0;
+		if (!repeat)
 			good++;
 	}
 	if (good < threshold)

@@ -210,3 +210,73 @@ def test_director_must_agree_with_image_repository(repo, keys, tmp_path):
         dkeys["timestamp"], check=True)
     proc = run("rampart-tuf", *args, check=False)
     assert "version for target app.bin is not what was released" in proc.stderr
+
+
+def test_targets_rollback_refused_after_online_key_rotation(repo, keys, tmp_path):
+    """Rotating the snapshot and timestamp keys makes the client forget the old snapshot; the
+    targets version it trusts must still hold, or the old online keys' successor could serve an
+    older, validly signed targets list."""
+    trusted = repo / "metadata" / "1.root.json"
+    state = tmp_path / "state"
+    second = tmp_path / "second.bin"
+    second.write_bytes(b"second image\n")
+    run("rampart-tuf", "add-target", repo, second, "--targets-key", keys["targets"], check=True)
+    run("rampart-tuf", "sign", repo, "--snapshot-key", keys["snapshot"], "--timestamp-key", keys["timestamp"],
+        check=True)
+    run("rampart-tuf", "verify", repo, "--trusted-root", trusted, "--state", state, check=True)
+    targets = json.loads((repo / "metadata" / "targets.json").read_text())
+    assert targets["signed"]["version"] == 3
+    # Root 2 with new online keys; the repository serves the older targets 2 (still validly signed).
+    snapshot2 = make_key(tmp_path / "keys" / "snapshot2.pem")
+    run("rampart-tuf", "rotate-root", repo, "--old-root-key", keys["root"], "--snapshot-key", snapshot2,
+        "--timestamp-key", keys["timestamp2"], check=True)
+    shutil.copyfile(repo / "metadata" / "2.targets.json", repo / "metadata" / "targets.json")
+    run("rampart-tuf", "sign", repo, "--snapshot-key", snapshot2, "--timestamp-key", keys["timestamp2"],
+        check=True)
+    proc = run("rampart-tuf", "verify", repo, "--trusted-root", trusted, "--state", state, "--target", "second.bin",
+               check=False)
+    assert proc.returncode != 0
+    assert "targets version 2 is older than the trusted 3 (rollback attack)" in proc.stderr
+    # A device that never saw targets 3 takes the repository as it is: the refusal is the rollback.
+    out = run("rampart-tuf", "verify", repo, "--trusted-root", trusted, "--target", "app.bin", check=True).stdout
+    assert "target app.bin" in out
+
+
+def canonical_json(o):
+    """TUF's canonical JSON (only quote and backslash escaped), enough for key objects."""
+    if isinstance(o, dict):
+        return "{" + ",".join(canonical_json(k) + ":" + canonical_json(o[k]) for k in sorted(o)) + "}"
+    if isinstance(o, str):
+        return '"' + o.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    raise TypeError(type(o))
+
+
+@pytest.mark.parametrize("spelling,message", [
+    (lambda k: k["keyval"].__setitem__("public", "junk\n" + k["keyval"]["public"]),
+     "is not the canonical PEM of a P-256 public key"),
+    (lambda k: k["keyval"].__setitem__("note", "same key"), "are the same public key"),
+])
+def test_root_listing_one_key_twice_refused_by_both_backends(repo, tmp_path, spelling, message):
+    """One targets key listed under a second key ID (threshold 2) would let one signature count
+    twice; rampart-tuf (OpenSSL) and rampart-update (mbedTLS) both refuse such a root."""
+    root = json.loads((repo / "metadata" / "1.root.json").read_text())
+    keys, targets = root["signed"]["keys"], root["signed"]["roles"]["targets"]
+    key = json.loads(json.dumps(keys[targets["keyids"][0]]))
+    assert hashlib.sha256(canonical_json(key).encode()).hexdigest() == targets["keyids"][0]
+    spelling(key)
+    second = hashlib.sha256(canonical_json(key).encode()).hexdigest()
+    keys[second] = key
+    targets["keyids"].append(second)
+    targets["threshold"] = 2
+    bad = tmp_path / "bad-root.json"
+    bad.write_text(json.dumps(root))
+    proc = run("rampart-tuf", "verify", repo, "--trusted-root", bad, check=False)
+    assert proc.returncode != 0
+    assert message in proc.stderr
+    good = repo / "metadata" / "1.root.json"
+    proc = run("rampart-update", "init", "--state", tmp_path / "state", "--image-root", bad, "--director-root", good,
+               check=False)
+    assert proc.returncode != 0
+    assert message in proc.stderr
+    run("rampart-update", "init", "--state", tmp_path / "state", "--image-root", good, "--director-root", good,
+        check=True)

@@ -459,6 +459,155 @@ static void root_with_wrong_key_id_refused(void **state)
 	repo_free(&r);
 }
 
+/* --- one key under two key IDs --- */
+
+/* KEY's canonical key object with "public" replaced by PEM (NULL: kept) and, if EXTRA, one more
+ * keyval field; ID receives the key ID it hashes to. */
+static json_t *key_spelling(EVP_PKEY *key, const char *pem, bool extra, char id[TUF_KEYID_HEX_LEN + 1])
+{
+	rp_error err = RP_ERROR_INIT;
+	json_t *k = tuf_key_json(key, &err);
+	assert_non_null(k);
+	json_t *keyval = json_object_get(k, "keyval");
+	if (pem)
+		json_object_set_new(keyval, "public", json_string(pem));
+	if (extra)
+		json_object_set_new(keyval, "note", json_string("same key"));
+	assert_int_equal(tuf_key_id_of_json(k, id, &err), 0);
+	return k;
+}
+
+/* The "signed" root object SIGNED_ROOT lists targets key 0 a second time, spelled as K under ID,
+ * with a targets threshold of 2. */
+static void list_targets_key_again(json_t *signed_root, json_t *k, const char *id)
+{
+	json_object_set_new(json_object_get(signed_root, "keys"), id, k);
+	json_t *role = json_object_get(json_object_get(signed_root, "roles"), "targets");
+	json_t *keyids = json_object_get(role, "keyids");
+	json_array_remove(keyids, 1); /* keep only targets key 0 */
+	json_array_append_new(keyids, json_string(id));
+	json_object_set_new(role, "threshold", json_integer(2));
+}
+
+static char *junk_before(const char *pem) { return xasprintf("junk\n%s", pem); }
+static char *junk_after(const char *pem) { return xasprintf("%sjunk\n", pem); }
+static char *no_final_newline(const char *pem) { return xstrndup(pem, strlen(pem) - 1); }
+
+static char *crlf_lines(const char *pem)
+{
+	char *out = xmalloc(2 * strlen(pem) + 1);
+	size_t o = 0;
+	for (const char *p = pem; *p; p++) {
+		if (*p == '\n')
+			out[o++] = '\r';
+		out[o++] = *p;
+	}
+	out[o] = 0;
+	return out;
+}
+
+static char *wrapped_at_76(const char *pem)
+{
+	const char *body = pem + strlen("-----BEGIN PUBLIC KEY-----\n");
+	const char *end = strstr(body, "-----END");
+	_cleanup_free_ char *flat = xstrndup(body, (size_t)(end - body));
+	size_t w = 0;
+	for (size_t i = 0; flat[i]; i++)
+		if (flat[i] != '\n')
+			flat[w++] = flat[i];
+	flat[w] = 0;
+	assert_true(w > 76);
+	return xasprintf("-----BEGIN PUBLIC KEY-----\n%.76s\n%s\n-----END PUBLIC KEY-----\n", flat, flat + 76);
+}
+
+static void root_refuses_other_key_spellings(void **state)
+{
+	(void)state;
+	char *(*const spell[])(const char *) = {junk_before, junk_after, no_final_newline, crlf_lines, wrapped_at_76};
+	for (size_t i = 0; i < RP_ARRAY_SIZE(spell); i++) {
+		repo r;
+		repo_init(&r, 1, 1);
+		rp_error err = RP_ERROR_INIT;
+		_cleanup_free_ char *pem = rp_key_public_pem(r.targets_keys[0], &err);
+		assert_non_null(pem);
+		_cleanup_free_ char *other = spell[i](pem);
+		/* The PEM reader takes each spelling as the very same key, so a root listing it under its
+		 * own key ID must be refused, or one signature would meet a threshold of 2. */
+		_cleanup_pkey_ EVP_PKEY *same = rp_key_from_public_pem(other, strlen(other), NULL);
+		if (same)
+			assert_int_equal(EVP_PKEY_eq(same, r.targets_keys[0]), 1);
+		char id[TUF_KEYID_HEX_LEN + 1];
+		list_targets_key_again(r.root, key_spelling(r.targets_keys[0], other, false, id), id);
+		size_t len = 0;
+		_cleanup_free_ char *data = sign_serialize(r.root, r.root_keys, 1, &len);
+		tuf_meta m;
+		assert_int_equal(tuf_meta_parse((const uint8_t *)data, len, TUF_ROLE_ROOT, &m, &err), -1);
+		if (!strstr(err.message, "is not the canonical PEM of a P-256 public key"))
+			fail_msg("spelling %zu: unexpected error: %s", i, err.message);
+		repo_free(&r);
+	}
+}
+
+static void root_refuses_same_key_twice(void **state)
+{
+	(void)state;
+	repo r;
+	repo_init(&r, 1, 1);
+	rp_error err = RP_ERROR_INIT;
+	/* Canonical PEM, but an extra keyval field: another key ID for the same public key. */
+	char canonical_id[TUF_KEYID_HEX_LEN + 1], id[TUF_KEYID_HEX_LEN + 1];
+	assert_int_equal(tuf_key_id(r.targets_keys[0], canonical_id, &err), 0);
+	list_targets_key_again(r.root, key_spelling(r.targets_keys[0], NULL, true, id), id);
+	size_t len = 0;
+	_cleanup_free_ char *data = sign_serialize(r.root, r.root_keys, 1, &len);
+	tuf_meta m;
+	assert_int_equal(tuf_meta_parse((const uint8_t *)data, len, TUF_ROLE_ROOT, &m, &err), -1);
+	assert_non_null(strstr(err.message, "are the same public key"));
+	/* Both key IDs are named. */
+	char a[17], b[17];
+	snprintf(a, sizeof(a), "%.16s", canonical_id);
+	snprintf(b, sizeof(b), "%.16s", id);
+	assert_non_null(strstr(err.message, a));
+	assert_non_null(strstr(err.message, b));
+	repo_free(&r);
+}
+
+static void threshold_counts_public_keys_not_key_ids(void **state)
+{
+	(void)state;
+	repo r;
+	repo_init(&r, 1, 2);
+	rp_error err = RP_ERROR_INIT;
+	/* A root that got past parsing (see root_refuses_same_key_twice) with targets key 0 listed
+	 * twice, once with "junk" before the PEM, and a targets threshold of 2. */
+	mem_file *root_file = mem_find(&r.files, "root.json");
+	tuf_meta root;
+	assert_int_equal(tuf_meta_parse(root_file->data, root_file->len, TUF_ROLE_ROOT, &root, &err), 0);
+	_cleanup_free_ char *pem = rp_key_public_pem(r.targets_keys[0], &err);
+	_cleanup_free_ char *junk = junk_before(pem);
+	char canonical_id[TUF_KEYID_HEX_LEN + 1], id[TUF_KEYID_HEX_LEN + 1];
+	assert_int_equal(tuf_key_id(r.targets_keys[0], canonical_id, &err), 0);
+	list_targets_key_again(root.signed_obj, key_spelling(r.targets_keys[0], junk, false, id), id);
+	/* Targets signed once by key 0, the signature listed under both key IDs. */
+	_cleanup_json_ json_t *env = tuf_envelope_new(r.targets);
+	assert_int_equal(tuf_envelope_sign(env, r.targets_keys[0], &err), 0);
+	json_t *sigs = json_object_get(env, "signatures");
+	json_t *again = json_deep_copy(json_array_get(sigs, 0));
+	assert_string_equal(json_string_value(json_object_get(again, "keyid")), canonical_id);
+	json_object_set_new(again, "keyid", json_string(id));
+	json_array_append_new(sigs, again);
+	_cleanup_free_ char *data = NULL;
+	size_t len = 0;
+	assert_int_equal(tuf_envelope_serialize(env, &data, &len, &err), 0);
+	tuf_meta targets;
+	assert_int_equal(tuf_meta_parse((const uint8_t *)data, len, TUF_ROLE_TARGETS, &targets, &err), 0);
+	assert_int_equal(tuf_meta_verify(&root, TUF_ROLE_TARGETS, &targets, &err), -1);
+	assert_non_null(strstr(err.message, "valid signatures from 1 of the 2 targets keys"));
+	tuf_meta_free(&targets);
+	tuf_meta_free(&root);
+	repo_free(&r);
+}
+
 /* --- the client workflow --- */
 
 static void refresh_and_fetch_target(void **state)
@@ -882,6 +1031,56 @@ static void timestamp_key_rotation_recovers_from_fast_forward(void **state)
 	repo_free(&r);
 }
 
+static void targets_rollback_after_online_key_rotation(void **state)
+{
+	(void)state;
+	repo r;
+	repo_init(&r, 1, 1);
+	put_targets(&r, NOW + 30 * TUF_DAY_SECONDS, 1); /* targets 2 */
+	mem_file *t2 = mem_find(&r.files, "targets.json");
+	_cleanup_free_ uint8_t *old_targets = xmemdup(t2->data, t2->len);
+	size_t old_len = t2->len;
+	put_targets(&r, NOW + 30 * TUF_DAY_SECONDS, 1); /* targets 3 */
+	publish(&r);
+	device d;
+	device_init(&d, &r);
+	ASSERT_REFRESH_OK(&d, NOW);
+	assert_int_equal(d.client.targets.version, 3);
+	/* Root 2 rotates the snapshot and timestamp keys: the client forgets the old snapshot. The
+	 * repository then serves the still validly signed targets 2. */
+	rp_error err = RP_ERROR_INIT;
+	EVP_PKEY_free(r.snapshot_key);
+	EVP_PKEY_free(r.timestamp_key);
+	r.snapshot_key = keygen();
+	r.timestamp_key = keygen();
+	tuf_root_clear_role(r.root, TUF_ROLE_SNAPSHOT);
+	tuf_root_clear_role(r.root, TUF_ROLE_TIMESTAMP);
+	assert_int_equal(tuf_root_add_key(r.root, TUF_ROLE_SNAPSHOT, r.snapshot_key, &err), 0);
+	assert_int_equal(tuf_root_add_key(r.root, TUF_ROLE_TIMESTAMP, r.timestamp_key, &err), 0);
+	EVP_PKEY *k0[1] = {r.root_keys[0]};
+	put_root(&r, k0, 1, 1, k0, 1, 0);
+	mem_put(&r.files, "targets.json", old_targets, old_len);
+	assert_int_equal(tuf_signed_set_version(r.targets, 2, NOW + 30 * TUF_DAY_SECONDS, &err), 0);
+	r.snapshot_version = 0;
+	r.timestamp_version = 0;
+	publish(&r);
+	ASSERT_REFUSED(&d, NOW, RP_E_VERIFY, "targets version 2 is older than the trusted 3");
+	assert_int_equal(d.client.root.version, 2);
+	assert_int_equal(d.client.targets.version, 3);
+	/* After a reboot too: the stored targets 3 still holds the line. */
+	device_restart(&d, &r);
+	ASSERT_REFUSED(&d, NOW, RP_E_VERIFY, "targets version 2 is older than the trusted 3");
+	/* The repository moving forward to targets 4 is accepted. */
+	put_targets(&r, NOW + 30 * TUF_DAY_SECONDS, 1);
+	assert_int_equal(json_integer_value(json_object_get(r.targets, "version")), 3);
+	put_targets(&r, NOW + 30 * TUF_DAY_SECONDS, 1);
+	publish(&r);
+	ASSERT_REFRESH_OK(&d, NOW);
+	assert_int_equal(d.client.targets.version, 4);
+	device_free(&d);
+	repo_free(&r);
+}
+
 /* --- Uptane: image repository + director --- */
 
 typedef struct uptane {
@@ -1013,6 +1212,9 @@ int main(void)
 	    cmocka_unit_test(key_id_is_hash_of_canonical_key),
 	    cmocka_unit_test(parse_refuses_malformed),
 	    cmocka_unit_test(root_with_wrong_key_id_refused),
+	    cmocka_unit_test(root_refuses_other_key_spellings),
+	    cmocka_unit_test(root_refuses_same_key_twice),
+	    cmocka_unit_test(threshold_counts_public_keys_not_key_ids),
 	    cmocka_unit_test(refresh_and_fetch_target),
 	    cmocka_unit_test(attack_arbitrary_package),
 	    cmocka_unit_test(attack_endless_data),
@@ -1027,6 +1229,7 @@ int main(void)
 	    cmocka_unit_test(root_rotation_chain),
 	    cmocka_unit_test(root_rotation_needs_old_keys_and_exact_version),
 	    cmocka_unit_test(timestamp_key_rotation_recovers_from_fast_forward),
+	    cmocka_unit_test(targets_rollback_after_online_key_rotation),
 	    cmocka_unit_test(uptane_agreement),
 	    cmocka_unit_test(attack_compromised_director_key),
 	    cmocka_unit_test(attack_compromised_image_online_keys),
