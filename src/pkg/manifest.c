@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <inttypes.h>
 #include <stddef.h>
 #include <string.h>
 #include <strings.h>
@@ -922,7 +923,57 @@ json_t *manifest_to_json(const struct manifest *m)
 
 /* ---- Checks between two apps ---------------------------------------------------------------- */
 
-int manifest_check_conflicts(const struct manifest *a, const struct manifest *b, rp_error *err)
+/* 1 and *ID when RESOLVE knows ENTRY of capability CAP, 0 otherwise (no resolver, a type the
+ * resolver does not cover, or an entry it does not know: the caller compares spellings). */
+static int resolve_entry(manifest_resolve_fn resolve, void *ctx, const char *cap, const char *entry, uint32_t *id)
+{
+	rp_error scratch = RP_ERROR_INIT;
+	return resolve && resolve(ctx, cap, entry, id, &scratch) > 0 ? 1 : 0;
+}
+
+static int resource_conflict(const struct manifest *a, const struct manifest *b, const struct cap_def *d,
+                             manifest_resolve_fn resolve, void *ctx, rp_error *err)
+{
+	bool is_gpio = strcmp(d->name, "Gpio") == 0;
+	char **ia = *FIELD(&a->caps, char **, d->off), **ib = *FIELD(&b->caps, char **, d->off);
+	size_t na = *FIELD(&a->caps, size_t, d->count_off), nb = *FIELD(&b->caps, size_t, d->count_off);
+	char ka[RESOURCE_KEY_MAX], kb[RESOURCE_KEY_MAX], q1[QUOTE_BUF], q2[QUOTE_BUF];
+	uint32_t idb[MANIFEST_LIST_MAX];
+	bool rb[MANIFEST_LIST_MAX];
+	for (size_t j = 0; j < nb && j < MANIFEST_LIST_MAX; j++)
+		rb[j] = resolve_entry(resolve, ctx, d->name, ib[j], &idb[j]);
+	for (size_t i = 0; i < na; i++) {
+		uint32_t ida = 0;
+		int ra = resolve_entry(resolve, ctx, d->name, ia[i], &ida);
+		for (size_t j = 0; j < nb && j < MANIFEST_LIST_MAX; j++) {
+			bool same_id = false;
+			/* Both known to the board: its ids decide ("$SAMPLE_LED" and "8" may name one line).
+			 * Otherwise the spellings do, as they did without a board. */
+			if (ra && rb[j]) {
+				if (ida != idb[j])
+					continue;
+				same_id = true;
+			} else if (strcmp(resource_key(ia[i], is_gpio, ka), resource_key(ib[j], is_gpio, kb)) != 0) {
+				continue;
+			}
+			bool differ = strcmp(ia[i], ib[j]) != 0;
+			char as[QUOTE_BUF + 64] = "";
+			if (differ && same_id)
+				snprintf(as, sizeof(as), " (as %s; both are %s id %" PRIu32 " on the board)", quote(q2, ib[j]),
+				         d->name, ida);
+			else if (differ)
+				snprintf(as, sizeof(as), " (as %s)", quote(q2, ib[j]));
+			return rp_error_set(err, RP_E_CONFLICT,
+			                    "Capabilities.%s: resource %s%s is claimed by both %s (\"%s\") and %s (\"%s\"); "
+			                    "a peripheral has one owner",
+			                    d->name, quote(q1, ia[i]), as, a->component_id, a->name, b->component_id, b->name);
+		}
+	}
+	return 0;
+}
+
+int manifest_check_conflicts_resolved(const struct manifest *a, const struct manifest *b, manifest_resolve_fn resolve,
+                                      void *ctx, rp_error *err)
 {
 	/* The same component is a new version of one app: it takes over its own claims. */
 	if (strcmp(a->component_id, b->component_id) == 0)
@@ -930,21 +981,8 @@ int manifest_check_conflicts(const struct manifest *a, const struct manifest *b,
 	for (size_t k = 0; k < RP_ARRAY_SIZE(caps_table); k++) {
 		const struct cap_def *d = &caps_table[k];
 		if (d->kind == CAP_RESOURCES) {
-			bool is_gpio = strcmp(d->name, "Gpio") == 0;
-			char **ia = *FIELD(&a->caps, char **, d->off), **ib = *FIELD(&b->caps, char **, d->off);
-			size_t na = *FIELD(&a->caps, size_t, d->count_off), nb = *FIELD(&b->caps, size_t, d->count_off);
-			char ka[RESOURCE_KEY_MAX], kb[RESOURCE_KEY_MAX], q1[QUOTE_BUF], q2[QUOTE_BUF];
-			for (size_t i = 0; i < na; i++)
-				for (size_t j = 0; j < nb; j++)
-					if (strcmp(resource_key(ia[i], is_gpio, ka), resource_key(ib[j], is_gpio, kb)) == 0) {
-						const char *same = strcmp(ia[i], ib[j]) == 0 ? "" : " (as ";
-						return rp_error_set(err, RP_E_CONFLICT,
-						                    "Capabilities.%s: resource %s%s%s%s is claimed by both %s "
-						                    "(\"%s\") and %s (\"%s\"); a peripheral has one owner",
-						                    d->name, quote(q1, ia[i]), same, *same ? quote(q2, ib[j]) : "",
-						                    *same ? ")" : "", a->component_id, a->name, b->component_id,
-						                    b->name);
-					}
+			if (resource_conflict(a, b, d, resolve, ctx, err) < 0)
+				return -1;
 		} else if (d->kind == CAP_PORTS) {
 			uint16_t *pa = *FIELD(&a->caps, uint16_t *, d->off), *pb = *FIELD(&b->caps, uint16_t *, d->off);
 			size_t na = *FIELD(&a->caps, size_t, d->count_off), nb = *FIELD(&b->caps, size_t, d->count_off);
@@ -956,6 +994,28 @@ int manifest_check_conflicts(const struct manifest *a, const struct manifest *b,
 						                    "%s (\"%s\")",
 						                    d->name, pa[i], a->component_id, a->name, b->component_id,
 						                    b->name);
+		}
+	}
+	return 0;
+}
+
+int manifest_check_conflicts(const struct manifest *a, const struct manifest *b, rp_error *err)
+{
+	return manifest_check_conflicts_resolved(a, b, NULL, NULL, err);
+}
+
+int manifest_resolve_resources(const struct manifest *m, manifest_resolve_fn resolve, void *ctx, rp_error *err)
+{
+	for (size_t k = 0; k < RP_ARRAY_SIZE(caps_table); k++) {
+		const struct cap_def *d = &caps_table[k];
+		if (d->kind != CAP_RESOURCES)
+			continue;
+		char **items = *FIELD(&m->caps, char **, d->off);
+		size_t n = *FIELD(&m->caps, size_t, d->count_off);
+		for (size_t i = 0; i < n; i++) {
+			uint32_t id;
+			if (resolve(ctx, d->name, items[i], &id, err) < 0)
+				return rp_error_prefix(err, "app %s (\"%s\")", m->component_id, m->name);
 		}
 	}
 	return 0;

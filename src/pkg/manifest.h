@@ -111,6 +111,22 @@ json_t *manifest_to_json(const struct manifest *m);
  * with an RP_E_CONFLICT error naming the resource and both component IDs. */
 int manifest_check_conflicts(const struct manifest *a, const struct manifest *b, rp_error *err) RP_MUST_CHECK;
 
+/* Resolves peripheral entry ENTRY of capability CAP ("Gpio", "Uart", ...) to the id the device
+ * knows it by: 1 and *ID; 0 when CAP is not a kind the resolver covers (ExternalInterrupt); -1 and
+ * ERR when the device has no such peripheral. */
+typedef int (*manifest_resolve_fn)(void *ctx, const char *cap, const char *entry, uint32_t *id, rp_error *err);
+
+/* manifest_check_conflicts, comparing peripherals by what RESOLVE makes of them: two entries
+ * both resolved conflict when their ids are equal, whatever their spellings ("$SAMPLE_LED" and 8);
+ * a pair not both resolved is compared by spelling. RESOLVE NULL: spellings only. */
+int manifest_check_conflicts_resolved(const struct manifest *a, const struct manifest *b, manifest_resolve_fn resolve,
+                                      void *ctx, rp_error *err) RP_MUST_CHECK;
+
+/* -1 and ERR (naming the app and the entry) on the first peripheral entry of M that RESOLVE
+ * does not know. */
+int manifest_resolve_resources(const struct manifest *m, manifest_resolve_fn resolve, void *ctx,
+                               rp_error *err) RP_MUST_CHECK;
+
 /* App-to-app connections are allowed only when both sides declare each other. */
 bool manifest_allows_app_connection(const struct manifest *from, const struct manifest *to);
 

@@ -37,6 +37,7 @@
 #include "device/appmgr/deviceauth.h"
 #include "device/appmgr/storage.h"
 #include "device/appmgr/uidalloc.h"
+#include "device/broker/board.h"
 #include "pkg/manifest.h"
 
 #define APPMGR_MAX_APPS 64
@@ -397,10 +398,27 @@ static int check_new(struct appmgr *m, const struct manifest *mf, rp_error *err)
 		return rp_error_set(err, RP_E_UNSUPPORTED, "real-time capable apps are not supported by this manager");
 	if (m->napps == APPMGR_MAX_APPS)
 		return rp_error_set(err, RP_E_LIMIT, "already %d apps installed", APPMGR_MAX_APPS);
+	/* One owner per peripheral, compared by the ids the board (which the brokers use) gives the
+	 * entries; an entry the board does not define is refused, as its broker would refuse to start.
+	 * Without a board file, only the spellings can be compared (docs/decisions.md). */
+	struct board_source src = {.path = m->cfg.board_path};
+	_cleanup_(board_freep) struct board *board = NULL;
+	if (m->cfg.board_path) {
+		if (!(board = board_load(m->cfg.board_path, err)))
+			return rp_error_prefix(err, "checking the app's peripherals against the device's board");
+		src.board = board;
+		if (manifest_resolve_resources(mf, board_resolve_entry, &src, err) < 0)
+			return -1;
+	} else if (mf->caps.gpio_count + mf->caps.uart_count + mf->caps.i2c_master_count + mf->caps.spi_master_count +
+	           mf->caps.adc_count + mf->caps.pwm_count) {
+		rp_log_event(RP_LOG_WARNING, "app.install.no_board",
+		             "no board file: peripheral ownership of %s is checked by spelling only", mf->component_id);
+	}
 	for (size_t i = 0; i < m->napps; i++) {
 		if (strcmp(m->apps[i]->cid, mf->component_id) == 0)
 			continue; /* an update of the same app */
-		if (manifest_check_conflicts(m->apps[i]->manifest, mf, err) < 0)
+		if (manifest_check_conflicts_resolved(m->apps[i]->manifest, mf, board ? board_resolve_entry : NULL, &src,
+		                                      err) < 0)
 			return -1;
 	}
 	/* Fail closed at install: an app for another tenant never gets this device's certificate. */
@@ -605,8 +623,27 @@ static void app_log(struct app *a, enum rp_log_level lvl, const char *event, con
 	rp_log_event(lvl, event, "app %s (%s): %s", a->manifest->name, a->cid, what);
 }
 
+/* At each start: a log past half the cap moves to LEAF.1 (replacing the older one), so an app
+ * keeps at most two logs however often it restarts, each bounded by RLIMIT_FSIZE (the app's
+ * log) or the broker's own cap (broker.log). */
+static int rotate_log(struct appmgr *m, const struct app *a, const char *leaf, rp_error *err)
+{
+	_cleanup_free_ char *path = app_path(m, a->cid, leaf);
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : rp_error_set_errno(err, errno, "inspecting %s", path);
+	if (st.st_size <= (off_t)(SANDBOX_LOG_MAX_BYTES / 2))
+		return 0;
+	_cleanup_free_ char *old = xasprintf("%s.1", path);
+	if (rename(path, old) < 0)
+		return rp_error_set_errno(err, errno, "rotating %s", path);
+	return 0;
+}
+
 static int open_log(struct appmgr *m, const struct app *a, rp_error *err)
 {
+	if (rotate_log(m, a, "log", err) < 0 || rotate_log(m, a, "broker.log", err) < 0)
+		return -1;
 	_cleanup_free_ char *path = app_path(m, a->cid, "log");
 	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
@@ -782,6 +819,10 @@ static int prepare_app(struct appmgr *m, struct app *a, bool run_now, rp_error *
 		.broker_fd = broker_fd,
 		.log_fd = log_fd,
 		.tmp_bytes = m->cfg.tmp_bytes,
+		/* Never below a quota the app was granted: a single file may fill its storage or /tmp. */
+		.file_max_bytes = (uint64_t)a->manifest->caps.mutable_storage_kb * 1024 > m->cfg.tmp_bytes
+		                      ? (uint64_t)a->manifest->caps.mutable_storage_kb * 1024
+		                      : m->cfg.tmp_bytes,
 		.nofile = 256,
 		.nproc = m->cfg.pids_max,
 		.cgroup = &a->cg,

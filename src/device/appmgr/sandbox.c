@@ -369,6 +369,14 @@ RP_NORETURN static void child_main(struct plan *p)
 	set_limit(p, RLIMIT_CORE, 0, "RLIMIT_CORE");
 	set_limit(p, RLIMIT_MEMLOCK, 0, "RLIMIT_MEMLOCK");
 	set_limit(p, RLIMIT_MSGQUEUE, 0, "RLIMIT_MSGQUEUE");
+	/* Bounds the log on the state partition: fds 1 and 2 are a regular file opened for append,
+	 * and past this size a write fails with EFBIG. SIGXFSZ is ignored (the disposition survives
+	 * execve) so that a full log silences the app instead of killing it; storage and /tmp have
+	 * quotas of their own, which the limit is never below. */
+	set_limit(p, RLIMIT_FSIZE, s->file_max_bytes > SANDBOX_LOG_MAX_BYTES ? s->file_max_bytes : SANDBOX_LOG_MAX_BYTES,
+	          "RLIMIT_FSIZE");
+	struct sigaction ign = {.sa_handler = SIG_IGN};
+	must(p, sigaction(SIGXFSZ, &ign, NULL), "ignoring SIGXFSZ");
 	arrange_fds(p);
 	umask(077);
 	drop_privileges(p);

@@ -17,6 +17,9 @@
 /* DeviceAuthentication: the app's copy of the device certificate bundle, read-only. Its parent
  * /run is then provided by the device, so a package may not have a top-level "run". */
 #define SANDBOX_DEVICEAUTH_PATH "/run/rampart/deviceauth"
+/* RLIMIT_FSIZE floor: how far an app can grow its log (stdout/stderr, a regular file opened for
+ * append) in one run; the manager rotates it at each start (docs/threat-model.md). */
+#define SANDBOX_LOG_MAX_BYTES (1ull << 20)
 
 enum sandbox_landlock_mode {
 	SANDBOX_LANDLOCK_REQUIRED = 0, /* refuse to start when the kernel lacks required_abi */
@@ -36,6 +39,7 @@ struct sandbox_spec {
 	int broker_fd;             /* -1: none; else inherited as SANDBOX_BROKER_FD */
 	int log_fd;                /* becomes stdout and stderr */
 	uint64_t tmp_bytes;        /* size of /tmp */
+	uint64_t file_max_bytes;   /* RLIMIT_FSIZE (at least SANDBOX_LOG_MAX_BYTES; 0 means that) */
 	uint32_t nofile;           /* RLIMIT_NOFILE */
 	uint32_t nproc;            /* RLIMIT_NPROC (per uid; each app has its own uid) */
 	const struct cgroup_app *cgroup;

@@ -33,8 +33,6 @@ void board_free(struct board *b)
 	free(b);
 }
 
-RP_DEFINE_CLEANUP(struct board, board_free)
-
 /* Names: letters, digits, '_' and '-', so they can become C identifiers and manifest entries. */
 static int copy_name(const char *s, char out[BOARD_NAME_MAX + 1], const char *field, rp_error *err)
 {
@@ -422,4 +420,22 @@ struct board_periph *board_find_manifest(struct board *b, enum board_type type, 
 			return p;
 	}
 	return NULL;
+}
+
+int board_resolve_entry(void *ctx, const char *cap, const char *entry, uint32_t *id, rp_error *err)
+{
+	const struct board_source *src = ctx;
+	for (int t = 0; t < BOARD_TYPE_COUNT; t++) {
+		if (strcmp(cap, type_names[t]) != 0)
+			continue;
+		const struct board_periph *p = board_find_manifest(src->board, (enum board_type)t, entry);
+		if (!p)
+			return rp_error_set(err, RP_E_NOT_FOUND,
+			                    "Capabilities.%s entry \"%s\" is not defined by board \"%s\" (%s); add it to the "
+			                    "board definition or remove it from the manifest",
+			                    cap, entry, src->board->name, src->path ? src->path : "built in");
+		*id = p->id;
+		return 1;
+	}
+	return 0; /* not a board peripheral type (ExternalInterrupt) */
 }

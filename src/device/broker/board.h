@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "common/macros.h"
 
 #define BOARD_FILE_MAX (256u * 1024u)
 #define BOARD_PERIPHERALS_MAX 256
@@ -86,3 +87,15 @@ const char *board_type_name(enum board_type type);
 struct board_periph *board_find_id(struct board *b, enum board_type type, uint32_t id);
 /* Look up by a manifest entry ("$SAMPLE_LED", "ISU0", "8"); NULL when not on the board. */
 struct board_periph *board_find_manifest(struct board *b, enum board_type type, const char *entry);
+
+/* The board a device's apps are checked against at install, and the file it came from (errors). */
+struct board_source {
+	struct board *board;
+	const char *path;
+};
+/* A manifest_resolve_fn (pkg/manifest.h) over a struct board_source: the Gpio, Uart, I2cMaster,
+ * SpiMaster, Adc and Pwm entries resolve to the board's id for them, as the broker grants them;
+ * -1 when the board does not define the entry; 0 for other capabilities. */
+int board_resolve_entry(void *ctx, const char *cap, const char *entry, uint32_t *id, rp_error *err);
+
+RP_DEFINE_CLEANUP(struct board, board_free)

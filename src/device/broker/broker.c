@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/encoding.h"
@@ -31,6 +33,25 @@
 #define UART_CHUNK 1024
 
 enum chan_kind { CH_CONTROL, CH_PERIPH, CH_UART_SIM, CH_SYSEVENT, CH_APPCONN, CH_LINK };
+
+/* The event log lives on the state partition and the app drives what goes in it: bounded in
+ * size (one final log_truncated line), hex dumps bounded per event, and the events an app can
+ * cause at will (refusals, protocol errors) rate-limited, in broker.log and on stderr (the app's
+ * log) alike. The app manager rotates broker.log at each start (docs/threat-model.md). */
+#define BROKER_LOG_MAX_BYTES (1u << 20)
+#define BROKER_LOG_RESERVE 512  /* room kept for the log_truncated line */
+#define BROKER_LOG_HEX_MAX 64   /* data bytes shown per event; "length" has the total */
+#define BROKER_NOISY_PER_MINUTE 10
+#define BROKER_NOISY_MAX 1000   /* per kind, for the broker's lifetime (one app run) */
+
+enum noisy_kind { NOISY_DENIED, NOISY_PROTOCOL_ERROR, NOISY_KINDS };
+
+struct noisy {
+	int64_t window_ms;   /* start of the current minute; 0: none yet */
+	uint32_t in_window;  /* logged in it */
+	uint32_t suppressed; /* not logged in it */
+	uint32_t logged;     /* in all */
+};
 
 /* handle_control's answer for app.connect while the app manager decides: no response yet. */
 #define BROKER_DEFERRED (-1)
@@ -63,6 +84,9 @@ struct broker {
 	size_t spi_echo_len;
 	FILE *log;
 	uint64_t log_seq;
+	uint64_t log_bytes; /* size of the event log, ours and earlier runs' */
+	bool log_full;      /* BROKER_LOG_MAX_BYTES reached: nothing more is written */
+	struct noisy noisy[NOISY_KINDS];
 	int epfd;
 	struct chan *chans[BROKER_CHANNELS_MAX];
 	size_t nchans;
@@ -113,25 +137,83 @@ static void ev(struct broker *b, const char *event, const struct board_periph *p
 	}
 	line = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(rec);
-	if (line) {
-		fprintf(b->log, "%s\n", line);
-		fflush(b->log);
+	if (!line || b->log_full) {
 		free(line);
+		return;
 	}
+	size_t n = strlen(line) + 1;
+	if (b->log_bytes + n > BROKER_LOG_MAX_BYTES - BROKER_LOG_RESERVE) {
+		/* The last line: says where the log stopped (the reserve always fits it). */
+		free(line);
+		rec = json_pack("{s:I, s:s, s:s, s:I}", "seq", (json_int_t)b->log_seq, "event", "log_truncated", "app",
+		                b->policy->app_name, "bytes", (json_int_t)b->log_bytes);
+		line = rec ? json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+		json_decref(rec);
+		b->log_full = true;
+		rp_log_event(RP_LOG_WARNING, "broker.log_truncated", "app %s: event log reached %u bytes; no more events "
+		             "are logged until the app restarts", b->policy->app_name, (unsigned)BROKER_LOG_MAX_BYTES);
+		if (!line)
+			return;
+		n = strlen(line) + 1;
+	}
+	fprintf(b->log, "%s\n", line);
+	fflush(b->log);
+	b->log_bytes += n;
+	free(line);
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Whether to log one more event of KIND (named EVENT): the first BROKER_NOISY_PER_MINUTE a
+ * minute, then one summary line for the rest when the next minute's first one comes, and
+ * nothing after BROKER_NOISY_MAX. */
+static bool noisy_allow(struct broker *b, enum noisy_kind kind, const char *event)
+{
+	struct noisy *n = &b->noisy[kind];
+	int64_t now = mono_ms();
+	if (n->window_ms == 0 || now - n->window_ms >= 60000) {
+		if (n->suppressed > 0 && n->logged < BROKER_NOISY_MAX) {
+			rp_log_event(RP_LOG_WARNING, "broker.suppressed", "app %s: %" PRIu32 " more %s events in a minute "
+			             "were not logged", b->policy->app_name, n->suppressed, event);
+			ev(b, "suppressed", NULL, "{s:s, s:I}", "kind", event, "count", (json_int_t)n->suppressed);
+		}
+		n->window_ms = now;
+		n->in_window = 0;
+		n->suppressed = 0;
+	}
+	if (n->in_window >= BROKER_NOISY_PER_MINUTE || n->logged >= BROKER_NOISY_MAX) {
+		n->suppressed++;
+		return false;
+	}
+	n->in_window++;
+	if (++n->logged == BROKER_NOISY_MAX) {
+		rp_log_event(RP_LOG_WARNING, "broker.suppressed", "app %s: %u %s events logged; no more are logged "
+		             "until the app restarts", b->policy->app_name, (unsigned)BROKER_NOISY_MAX, event);
+		ev(b, "suppressed", NULL, "{s:s, s:I, s:b}", "kind", event, "count", (json_int_t)BROKER_NOISY_MAX, "final",
+		   1);
+	}
+	return true;
 }
 
 static void ev_hex(struct broker *b, const char *event, const struct board_periph *p, const char *key,
                    const uint8_t *data, size_t len, uint32_t address)
 {
-	_cleanup_free_ char *hex = rp_hex_encode(data, len);
+	_cleanup_free_ char *hex = rp_hex_encode(data, len < BROKER_LOG_HEX_MAX ? len : BROKER_LOG_HEX_MAX);
 	if (p && p->type == BOARD_I2C)
-		ev(b, event, p, "{s:i, s:s}", "address", (int)address, key, hex);
+		ev(b, event, p, "{s:i, s:s, s:I}", "address", (int)address, key, hex, "length", (json_int_t)len);
 	else
-		ev(b, event, p, "{s:s}", key, hex);
+		ev(b, event, p, "{s:s, s:I}", key, hex, "length", (json_int_t)len);
 }
 
 static int deny(struct broker *b, const char *request, uint32_t id, int errnum, const char *why)
 {
+	if (!noisy_allow(b, NOISY_DENIED, "denied"))
+		return errnum;
 	rp_log_event(RP_LOG_WARNING, "broker.denied", "app %s: %s %" PRIu32 " refused (%s): %s", b->policy->app_name,
 	             request, id, strerror(errnum), why);
 	ev(b, "denied", NULL, "{s:s, s:I, s:s, s:s}", "request", request, "request_id", (json_int_t)id, "errno",
@@ -181,6 +263,11 @@ struct broker *broker_new(struct board *board, const struct broker_policy *polic
 			broker_free(b);
 			return NULL;
 		}
+		/* Earlier runs count: a log already at its cap stays there. */
+		struct stat st;
+		if (fstat(fd, &st) == 0 && st.st_size > 0)
+			b->log_bytes = (uint64_t)st.st_size;
+		b->log_full = b->log_bytes + BROKER_LOG_RESERVE >= BROKER_LOG_MAX_BYTES;
 	}
 	b->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (b->epfd < 0) {
@@ -263,6 +350,8 @@ static struct chan *chan_new_pair(struct broker *b, enum chan_kind kind, int typ
 
 static void protocol_error_msg(struct broker *b, const char *why)
 {
+	if (!noisy_allow(b, NOISY_PROTOCOL_ERROR, "protocol_error"))
+		return;
 	rp_log_event(RP_LOG_WARNING, "broker.protocol_error", "app %s: %s", b->policy->app_name, why);
 	ev(b, "protocol_error", NULL, "{s:s}", "reason", why);
 }
@@ -753,6 +842,8 @@ static int handle_control(struct broker *b, const struct broker_msg *req, struct
 		const char *proto = req->dir == BROKER_NET_TCP ? "tcp" : "udp";
 		int r = req->type == BROKER_NET_CONNECT ? broker_net_connect(pol, &no, req, app_fd, &why)
 		                                        : broker_net_listen(pol, req, app_fd, &why);
+		if (r != 0 && !noisy_allow(b, NOISY_DENIED, "denied"))
+			return r;
 		if (r != 0) {
 			ev(b, "denied", NULL, "{s:s, s:s, s:s, s:I, s:s, s:s}", "request", what, "host",
 			   req->type == BROKER_NET_CONNECT ? req->host : "", "protocol", proto, "port", (json_int_t)req->id,
@@ -961,6 +1052,8 @@ static int handle_periph(struct broker *b, struct chan *c, const struct broker_m
 
 static void protocol_error(struct broker *b, struct chan *c, const char *why)
 {
+	if (!noisy_allow(b, NOISY_PROTOCOL_ERROR, "protocol_error"))
+		return;
 	rp_log_event(RP_LOG_WARNING, "broker.protocol_error", "app %s: %s; closing the channel", b->policy->app_name, why);
 	ev(b, "protocol_error", c->p, "{s:s}", "reason", why);
 }
