@@ -37,6 +37,8 @@
 #define BOOT_RESTART_BACKOFF_MAX_MS 30000
 /* Bound on slot decisions in one run: attempts of a pending slot plus the switches between slots. */
 #define BOOT_MAX_ROUNDS (2 * BOOT_ATTEMPTS_MAX + 4)
+/* Floor catch-up steps in one power-on (each at most ROT_COUNTER_MAX_STEP). */
+#define BOOT_FLOOR_CATCHUP_STEPS 8
 
 struct boot_child {
 	pid_t pid; /* also its process group; 0 when not running */
@@ -412,6 +414,26 @@ static int rollback(struct boot_ctx *c, uint64_t version, const char *reason, rp
 	return 0;
 }
 
+/* The lowest version allowed to boot: the floor, or the version the boot-state record says was
+ * committed when that is higher (a power cut between the commit record and the floor advance). A
+ * record rebuilt from the slots carries the floor itself, so this never trusts more than the slots. */
+static uint64_t lowest_bootable(const struct boot_ctx *c)
+{
+	return c->st.committed_version > c->floor ? c->st.committed_version : c->floor;
+}
+
+static int below_floor(const struct boot_ctx *c, unsigned slot, uint64_t version, rp_error *err)
+{
+	if (c->st.committed_version > c->floor)
+		return rp_error_set(err, RP_E_VERIFY,
+		                    "slot %s: version %llu is below the committed version %llu (rollback refused; the OS "
+		                    "version floor %llu has not caught up yet)",
+		                    boot_state_slot_name(slot), (unsigned long long)version,
+		                    (unsigned long long)c->st.committed_version, (unsigned long long)c->floor);
+	return rp_error_set(err, RP_E_VERIFY, "slot %s: version %llu is below the OS version floor %llu (rollback refused)",
+	                    boot_state_slot_name(slot), (unsigned long long)version, (unsigned long long)c->floor);
+}
+
 /* The active slot cannot be used at all (does not verify, below the floor): switch to the other
  * slot if it verifies; fails when neither does. */
 static int switch_away(struct boot_ctx *c, const char *reason, rp_error *err)
@@ -420,10 +442,10 @@ static int switch_away(struct boot_ctx *c, const char *reason, rp_error *err)
 	rp_log_event(RP_LOG_ERROR, "boot.slot.refused", "%s", reason);
 	rp_error e = RP_ERROR_INIT;
 	_cleanup_package_ struct package *pkg = boot_slot_open(c->o->state_dir, other, &c->trust, &e);
-	if (pkg && pkg->md.version < c->floor)
-		rp_error_set(&e, RP_E_VERIFY, "slot %s: version %llu is below the OS version floor %llu",
-		             boot_state_slot_name(other), (unsigned long long)pkg->md.version, (unsigned long long)c->floor);
-	if (!pkg || pkg->md.version < c->floor)
+	uint64_t lowest = lowest_bootable(c);
+	if (pkg && pkg->md.version < lowest)
+		below_floor(c, other, pkg->md.version, &e);
+	if (!pkg || pkg->md.version < lowest)
 		return rp_error_set(err, RP_E_VERIFY, "no bootable slot: %s; and %s", reason, e.message);
 	bool was_pending = c->st.pending;
 	c->st.bad_mask |= (uint8_t)(1u << bad);
@@ -522,18 +544,34 @@ static void supervise(struct boot_ctx *c, struct boot_runtime *rt)
 	rp_log_event(RP_LOG_NOTICE, "boot.stopping", "stopping the components");
 }
 
-/* Verify the active slot and check its version against the floor; NULL with the reason in ERR. */
+/* Verify the active slot and check its version against the floor and the committed version; NULL
+ * with the reason in ERR. */
 static struct package *verify_active(struct boot_ctx *c, rp_error *err)
 {
 	struct package *pkg = boot_slot_open(c->o->state_dir, c->st.active, &c->trust, err);
-	if (pkg && pkg->md.version < c->floor) {
-		rp_error_set(err, RP_E_VERIFY, "slot %s: version %llu is below the OS version floor %llu (rollback refused)",
-		             boot_state_slot_name(c->st.active), (unsigned long long)pkg->md.version,
-		             (unsigned long long)c->floor);
+	if (pkg && pkg->md.version < lowest_bootable(c)) {
+		below_floor(c, c->st.active, pkg->md.version, err);
 		package_free(pkg);
 		return NULL;
 	}
 	return pkg;
+}
+
+/* Raise the floor towards TARGET in steps the root of trust accepts (ROT_COUNTER_MAX_STEP each),
+ * at most BOOT_FLOOR_CATCHUP_STEPS of them per power-on; c->floor follows every step taken. */
+static int floor_catch_up(struct boot_ctx *c, rot *r, uint64_t target, rp_error *err)
+{
+	for (int i = 0; i < BOOT_FLOOR_CATCHUP_STEPS && c->floor < target; i++) {
+		uint64_t next = target - c->floor > ROT_COUNTER_MAX_STEP ? c->floor + ROT_COUNTER_MAX_STEP : target;
+		boot_fault_point("boot.floor.catch-up");
+		if (rot_counter_advance_to(r, BOOT_ROT_COUNTER_OS_FLOOR, next, err) < 0)
+			return -1;
+		c->floor = next;
+	}
+	if (c->floor < target)
+		return rp_error_set(err, RP_E_LIMIT, "reached %llu after %d steps of at most %d, the limit for one boot",
+		                    (unsigned long long)c->floor, BOOT_FLOOR_CATCHUP_STEPS, ROT_COUNTER_MAX_STEP);
+	return 0;
 }
 
 /* Before anything from the bundle runs: read the floor, catch it up to a committed slot, and
@@ -566,13 +604,17 @@ static int rot_phase(struct boot_ctx *c, const struct package *pkg, bool read_on
 	if (!c->st.pending && target > c->floor) {
 		/* A commit whose floor advance was cut short (power loss, busy root of trust). Only up to
 		 * the version recorded as committed: a bundle that never passed its health check (no
-		 * fallback left) must not raise the floor. */
-		if (rot_counter_advance_to(r, BOOT_ROT_COUNTER_OS_FLOOR, target, err) < 0)
-			return rp_error_prefix(err, "catching the OS version floor up to committed version %llu",
-			                       (unsigned long long)target);
-		c->floor = target;
-		rp_log_event(RP_LOG_NOTICE, "boot.floor.advanced", "OS version floor caught up to %llu",
-		             (unsigned long long)c->floor);
+		 * fallback left) must not raise the floor. Best effort: the verified bundle runs even when
+		 * the floor cannot follow now, as after floor_advance; the next boot tries again. */
+		rp_error e = RP_ERROR_INIT;
+		if (floor_catch_up(c, r, target, &e) < 0)
+			rp_log_event(RP_LOG_WARNING, "boot.floor.deferred",
+			             "could not catch the OS version floor up to committed version %llu (%s); the floor "
+			             "stays at %llu and the next boot tries again",
+			             (unsigned long long)target, e.message, (unsigned long long)c->floor);
+		else
+			rp_log_event(RP_LOG_NOTICE, "boot.floor.advanced", "OS version floor caught up to %llu",
+			             (unsigned long long)c->floor);
 	}
 	uint8_t digest[RP_SHA256_LEN];
 	rp_sha256_buf(pkg->data, pkg->len, digest);

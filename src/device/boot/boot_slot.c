@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "device/boot/boot_fault.h"
+#include "device/rot/rot.h"
 #include "pkg/package_stream.h"
 
 char *boot_dir_path(const char *state_dir)
@@ -305,6 +306,16 @@ static int check_bundle(const struct boot_install_request *req, const struct pac
 		return rp_error_set(err, RP_E_VERIFY,
 		                    "version %llu is below the device's OS version floor %llu: downgrades are refused",
 		                    (unsigned long long)md->version, (unsigned long long)floor);
+	/* The floor follows a committed version in steps of at most ROT_COUNTER_MAX_STEP (a bound that
+	 * keeps one bad counter write from exhausting a TPM NV counter): a longer jump would leave the
+	 * floor behind the running version, so it is refused before it can be installed. */
+	if (md->version - floor > ROT_COUNTER_MAX_STEP)
+		return rp_error_set(err, RP_E_VERIFY,
+		                    "version %llu is more than %d above the device's OS version floor %llu: the floor "
+		                    "advances at most %d versions per update, so install an intermediate version "
+		                    "(at most %llu) first",
+		                    (unsigned long long)md->version, ROT_COUNTER_MAX_STEP, (unsigned long long)floor,
+		                    ROT_COUNTER_MAX_STEP, (unsigned long long)(floor + ROT_COUNTER_MAX_STEP));
 	if (cur_ok && md->version <= cur_version)
 		return rp_error_set(err, RP_E_VERIFY,
 		                    "version %llu is not newer than the running version %llu (slot %s): "

@@ -503,8 +503,17 @@ static int check(struct update_config *cfg, struct update_status *st, int64_t no
 					continue;
 				}
 				rp_error e = RP_ERROR_INIT;
-				if (apply_target(cfg, st, &plan[i], dl, now, rep, &e) < 0 && !rp_error_is_set(&first))
-					first = e;
+				if (apply_target(cfg, st, &plan[i], dl, now, rep, &e) < 0) {
+					if (!rp_error_is_set(&first))
+						first = e;
+					/* Packages after a trust update may be signed by the keys it brings: without
+					 * them their signatures would fail and be recorded as permanent refusals.
+					 * They wait for the next check, unless this trust update is refused for good
+					 * (it will never bring its keys). */
+					if (strcmp(plan[i].type, UPDATE_TYPE_TRUST) == 0 &&
+					    !update_status_done(st, plan[i].t->name, plan[i].t->sha256))
+						break;
+				}
 			}
 			if (rp_error_is_set(&first)) {
 				if (err)

@@ -148,6 +148,53 @@ static int read_u64_file(const char *path, uint64_t *out, rp_error *err)
 	return rp_parse_u64((char *)buf, 0, UINT64_MAX, out, err);
 }
 
+/* A key set that no longer holds the key which signed the OS bundle the device boots would leave
+ * no bootable slot once the new bundle fails to arrive or power is cut before it is installed:
+ * refused (not permanently) while a bundle the boot stage would run verifies only under the
+ * current keys. */
+static int check_running_bundle(const char *state_dir, const struct trust_collect *c, rp_error *err)
+{
+	struct boot_trust cur, cand = {.nkeys = 0};
+	if (boot_trust_load(state_dir, &cur, err) < 0)
+		return -1;
+	int rc = 0;
+	for (size_t i = 0; i < c->n && rc == 0; i++) {
+		cand.keys[i] = rp_key_from_public_pem(c->pems[i], c->lens[i], err);
+		rc = cand.keys[i] ? 0 : rp_error_prefix(err, "trust update: %s", c->names[i]);
+		cand.nkeys += cand.keys[i] != NULL;
+	}
+	_cleanup_free_ char *state_path = boot_state_path(state_dir);
+	struct boot_state st;
+	bool have_state = boot_state_load(state_path, &st, NULL) == 0;
+	/* With a record: the active slot, and while it is pending also the fallback it rolls back to;
+	 * each of them that verifies now must verify after. Without one: at least one slot must. */
+	unsigned lost = 0, kept = 0;
+	char reason[RP_ERROR_MESSAGE_MAX] = "";
+	for (unsigned slot = 0; rc == 0 && slot < BOOT_SLOTS; slot++) {
+		if (have_state && slot != st.active && !(st.pending && slot == st.previous))
+			continue;
+		struct package_stream_result res;
+		rp_error e = RP_ERROR_INIT;
+		if (boot_slot_verify(state_dir, slot, &cur, &res, &e) < 0)
+			continue;
+		if (boot_slot_verify(state_dir, slot, &cand, &res, &e) == 0) {
+			kept++;
+		} else {
+			lost++;
+			if (!reason[0])
+				snprintf(reason, sizeof(reason), "%s", e.message);
+		}
+	}
+	if (rc == 0 && lost > 0 && (have_state || kept == 0))
+		rc = rp_error_set(err, RP_E_CONFLICT,
+		                  "the new trusted keys do not include the key that signed the running OS bundle (%s); "
+		                  "install an OS bundle signed by a key in both sets first, then this trust update",
+		                  reason);
+	boot_trust_free(&cur);
+	boot_trust_free(&cand);
+	return rc;
+}
+
 static int install_trust(const struct update_config *cfg, struct package *pkg, bool *permanent, rp_error *err)
 {
 	/* Anti-rollback for the key set: an older trust update could bring back a revoked key. */
@@ -176,6 +223,9 @@ static int install_trust(const struct update_config *cfg, struct package *pkg, b
 	}
 	if (rc == 0 && !already) {
 		*permanent = false;
+		rc = check_running_bundle(cfg->state_dir, &c, err);
+	}
+	if (rc == 0 && !already) {
 		/* Build the new set beside the old one, then swap both directories in one step
 		 * (RENAME_EXCHANGE): after a power cut STATE/trust is either the old or the new set. */
 		if (rp_remove_tree(next, err) < 0 || rp_mkdir_p(next, 0755, err) < 0)
