@@ -7,6 +7,7 @@ import os
 import pathlib
 import socket
 import subprocess
+import time
 
 import pytest
 
@@ -65,3 +66,26 @@ def build_dir():
 @pytest.fixture
 def repo_root():
     return ROOT
+
+
+def remove_cgroups(name):
+    """Best effort: remove the test's cgroup parent NAME wherever a manager created it."""
+    for line in open("/proc/self/cgroup"):
+        _, controllers, path = line.rstrip("\n").split(":", 2)
+        for ctl in controllers.split(",") if controllers else ["unified"]:
+            for mount in (f"/sys/fs/cgroup/{ctl}", "/sys/fs/cgroup"):
+                parent = os.path.join(mount + path.rstrip("/"), name)
+                if not os.path.isdir(parent):
+                    continue
+                for child in os.listdir(parent):
+                    if os.path.isdir(os.path.join(parent, child)):
+                        for _ in range(40):  # bounded: dying processes leave the group shortly
+                            try:
+                                os.rmdir(os.path.join(parent, child))
+                                break
+                            except OSError:
+                                time.sleep(0.05)
+                try:
+                    os.rmdir(parent)
+                except OSError:
+                    pass

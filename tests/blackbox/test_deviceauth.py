@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from conftest import find_binary, free_port, run
+from conftest import find_binary, free_port, run, remove_cgroups
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="sandbox tests create containers and must run as root")
 
@@ -80,28 +80,6 @@ def tls_server(pki):
     yield port
     server.terminate()
     server.wait(timeout=10)
-
-
-def remove_cgroups(name):
-    for line in open("/proc/self/cgroup"):
-        _, controllers, path = line.rstrip("\n").split(":", 2)
-        for ctl in controllers.split(",") if controllers else ["unified"]:
-            for mount in (f"/sys/fs/cgroup/{ctl}", "/sys/fs/cgroup"):
-                parent = os.path.join(mount + path.rstrip("/"), name)
-                if not os.path.isdir(parent):
-                    continue
-                for child in os.listdir(parent):
-                    if os.path.isdir(os.path.join(parent, child)):
-                        for _ in range(40):
-                            try:
-                                os.rmdir(os.path.join(parent, child))
-                                break
-                            except OSError:
-                                time.sleep(0.05)
-                try:
-                    os.rmdir(parent)
-                except OSError:
-                    pass
 
 
 class Device:

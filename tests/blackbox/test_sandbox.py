@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from conftest import find_binary, run
+from conftest import find_binary, run, remove_cgroups
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="sandbox tests create containers and must run as root")
 
@@ -61,28 +61,6 @@ class Device:
     def log(self, cid):
         path = self.state / "apps" / cid / "log"
         return path.read_text() if path.exists() else ""
-
-
-def remove_cgroups(name):
-    """Best effort: remove the test's cgroup parent NAME wherever a manager created it."""
-    for line in open("/proc/self/cgroup"):
-        _, controllers, path = line.rstrip("\n").split(":", 2)
-        for ctl in controllers.split(",") if controllers else ["unified"]:
-            for mount in (f"/sys/fs/cgroup/{ctl}", "/sys/fs/cgroup"):
-                parent = os.path.join(mount + path.rstrip("/"), name)
-                if os.path.isdir(parent):
-                    for child in os.listdir(parent):
-                        if os.path.isdir(os.path.join(parent, child)):
-                            for _ in range(40):  # dying processes leave the group shortly
-                                try:
-                                    os.rmdir(os.path.join(parent, child))
-                                    break
-                                except OSError:
-                                    time.sleep(0.05)
-                    try:
-                        os.rmdir(parent)
-                    except OSError:
-                        pass
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import uuid
 
 import pytest
 
-from conftest import ROOT, find_binary, run
+from conftest import ROOT, find_binary, run, remove_cgroups
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="sandbox tests create containers and must run as root")
 
@@ -84,28 +84,6 @@ class Device:
                     return int(pid)
             time.sleep(0.05)
         pytest.fail(f"no broker for {cid} appeared")
-
-
-def remove_cgroups(name):
-    for line in open("/proc/self/cgroup"):
-        _, controllers, path = line.rstrip("\n").split(":", 2)
-        for ctl in controllers.split(",") if controllers else ["unified"]:
-            for mount in (f"/sys/fs/cgroup/{ctl}", "/sys/fs/cgroup"):
-                parent = os.path.join(mount + path.rstrip("/"), name)
-                if not os.path.isdir(parent):
-                    continue
-                for child in os.listdir(parent):
-                    if os.path.isdir(os.path.join(parent, child)):
-                        for _ in range(40):
-                            try:
-                                os.rmdir(os.path.join(parent, child))
-                                break
-                            except OSError:
-                                time.sleep(0.05)
-                try:
-                    os.rmdir(parent)
-                except OSError:
-                    pass
 
 
 @pytest.fixture
