@@ -271,6 +271,23 @@ static int tpm2_nv_increment(struct tpm2 *t, ESYS_TR nv, rp_error *err)
 	((TPM2_NT_ORDINARY << TPMA_NV_TPM2_NT_SHIFT) | TPMA_NV_AUTHWRITE | TPMA_NV_AUTHREAD | TPMA_NV_NO_DA |          \
 	 TPMA_NV_WRITEDEFINE)
 
+/* The counter bases (u64 big-endian each) from the NV index BASES into t->base. */
+static int tpm2_read_bases(struct tpm2 *t, ESYS_TR bases, const char *what, rp_error *err)
+{
+	TPM2B_MAX_NV_BUFFER *data = NULL;
+	TSS2_RC rc = Esys_NV_Read(t->esys, bases, bases, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+	                          ROT_COUNTER_COUNT * 8, 0, &data);
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm2_fail(err, rc, what);
+	int ok = data->size == ROT_COUNTER_COUNT * 8;
+	for (unsigned i = 0; ok && i < ROT_COUNTER_COUNT; i++)
+		t->base[i] = rp_get_u64be(data->buffer + 8 * i);
+	Esys_Free(data);
+	if (!ok)
+		return rp_error_set(err, RP_E_INVALID, "%s: the TPM returned a short read", what);
+	return 0;
+}
+
 /* Counters: a TPM counter starts, on first increment, at the largest value any counter in this
  * TPM ever held. So each is incremented once at provisioning and that value is written to a
  * write-once index (locked with TPMA_NV_WRITEDEFINE): the logical value is hw - base, and no
@@ -308,15 +325,7 @@ static int tpm2_open_counters(struct tpm2 *t, bool create, rp_error *err)
 	 * unlocked (provisioning stopped between define, write and lock) is finished by provisioning
 	 * and refused by everything else. */
 	if (defined && (attrs & TPMA_NV_WRITELOCKED)) {
-		TPM2B_MAX_NV_BUFFER *data = NULL;
-		TSS2_RC rc = Esys_NV_Read(t->esys, bases, bases, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, bases_size,
-		                          0, &data);
-		if (rc != TSS2_RC_SUCCESS)
-			return tpm2_fail(err, rc, "reading the counter bases");
-		for (unsigned i = 0; i < ROT_COUNTER_COUNT; i++)
-			t->base[i] = rp_get_u64be(data->buffer + 8 * i);
-		Esys_Free(data);
-		return 0;
+		return tpm2_read_bases(t, bases, "reading the counter bases", err);
 	}
 	if (!create)
 		return rp_error_set(err, RP_E_PERMISSION,
@@ -337,14 +346,8 @@ static int tpm2_open_counters(struct tpm2 *t, bool create, rp_error *err)
 	if (defined && (attrs & TPMA_NV_WRITTEN)) {
 		/* Written but never locked: keep what was written (the counters may have moved since),
 		 * as long as every base is one the counter has already passed. */
-		TPM2B_MAX_NV_BUFFER *data = NULL;
-		TSS2_RC rc = Esys_NV_Read(t->esys, bases, bases, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, bases_size,
-		                          0, &data);
-		if (rc != TSS2_RC_SUCCESS)
-			return tpm2_fail(err, rc, "reading the unlocked counter bases");
-		for (unsigned i = 0; i < ROT_COUNTER_COUNT; i++)
-			t->base[i] = rp_get_u64be(data->buffer + 8 * i);
-		Esys_Free(data);
+		if (tpm2_read_bases(t, bases, "reading the unlocked counter bases", err) < 0)
+			return -1;
 		for (unsigned i = 0; i < ROT_COUNTER_COUNT; i++)
 			if (t->base[i] > hw[i])
 				return rp_error_set(err, RP_E_CONFLICT,
