@@ -217,3 +217,10 @@ def start_device(device, ready, timeout=60, extra_env=None, extra_args=()):
             return proc, "".join(logs)
         logs.append(proc.stderr.read())
     raise AssertionError(f"the device did not come up within {MAX_POWER_ONS} power-ons:\n{''.join(logs)}")
+
+
+def committed(device, version, **kw):
+    """Install VERSION (keyword arguments go to Device.bundle), boot it and check it runs."""
+    device.install(device.bundle(version, **kw))
+    device.boot()
+    assert device.running_version() == int(version)

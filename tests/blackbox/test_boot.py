@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from boot_device import (BROKEN_COMPONENT, COMPONENT_ID, GOOD_COMPONENT, REBOOT_EXIT, Device, encode_state,
-                         kill_session, power_cycles_supported, start_boot, start_device)
+from boot_device import (BROKEN_COMPONENT, COMPONENT_ID, GOOD_COMPONENT, REBOOT_EXIT, Device, committed,
+                         encode_state, kill_session, power_cycles_supported, start_boot, start_device)
 from conftest import find_binary, run
 
 
@@ -18,11 +18,6 @@ from conftest import find_binary, run
 def device(tmp_path):
     return Device(tmp_path)
 
-
-def committed(device, version):
-    device.install(device.bundle(version))
-    device.boot()
-    assert device.running_version() == version
 
 
 def test_good_update_commits_and_advances_floor(device):

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from boot_device import Device, encode_state
+from boot_device import committed, Device, encode_state
 
 FLOOR_STEP = 4096
 
@@ -17,11 +17,6 @@ FLOOR_STEP = 4096
 def device(tmp_path):
     return Device(tmp_path)
 
-
-def committed(device, version):
-    device.install(device.bundle(version))
-    device.boot()
-    assert device.running_version() == version
 
 
 def test_jump_above_floor_step_refused_at_install(device):

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from boot_device import Device
+from boot_device import committed, Device
 from conftest import BUILD, find_binary, run
 from update_repos import Repos, RepoServer
 
@@ -22,11 +22,6 @@ def sanitized_build():
         return False
     return any(o.get("name") == "b_sanitize" and o.get("value") not in ("none", "") for o in opts)
 
-
-def committed(device, version, **kw):
-    device.install(device.bundle(version, **kw))
-    device.boot()
-    assert device.running_version() == int(version)
 
 
 @pytest.fixture
