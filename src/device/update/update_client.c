@@ -249,6 +249,10 @@ static int planned_cmp(const void *a, const void *b)
 	const struct planned *x = a, *y = b;
 	if (x->rank != y->rank)
 		return x->rank - y->rank;
+	/* Trust updates newest first: each carries the whole key set, so only the newest matters, and
+	 * an older one still listed must not be tried (and fail) before it. */
+	if (strcmp(x->type, UPDATE_TYPE_TRUST) == 0 && x->version != y->version)
+		return x->version > y->version ? -1 : 1;
 	return strcmp(x->t->name, y->t->name);
 }
 
