@@ -13,7 +13,7 @@ import subprocess
 import pytest
 
 from conftest import find_binary
-from test_broker import BOARD, manifest, Session, lines
+from test_broker import BOARD, lines, manifest, session  # noqa: F401 (session is a fixture)
 from test_sandbox import Device, remove_cgroups
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="sandbox tests create containers and must run as root")
@@ -76,22 +76,6 @@ def test_ftruncate_of_the_log_is_refused(device):
     cid = install(device, ["ftruncate"])
     assert run(device, cid) == "exited: status 0"
     assert "ftruncate fd1: EPERM" in device.log(cid)
-
-
-@pytest.fixture
-def session(tmp_path):
-    made = []
-
-    def start(capabilities, **kw):
-        s = Session(tmp_path, manifest(tmp_path, capabilities), **kw)
-        made.append(s)
-        return s
-
-    yield start
-    for s in made:
-        if s.broker.poll() is None:
-            s.broker.kill()
-            s.broker.wait()
 
 
 def test_hammering_undeclared_gpio_leaves_a_bounded_broker_log(session):

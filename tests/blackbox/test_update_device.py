@@ -12,16 +12,25 @@ from conftest import run
 from update_repos import Repos, RepoServer, make_key
 
 
-@pytest.fixture
-def env(tmp_path):
+def device_with_repos(tmp_path, handler=None):
+    """A device running version 1, both update repositories and their server (HANDLER: another
+    request handler class for the server), with rampart-update initialised against them."""
     dev = Device(tmp_path / "dev")
     dev.install(dev.bundle("1"))
     dev.boot()
     assert dev.running_version() == 1
     repos = Repos(tmp_path / "repos")
     srv = RepoServer(repos)
+    if handler:
+        srv.httpd.RequestHandlerClass = handler
     run("rampart-update", "init", "--state", dev.state, "--image-root", repos.image.root(), "--director-root",
         repos.director.root(), check=True)
+    return dev, repos, srv
+
+
+@pytest.fixture
+def env(tmp_path):
+    dev, repos, srv = device_with_repos(tmp_path)
     yield dev, repos, srv
     srv.stop()
 

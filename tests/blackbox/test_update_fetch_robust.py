@@ -11,9 +11,9 @@ import threading
 
 import pytest
 
-from boot_device import Device
 from conftest import find_binary, run
-from update_repos import Handler, Repos, RepoServer
+from test_update_device import device_with_repos
+from update_repos import Handler
 
 # rampart-update's connect bound (UPDATE_FETCH_DEFAULT_CONNECT_TIMEOUT): the name lookup is part of it.
 CONNECT_TIMEOUT_S = 20
@@ -51,15 +51,7 @@ class RangeHandler(Handler):
 
 @pytest.fixture
 def env(tmp_path):
-    dev = Device(tmp_path / "dev")
-    dev.install(dev.bundle("1"))
-    dev.boot()
-    assert dev.running_version() == 1
-    repos = Repos(tmp_path / "repos")
-    srv = RepoServer(repos)
-    srv.httpd.RequestHandlerClass = RangeHandler
-    run("rampart-update", "init", "--state", dev.state, "--image-root", repos.image.root(), "--director-root",
-        repos.director.root(), check=True)
+    dev, repos, srv = device_with_repos(tmp_path, RangeHandler)
     yield dev, repos, srv
     srv.stop()
 
