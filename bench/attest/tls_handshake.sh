@@ -10,8 +10,8 @@
 set -euo pipefail
 SECONDS_RUN=${1:-5}
 ROUNDS=${2:-2}
-for tool in openssl gnutls-serv bc; do
-	command -v "$tool" >/dev/null || { echo "tls_handshake.sh: $tool is missing (apt-get install openssl gnutls-bin bc)" >&2; exit 2; }
+for tool in openssl gnutls-serv; do
+	command -v "$tool" >/dev/null || { echo "tls_handshake.sh: $tool is missing (apt-get install openssl gnutls-bin)" >&2; exit 2; }
 done
 TMP=$(mktemp -d "${BENCH_TMPDIR:-/tmp}/rampart-bench-tls.XXXXXX")
 PIDS=()
@@ -44,11 +44,14 @@ measure() { # NAME PID PORT: prints "server_ms client_ms connections"
 	after=$(ticks "$2")
 	n=${out%% *}
 	client=$(echo "$out" | sed -n 's/.*; \([0-9.]*\) connections\/user sec.*/\1/p')
-	echo "$(echo "scale=4; ($after - $before) * 1000 / $HZ / $n" | bc) $(echo "scale=4; 1000 / $client" | bc) $n"
+	[[ $n =~ ^[1-9][0-9]*$ && $client =~ ^[0-9.]+$ ]] || { echo "tls_handshake.sh: s_time against port $3 printed: $out" >&2; exit 1; }
+	awk -v t=$((after - before)) -v hz="$HZ" -v n="$n" -v c="$client" 'BEGIN { printf "%.4f %.4f %d\n", t * 1000 / hz / n, 1000 / c, n }'
 }
 for round in $(seq "$ROUNDS"); do
-	read -r o_ms o_client o_n <<<"$(measure openssl "$OSSL_PID" "$OSSL_PORT")"
-	read -r g_ms g_client g_n <<<"$(measure gnutls "$GNUTLS_PID" "$GNUTLS_PORT")"
+	ossl=$(measure openssl "$OSSL_PID" "$OSSL_PORT")
+	gnutls=$(measure gnutls "$GNUTLS_PID" "$GNUTLS_PORT")
+	read -r o_ms o_client o_n <<<"$ossl"
+	read -r g_ms g_client g_n <<<"$gnutls"
 	printf 'round %d: server CPU per handshake: GnuTLS %.3f ms (%d conns), OpenSSL %.3f ms (%d conns): OpenSSL/GnuTLS = %.2f; client (OpenSSL s_time) user CPU %.3f / %.3f ms\n' \
-		"$round" "$g_ms" "$g_n" "$o_ms" "$o_n" "$(echo "scale=4; $o_ms / $g_ms" | bc)" "$g_client" "$o_client"
+		"$round" "$g_ms" "$g_n" "$o_ms" "$o_n" "$(awk -v o="$o_ms" -v g="$g_ms" 'BEGIN { print (g > 0 ? o / g : 0) }')" "$g_client" "$o_client"
 done
