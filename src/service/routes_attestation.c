@@ -2,7 +2,8 @@
  * nonce, sends evidence signed by its identity key with two CSRs, and receives a 24 h client
  * certificate and its device-API credential. Devices have no API token: the evidence signature by
  * the registered key is what authenticates them. Every attempt of a registered device, refused or
- * not, is audited in the device's tenant with the precise reason; attempts for a device ID nobody
+ * not, is audited in the device's tenant with the precise reason, refusals within a rate limit
+ * (audit_throttle.h: anyone who knows a device ID can cause them); attempts for a device ID nobody
  * registered go to the log only. The nonce is consumed even when the attempt fails. */
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "common/xalloc.h"
 #include "service/attest_nonce.h"
 #include "service/attestation.h"
+#include "service/audit_throttle.h"
 #include "service/ca.h"
 #include "service/ca_cache.h"
 #include "service/group_commit.h"
@@ -29,6 +31,19 @@ static int audit_attempt(struct api_ctx *ctx, int64_t now, const char *tenant_id
                          const char *device_id, enum store_audit_result result, const char *detail, bool in_txn,
                          rp_error *out_err)
 {
+	_cleanup_free_ char *counted = NULL;
+	uint64_t suppressed = 0;
+	if (result == STORE_AUDIT_REFUSED) {
+		if (!audit_throttle_admit(device_id, now, &suppressed)) {
+			rp_debug("refused attestation of device %s not audited (over the refusal rate limit): %s",
+			         device_id ? device_id : "-", detail ? detail : "");
+			return 0;
+		}
+		if (suppressed > 0)
+			detail = counted = xasprintf("%s (and %llu earlier refusals for this device not audited: over "
+			                             "the refusal rate limit)",
+			                             detail ? detail : "", (unsigned long long)suppressed);
+	}
 	struct store_audit_entry e = {
 		.time = now,
 		.actor = ACTOR,

@@ -372,3 +372,34 @@ def test_device_api_takes_only_the_device_api_certificate(world, tmp_path):
     assert r.status == 200, r
     code, body = device_api(world, agent / "device-api.pem", agent / "device-api.key")
     assert code == 403 and "revoked" in body, body
+
+
+def test_refusals_anyone_can_cause_are_audited_within_a_rate_limit(world):
+    """Challenges for a revoked device need no credential. The first ten refusals are audited, the
+    rest are answered the same but only counted, and once the device's bucket refills the next
+    audited refusal says how many were left out."""
+    dev = world.device("noisy")
+    r = world.svc.request("POST", f"/v1/tenants/{world.tenant}/devices/{dev.id}/revoke")
+    assert r.status == 200, r
+    for _ in range(13):
+        r = world.challenge(dev.id)
+        assert r.status == 403 and "device_revoked" in r.json["error"]["message"], r
+
+    def refusals():
+        return [e for e in world.audit() if e["action"] == "device.attest" and e["target"] == dev.id
+                and e["result"] == "refused"]
+    assert len(refusals()) == 10, refusals()
+    # Another device's refusals have their own bucket.
+    other = world.device("quiet")
+    assert world.svc.request("POST", f"/v1/tenants/{world.tenant}/devices/{other.id}/revoke").status == 200
+    assert world.challenge(other.id).status == 403
+    assert len([e for e in world.audit() if e["target"] == other.id and e["result"] == "refused"]) == 1
+    # One token comes back every 6 s (the service's clock, not the test's, decides).
+    deadline = time.monotonic() + 30
+    while len(refusals()) == 10 and time.monotonic() < deadline:
+        time.sleep(1)
+        assert world.challenge(dev.id).status == 403
+    rows = refusals()
+    assert len(rows) == 11, rows
+    assert "earlier refusals for this device not audited" in rows[-1]["detail"], rows[-1]
+    assert "device_revoked" in rows[-1]["detail"], rows[-1]
