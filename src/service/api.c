@@ -459,10 +459,11 @@ static void request_close(struct api_request *req)
 }
 
 bool api_admit(struct api_ctx *ctx, const char *method, const char *raw_path, const char *authorization,
-               bool *binary_body, struct api_response *res)
+               bool *binary_body, size_t *json_max, struct api_response *res)
 {
 	memset(res, 0, sizeof(*res));
 	*binary_body = false;
+	*json_max = API_JSON_BODY_MAX;
 	rp_error err = RP_ERROR_INIT;
 	struct api_request req = {.method = method, .now = ctx->clock()};
 	char name_buf[API_MAX_PARAMS][40];
@@ -476,6 +477,8 @@ bool api_admit(struct api_ctx *ctx, const char *method, const char *raw_path, co
 	/* Only large bodies are worth checking before they arrive; everything else is checked once,
 	 * by api_dispatch, after at most API_JSON_BODY_MAX bytes. */
 	*binary_body = route->body == API_BODY_BINARY;
+	if (route->access == API_PUBLIC || route->access == API_DEVICE)
+		*json_max = API_TOKENLESS_JSON_BODY_MAX;
 	if (!*binary_body || route->access == API_PUBLIC || route->access == API_DEVICE) {
 		admitted = true;
 		goto out;

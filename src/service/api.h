@@ -15,6 +15,12 @@
 #include "service/store.h"
 
 #define API_JSON_BODY_MAX (1024 * 1024)
+/* JSON bodies of routes anyone can reach without a token (attestation, the device API before its
+ * certificate is checked): room for the largest evidence (ATTEST_EVIDENCE_B64_MAX plus two CSRs,
+ * under 100 KiB) and a full update-status report (UPDATE_REPORT_STORED_MAX, 256 KiB as stored,
+ * with half as much again for spacing), so an anonymous connection cannot make the server buffer
+ * a mebibyte. */
+#define API_TOKENLESS_JSON_BODY_MAX (384 * 1024)
 #define API_DEFAULT_IMAGE_MAX (64ull * 1024 * 1024)
 #define API_MAX_PARAMS 4
 
@@ -94,9 +100,11 @@ void api_response_free(struct api_response *res);
  * (RES holds the answer; the body is never read) when no route serves it, or when its route takes
  * a large binary body (an image upload) and the caller is not authenticated or not allowed. An
  * anonymous client must not make the server buffer up to the upload limit. *BINARY_BODY: the
- * route takes a binary body (the server's upload limit applies, not API_JSON_BODY_MAX). */
+ * route takes a binary body (the server's upload limit applies); otherwise *JSON_MAX is the most
+ * the route's JSON body may hold (API_JSON_BODY_MAX, or API_TOKENLESS_JSON_BODY_MAX for routes
+ * without a token). */
 bool api_admit(struct api_ctx *ctx, const char *method, const char *raw_path, const char *authorization,
-               bool *binary_body, struct api_response *res);
+               bool *binary_body, size_t *json_max, struct api_response *res);
 
 /* HTTP status for an error code; UNAUTHENTICATED selects 401 over 403 for RP_E_PERMISSION. */
 int api_status_for(enum rp_errc code, bool unauthenticated);

@@ -198,14 +198,15 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		/* Route and, for uploads, the caller are checked before any body byte is accepted. */
 		struct api_response early;
 		bool binary = false;
+		size_t json_max = API_JSON_BODY_MAX;
 		if (!api_admit(srv->api, method, url,
 		               MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION), &binary,
-		               &early)) {
+		               &json_max, &early)) {
 			p->answered = true;
 			return respond(conn, &early); /* an early response: MHD closes instead of reading the body */
 		}
 		api_response_free(&early);
-		p->limit = binary ? srv->max_image_size : API_JSON_BODY_MAX;
+		p->limit = binary ? srv->max_image_size : json_max;
 		const char *clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (clen) {
 			char *end = NULL;

@@ -403,3 +403,25 @@ def test_refusals_anyone_can_cause_are_audited_within_a_rate_limit(world):
     assert len(rows) == 11, rows
     assert "earlier refusals for this device not audited" in rows[-1]["detail"], rows[-1]
     assert "device_revoked" in rows[-1]["detail"], rows[-1]
+
+
+def test_tokenless_routes_take_a_smaller_body(world):
+    """Attestation needs no token, so its bodies are capped at 384 KiB, not the 1 MiB of
+    authenticated JSON routes: announced larger, the request is answered 413 before its body is
+    read; the largest real evidence still fits (its own limit answers, not the server's)."""
+    conn = world.svc.connection()
+    conn.putrequest("POST", "/v1/attestation/evidence")
+    conn.putheader("Content-Type", "application/json")
+    conn.putheader("Content-Length", str(384 * 1024 + 1))
+    conn.endheaders()
+    r = conn.getresponse()
+    body = json.loads(r.read())
+    assert r.status == 413 and body["error"]["code"] == "limit" and "393216 bytes" in body["error"]["message"], body
+    conn.close()
+    dev = world.device("big")
+    nonce = world.challenge(dev.id).json["nonce"]
+    r = world.submit(dev.id, nonce, b"\0" * (48 * 1024 + 1))
+    assert r.status == 413 and "evidence_too_large" in r.json["error"]["message"], r
+    # Authenticated JSON routes keep the larger limit.
+    r = world.svc.request("POST", f"/v1/tenants/{world.tenant}/products", "x" * (512 * 1024))
+    assert r.status == 400, r
