@@ -2,7 +2,10 @@
  * and cross-checked) costs more than issuing a certificate, so the attestation and device-API
  * paths borrow an open CA instead. An entry is reopened after CA_CACHE_TTL_SECONDS, so generations
  * another rampartd process added are seen within that time; issuance only reads a tenant_ca, so
- * several threads may use one at once. */
+ * several threads may use one at once. With more than CA_CACHE_MAX tenants in use, the least
+ * recently used entry nobody borrows makes room. A CA is opened outside the cache's lock, so a
+ * slow open (disk, a new generation) holds up only borrowers of that same tenant, who wait for it
+ * instead of opening it again. */
 #pragma once
 
 #include <stdint.h>
