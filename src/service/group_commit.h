@@ -1,7 +1,8 @@
 /* Group commit for short write transactions (attestation challenges and issuance records):
  * writers that arrive while a COMMIT and its fsync are in progress are written together in the
- * next transaction, each in a savepoint of its own, and each learns its result only after that
- * transaction's COMMIT has returned (synchronous=FULL: on disk). One fsync serves many requests;
+ * next transaction (no savepoints: when one writer fails, the group is rolled back and written
+ * again without it), and each learns its result only after that transaction's COMMIT has
+ * returned (synchronous=FULL: on disk). One fsync serves many requests;
  * no write is acknowledged before it is durable. */
 #pragma once
 

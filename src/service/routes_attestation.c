@@ -24,25 +24,39 @@
 
 #define ACTOR "device"
 
+/* Whether a refusal is audited (audit_throttle.h), decided once per request: group commit may run
+ * a writer more than once, and a rerun must write what the first run decided. */
+struct refusal_throttle {
+	bool decided, admit;
+	uint64_t suppressed;
+};
+
 /* Outside a transaction (IN_TXN false) a failure is only logged: the attempt's outcome stands. Inside
  * the group-commit transaction it is the write's failure (returns -1 with OUT_ERR filled), so no
- * certificate is recorded without its audit record and the batch is redone without this write. */
+ * certificate is recorded without its audit record and the batch is redone without this write.
+ * A refusal goes through THROTTLE (a request's own, or NULL for one decided here). */
 static int audit_attempt(struct api_ctx *ctx, int64_t now, const char *tenant_id, const char *action,
                          const char *device_id, enum store_audit_result result, const char *detail, bool in_txn,
-                         rp_error *out_err)
+                         struct refusal_throttle *throttle, rp_error *out_err)
 {
 	_cleanup_free_ char *counted = NULL;
-	uint64_t suppressed = 0;
 	if (result == STORE_AUDIT_REFUSED) {
-		if (!audit_throttle_admit(device_id, now, &suppressed)) {
+		struct refusal_throttle local = {0};
+		if (!throttle)
+			throttle = &local;
+		if (!throttle->decided) {
+			throttle->admit = audit_throttle_admit(device_id, now, &throttle->suppressed);
+			throttle->decided = true;
+		}
+		if (!throttle->admit) {
 			rp_debug("refused attestation of device %s not audited (over the refusal rate limit): %s",
 			         device_id ? device_id : "-", detail ? detail : "");
 			return 0;
 		}
-		if (suppressed > 0)
+		if (throttle->suppressed > 0)
 			detail = counted = xasprintf("%s (and %llu earlier refusals for this device not audited: over "
 			                             "the refusal rate limit)",
-			                             detail ? detail : "", (unsigned long long)suppressed);
+			                             detail ? detail : "", (unsigned long long)throttle->suppressed);
 	}
 	struct store_audit_entry e = {
 		.time = now,
@@ -173,7 +187,7 @@ ROUTE(routes_attest_challenge)
 		log_unregistered(device_id, err->message);
 	else if (rc < 0 && err->code == RP_E_PERMISSION)
 		audit_attempt(ctx, req->now, v.tenant_id, "device.attest", device_id, STORE_AUDIT_REFUSED, err->message, false,
-		              NULL);
+		              NULL, NULL);
 	device_view_free(&v);
 	if (rc < 0)
 		return -1;
@@ -301,6 +315,7 @@ struct evidence_write {
 	/* Set by each run of evidence_write (group commit may run it more than once): */
 	bool verified;    /* prepared, and the second look agreed */
 	rp_error recheck; /* when prepared && !verified: why the second look refused */
+	struct refusal_throttle throttle; /* kept across runs */
 };
 
 /* Consume the nonce (also after a refusal, so it cannot be tried again); when verified, run the
@@ -345,7 +360,8 @@ static int evidence_write(struct store *st, void *arg, rp_error *err)
 		if (!w->seen->found)
 			return 0; /* unregistered: logged by the route */
 		return audit_attempt(w->ctx, now, w->seen->tenant_id, "device.attest", sub->device_id,
-		                     STORE_AUDIT_REFUSED, w->prepared ? w->recheck.message : w->refusal.message, true, err);
+		                     STORE_AUDIT_REFUSED, w->prepared ? w->recheck.message : w->refusal.message, true,
+		                     &w->throttle, err);
 	}
 	if (record_certs(st, sub->device_id, w->certs, now, err) < 0)
 		return -1;
@@ -354,7 +370,7 @@ static int evidence_write(struct store *st, void *arg, rp_error *err)
 	         w->o->os_sha256[0] ? w->o->os_sha256 : "none", w->o->n_images, w->o->backend,
 	         w->o->insecure ? " (INSECURE)" : "");
 	return audit_attempt(w->ctx, now, w->seen->tenant_id, "device.attest", sub->device_id, STORE_AUDIT_SUCCESS,
-	                     detail, true, err);
+	                     detail, true, NULL, err);
 }
 
 ROUTE(routes_attest_evidence)
@@ -379,7 +395,7 @@ ROUTE(routes_attest_evidence)
 		/* Our own failure: the nonce stays unused so the device may try again. */
 		*err = w.refusal;
 		audit_attempt(ctx, req->now, v.tenant_id, "device.attest", sub.device_id, STORE_AUDIT_FAILED, err->message,
-		              false, NULL);
+		              false, NULL, NULL);
 		goto out;
 	}
 	/* Refused for an unregistered device ID with a nonce this service never issued: nothing to
@@ -391,7 +407,7 @@ ROUTE(routes_attest_evidence)
 	/* Nothing is sent before the nonce's use, the certificates and the audit record are on disk. */
 	if (group_commit_run(ctx->store, evidence_write, &w, err) < 0) {
 		audit_attempt(ctx, req->now, v.tenant_id, "device.attest", sub.device_id, STORE_AUDIT_FAILED, err->message,
-		              false, NULL);
+		              false, NULL, NULL);
 		goto out;
 	}
 	if (!w.verified) {
