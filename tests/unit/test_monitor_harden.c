@@ -7,6 +7,10 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,6 +30,39 @@ static void tcp_tctis_are_recognised(void **state)
 	assert_false(monitor_harden_tcti_is_tcp("device:/dev/swtpm0"));
 }
 
+static void tcti_device_and_port_are_parsed(void **state)
+{
+	(void)state;
+	char buf[64];
+	assert_string_equal(monitor_harden_tcti_device(NULL, buf, sizeof(buf)), "/dev/tpmrm0");
+	assert_string_equal(monitor_harden_tcti_device("device:/dev/tpm0", buf, sizeof(buf)), "/dev/tpm0");
+	assert_string_equal(monitor_harden_tcti_device("device", buf, sizeof(buf)), "/dev/tpm0");
+	assert_string_equal(monitor_harden_tcti_device("libtss2-tcti-device.so.0:/dev/tpmrm1", buf, sizeof(buf)),
+	                    "/dev/tpmrm1");
+	assert_null(monitor_harden_tcti_device("swtpm:host=127.0.0.1,port=2321", buf, sizeof(buf)));
+	assert_null(monitor_harden_tcti_device("tabrmd:bus_type=system", buf, sizeof(buf)));
+	assert_null(monitor_harden_tcti_device("device:/dev/a-very-long-path", buf, 8));
+	uint16_t port = 0;
+	rp_error err = RP_ERROR_INIT;
+	assert_int_equal(monitor_harden_tcti_port("swtpm:host=127.0.0.1,port=40123", &port, &err), 0);
+	assert_int_equal(port, 40123);
+	assert_int_equal(monitor_harden_tcti_port("mssim:port=2400,host=localhost", &port, &err), 0);
+	assert_int_equal(port, 2400);
+	assert_int_equal(monitor_harden_tcti_port("swtpm", &port, &err), 0);
+	assert_int_equal(port, 2321);
+	assert_int_equal(monitor_harden_tcti_port("swtpm:host=127.0.0.1", &port, &err), 0);
+	assert_int_equal(port, 2321);
+	assert_int_equal(monitor_harden_tcti_port("swtpm:port=65536", &port, &err), -1);
+	assert_non_null(strstr(err.message, "port"));
+	rp_error_clear(&err);
+	assert_int_equal(monitor_harden_tcti_port("swtpm:port=12x", &port, &err), -1);
+	rp_error_clear(&err);
+	assert_int_equal(monitor_harden_tcti_port("swtpm:port=123456789", &port, &err), -1);
+	rp_error_clear(&err);
+	assert_int_equal(monitor_harden_tcti_port("swtpm:port=", &port, &err), -1);
+	rp_error_clear(&err);
+}
+
 /* In a child: harden, then report which socket families can still be created. */
 static int child_sockets(bool allow_inet)
 {
@@ -33,7 +70,21 @@ static int child_sockets(bool allow_inet)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		rp_error err = RP_ERROR_INIT;
-		if (monitor_harden_apply(allow_inet, &err) < 0)
+		/* A state directory of the layout the monitor keeps writable (STATE/monitor, STATE/rot-*). */
+		char state[] = "/tmp/rp-harden-XXXXXX";
+		if (!mkdtemp(state))
+			_exit(101);
+		const char *backend = allow_inet ? "tpm2" : "soft";
+		char dir[64];
+		snprintf(dir, sizeof(dir), "%s/monitor", state);
+		if (mkdir(dir, 0700) < 0)
+			_exit(102);
+		snprintf(dir, sizeof(dir), "%s/rot-%s", state, backend);
+		if (mkdir(dir, 0700) < 0)
+			_exit(103);
+		monitor_harden_config cfg = {.state_dir = state, .backend = backend,
+		                             .tcti = allow_inet ? "swtpm:host=127.0.0.1,port=2321" : NULL};
+		if (monitor_harden_apply(&cfg, &err) < 0)
 			_exit(100);
 		int code = 0;
 		int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
@@ -72,6 +123,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(tcp_tctis_are_recognised),
+		cmocka_unit_test(tcti_device_and_port_are_parsed),
 		cmocka_unit_test(tcp_sockets_only_for_a_tcp_tcti),
 	};
 	return cmocka_run_group_tests_name("monitor_harden", tests, NULL, NULL);

@@ -1,19 +1,30 @@
 /* Security monitor hardening. Defends against a monitor that a malformed message somehow
- * subverted: without capabilities, with no_new_privs and a seccomp allow list it cannot exec,
- * ptrace, mount, load modules, open new network listeners or gain privileges. Calls outside the
+ * subverted: Landlock keeps its files to its own state directories and TPM connection; without
+ * capabilities, with no_new_privs and a seccomp allow list it cannot exec, ptrace, mount, load
+ * modules, open new network listeners or gain privileges. Calls outside the
  * list fail with EPERM (not a kill), so an unexpected library call becomes an error reply and the
  * monitor keeps serving. */
 #include <errno.h>
 #include <seccomp.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/parse.h"
+#include "common/xalloc.h"
 #include "device/monitor/monitor_harden.h"
+#include "device/monitor/monitor_landlock.h"
+
+/* What the tpm2 backend (src/device/rot/rot_tpm2.c) and the TSS's device TCTI open by default. */
+#define HARDEN_DEFAULT_TPM_DEVICE "/dev/tpmrm0"
+#define HARDEN_TCTI_DEVICE_DEFAULT "/dev/tpm0"
+#define HARDEN_TCTI_TCP_DEFAULT_PORT 2321
 
 void monitor_harden_close_fds(void)
 {
@@ -80,6 +91,77 @@ bool monitor_harden_tcti_is_tcp(const char *tcti)
 	return false;
 }
 
+const char *monitor_harden_tcti_device(const char *tcti, char *buf, size_t len)
+{
+	if (!tcti)
+		return HARDEN_DEFAULT_TPM_DEVICE;
+	size_t n = strcspn(tcti, ":");
+	bool device = n == 6 && strncmp(tcti, "device", 6) == 0;
+	for (size_t i = 0; i + 11 <= n && !device; i++)
+		device = strncmp(tcti + i, "tcti-device", 11) == 0;
+	if (!device)
+		return NULL;
+	const char *conf = tcti[n] == ':' ? tcti + n + 1 : "";
+	if (!*conf)
+		return HARDEN_TCTI_DEVICE_DEFAULT;
+	int w = snprintf(buf, len, "%s", conf);
+	return w < 0 || (size_t)w >= len ? NULL : buf;
+}
+
+int monitor_harden_tcti_port(const char *tcti, uint16_t *out, rp_error *err)
+{
+	uint32_t port = HARDEN_TCTI_TCP_DEFAULT_PORT;
+	const char *conf = strchr(tcti, ':');
+	for (const char *p = conf; p && *p; p = strchr(p, ',')) {
+		p++;
+		if (strncmp(p, "port=", 5) != 0)
+			continue;
+		char value[8];
+		size_t vlen = strcspn(p + 5, ",");
+		if (vlen >= sizeof(value))
+			return rp_error_set(err, RP_E_INVALID, "TCTI '%s': port is not a number from 1 to 65535", tcti);
+		memcpy(value, p + 5, vlen);
+		value[vlen] = '\0';
+		if (rp_parse_u32(value, 1, 65535, &port, err) < 0)
+			return rp_error_prefix(err, "TCTI '%s': port", tcti);
+	}
+	*out = (uint16_t)port;
+	return 0;
+}
+
+/* Landlock: files under STATE/monitor (event log) and STATE/rot-BACKEND (lock, soft state), the
+ * TPM device node, /dev/urandom (rp_write_file_atomic names its temporary files from it), the
+ * simulator's TCP command port. */
+static int harden_landlock(const monitor_harden_config *cfg, bool tcp, rp_error *err)
+{
+	_cleanup_free_ char *mon_dir = xasprintf("%s/monitor", cfg->state_dir);
+	_cleanup_free_ char *rot_dir = xasprintf("%s/rot-%s", cfg->state_dir, cfg->backend);
+	char devbuf[256];
+	monitor_landlock_rules rules = {
+		.rw_dirs = {mon_dir, rot_dir},
+		.n_rw_dirs = 2,
+		.read_files = {"/dev/urandom"},
+		.n_read_files = 1,
+	};
+#if defined(__SANITIZE_ADDRESS__)
+	/* sanitizer builds only: the leak checker reads /proc/self at exit */
+	rules.read_dirs[rules.n_read_dirs++] = "/proc";
+#endif
+	if (strcmp(cfg->backend, "tpm2") == 0) {
+		const char *dev = monitor_harden_tcti_device(cfg->tcti, devbuf, sizeof(devbuf));
+		if (dev)
+			rules.dev_files[rules.n_dev_files++] = dev;
+		if (tcp && monitor_harden_tcti_port(cfg->tcti, &rules.tcp_ports[0], err) < 0)
+			return -1;
+		if (tcp)
+			rules.n_tcp_ports = 1;
+	}
+	/* glibc loads the time zone on the first time conversion, even gmtime_r's for log lines: load
+	 * it now rather than have a log line after confinement try a refused read of /etc/localtime. */
+	tzset();
+	return monitor_landlock_apply(&rules, err) < 0 ? -1 : 0;
+}
+
 static int harden_seccomp(bool allow_inet, rp_error *err)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
@@ -105,15 +187,20 @@ static int harden_seccomp(bool allow_inet, rp_error *err)
 	return 0;
 }
 
-int monitor_harden_apply(bool allow_inet, rp_error *err)
+int monitor_harden_apply(const monitor_harden_config *cfg, rp_error *err)
 {
+	/* TCP sockets stay allowed only for a TPM simulator reached over TCP (the TCTI may reconnect). */
+	bool allow_inet = strcmp(cfg->backend, "tpm2") == 0 && monitor_harden_tcti_is_tcp(cfg->tcti);
+	/* Landlock first, while its system calls are still allowed: seccomp's list stays unchanged. */
+	if (harden_landlock(cfg, allow_inet, err) < 0)
+		return rp_error_prefix(err, "hardening");
 	if (harden_drop_caps(err) < 0)
 		return rp_error_prefix(err, "hardening");
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return rp_error_set_errno(err, errno, "hardening: setting no_new_privs");
 	if (harden_seccomp(allow_inet, err) < 0)
 		return rp_error_prefix(err, "hardening");
-	rp_debug("hardened: no capabilities, no_new_privs, seccomp allow list (%s sockets)",
+	rp_debug("hardened: Landlock, no capabilities, no_new_privs, seccomp allow list (%s sockets)",
 	         allow_inet ? "Unix and TCP" : "Unix");
 	return 0;
 }

@@ -146,9 +146,10 @@ int main(int argc, char **argv)
 	/* Start-up (OpenSSL, the TSS, the log replay) leaves freed heap behind; give it back before
 	 * idling, since the monitor's resident size is part of the device's memory budget. */
 	malloc_trim(0);
-	/* TCP sockets stay allowed only for a TPM simulator reached over TCP (the TCTI may reconnect). */
-	bool tcp_tpm = strcmp(backend, "tpm2") == 0 && monitor_harden_tcti_is_tcp(tcti);
-	if (!s || monitor_server_listen(s, socket_path, &err) < 0 || monitor_harden_apply(tcp_tpm, &err) < 0) {
+	/* Everything opened by now (TCTI library, TPM device, state files, socket) stays usable; after
+	 * hardening nothing outside the state directories and the TPM connection can be reached. */
+	monitor_harden_config hcfg = {.state_dir = state, .backend = backend, .tcti = tcti};
+	if (!s || monitor_server_listen(s, socket_path, &err) < 0 || monitor_harden_apply(&hcfg, &err) < 0) {
 		monitor_server_free(s);
 		rp_error_report(&err, "rampart-monitor");
 		return rp_error_exit_status(&err);

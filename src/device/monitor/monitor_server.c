@@ -122,6 +122,8 @@ void monitor_server_free(monitor_server *s)
 			close(s->clients[i].fd);
 	if (s->listen_fd >= 0)
 		close(s->listen_fd);
+	/* Refused once Landlock confines the monitor (its socket directory is not writable): the next
+	 * monitor_server_listen() replaces the stale socket (docs/decisions.md). */
 	if (s->socket_path)
 		unlink(s->socket_path);
 	rot_close(s->rot);
