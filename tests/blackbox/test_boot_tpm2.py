@@ -49,6 +49,7 @@ class Tpm:
         port = int(tcti.rsplit("port=", 1)[1])
         self.ctrl = f"127.0.0.1:{port + 1}"
         self.resets = 0
+        self.state = None  # the device's state directory, for the NV counters' authValue
 
     def power_cycle(self):
         """_TPM_Init: the TPM forgets its volatile state (PCRs) and waits for TPM2_Startup."""
@@ -76,7 +77,8 @@ class Tpm:
         """The raw hardware count of NV counter INDEX, or None without tpm2-tools."""
         if not TPM2_TOOLS:
             return None
-        out = self._tool("tpm2_nvread", "-C", hex(index), "-s", "8", hex(index))
+        auth = (self.state / "rot-tpm2" / "nv-auth").read_bytes()
+        out = self._tool("tpm2_nvread", "-C", hex(index), "-P", "hex:" + auth.hex(), "-s", "8", hex(index))
         assert len(out) == 8, out
         return int.from_bytes(out, "big")
 
@@ -89,6 +91,7 @@ def tpm(swtpm):  # noqa: F811
 @pytest.fixture
 def device(tmp_path, tpm):
     dev = Device(tmp_path, rot="tpm2", tcti=tpm.tcti, on_power_on=tpm.power_cycle)
+    tpm.state = dev.state
     # Everything the root of trust holds is in the TPM: no soft backend state on this device.
     assert (dev.state / "rot-tpm2").is_dir() and not (dev.state / "rot-soft").exists()
     return dev

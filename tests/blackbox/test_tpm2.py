@@ -75,7 +75,7 @@ def test_identity_key_cannot_leave_the_tpm(tmp_path, swtpm):
     state = tmp_path / "state"
     provision(state, swtpm)
     files = sorted(p.name for p in (state / "rot-tpm2").iterdir())
-    assert files == ["identity.priv", "identity.pub", "lock"]
+    assert files == ["identity.priv", "identity.pub", "lock", "nv-auth"]
     # what is stored is a TPM-wrapped blob, not a key anyone can load
     priv = (state / "rot-tpm2" / "identity.priv").read_bytes()
     assert b"PRIVATE KEY" not in priv
@@ -168,12 +168,13 @@ def test_unlocked_counter_bases_are_refused_until_provisioning_locks_them(tmp_pa
             mon.stop()
         # recreate the interrupted state: the same bases, written but not locked
         saved = tmp_path / "bases.bin"
-        _tpm2_tool("tpm2_nvread", swtpm, BASES_INDEX, "-C", BASES_INDEX, "-s", 32, "-o", saved)
+        auth = "hex:" + (state / "rot-tpm2" / "nv-auth").read_bytes().hex()
+        _tpm2_tool("tpm2_nvread", swtpm, BASES_INDEX, "-C", BASES_INDEX, "-P", auth, "-s", 32, "-o", saved)
         assert "writelocked" in _tpm2_tool("tpm2_nvreadpublic", swtpm, BASES_INDEX).stdout.decode()
         _tpm2_tool("tpm2_nvundefine", swtpm, BASES_INDEX, "-C", "o")
-        _tpm2_tool("tpm2_nvdefine", swtpm, BASES_INDEX, "-C", "o", "-s", 32, "-a",
+        _tpm2_tool("tpm2_nvdefine", swtpm, BASES_INDEX, "-C", "o", "-s", 32, "-p", auth, "-a",
                    "authwrite|authread|no_da|writedefine")
-        _tpm2_tool("tpm2_nvwrite", swtpm, BASES_INDEX, "-C", BASES_INDEX, "-i", saved)
+        _tpm2_tool("tpm2_nvwrite", swtpm, BASES_INDEX, "-C", BASES_INDEX, "-P", auth, "-i", saved)
         assert "writelocked" not in _tpm2_tool("tpm2_nvreadpublic", swtpm, BASES_INDEX).stdout.decode()
         refused = run("rampart-monitor", "--state", state, "--rot", "tpm2", "--tpm2-tcti", swtpm, "--socket",
                       rundir / "monitor.sock", "--allow", "boot=0", check=False, timeout=60)

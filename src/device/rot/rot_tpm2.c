@@ -3,6 +3,7 @@
  * TPM's storage key), PCR extend/read, TPM2_Quote, NV counters for the anti-rollback floor and
  * the TPM's RNG. The TPM is reached through a TCTI (a device node, or swtpm in tests). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -15,6 +16,7 @@
 
 #include "common/bytes.h"
 #include "common/fileio.h"
+#include "common/log.h"
 #include "common/xalloc.h"
 #include "device/rot/rot.h"
 
@@ -23,6 +25,15 @@
 #define TPM2_NV_COUNTER_BASE 0x01525000u
 #define TPM2_NV_BASES 0x01525010u
 #define TPM2_DEFAULT_TCTI "device:/dev/tpmrm0"
+/* The NV indices' authValue (random, made at provisioning), in the backend's state directory.
+ * Without it, anyone who can reach the TPM could raise a counter above the installed versions and
+ * so make the device refuse its own software. */
+#define TPM2_NV_AUTH_FILE "nv-auth"
+#define TPM2_NV_AUTH_LEN 32
+#define TPM2_NV_AUTH_FIX                                                                                  \
+	"restore it from a backup of this device's state; if it is lost, undefine Rampart's NV indices "      \
+	"(0x01525000-0x01525003, 0x01525010) with the TPM owner authorization and run 'rampart-os provision' " \
+	"again (the anti-rollback counters then restart from 0)"
 
 struct tpm2 {
 	char *dir;
@@ -34,6 +45,8 @@ struct tpm2 {
 	TPM2B_PUBLIC pub;
 	ESYS_TR nv[ROT_COUNTER_COUNT];
 	uint64_t base[ROT_COUNTER_COUNT];
+	/* Empty on a device provisioned before the indices had one (unprotected, logged at open). */
+	TPM2B_AUTH nv_auth;
 };
 
 static struct tpm2 *tpm2_of(rot *r) { return rot_priv(r); }
@@ -46,6 +59,16 @@ static int tpm2_fail(rp_error *err, TSS2_RC rc, const char *what)
 static bool tpm2_rc_is(TSS2_RC rc, TSS2_RC want)
 {
 	return (rc & ~TSS2_RC_LAYER_MASK) == want || rc == want;
+}
+
+/* A wrong password for an object: TPM_RC_BAD_AUTH (noDA) or TPM_RC_AUTH_FAIL, whatever session
+ * number the TPM put in the format-one response code. */
+static bool tpm2_rc_is_bad_auth(TSS2_RC rc)
+{
+	if ((rc & TSS2_RC_LAYER_MASK) != TSS2_TPM_RC_LAYER || !(rc & TPM2_RC_FMT1))
+		return false;
+	TSS2_RC base = rc & (TPM2_RC_FMT1 | 0x3f);
+	return base == TPM2_RC_BAD_AUTH || base == TPM2_RC_AUTH_FAIL;
 }
 
 /* Transient objects that an earlier holder of the root of trust left loaded when it died without
@@ -202,12 +225,11 @@ static int tpm2_load_identity(struct tpm2 *t, const char *pub_path, const char *
 static int tpm2_nv_define(struct tpm2 *t, TPM2_HANDLE index, TPMA_NV attrs, uint16_t size, ESYS_TR *out,
                           rp_error *err)
 {
-	TPM2B_AUTH auth = {0};
 	TPM2B_NV_PUBLIC info = {
 		.nvPublic = {.nvIndex = index, .nameAlg = TPM2_ALG_SHA256, .attributes = attrs, .dataSize = size},
 	};
-	TSS2_RC rc = Esys_NV_DefineSpace(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &auth,
-	                                 &info, out);
+	TSS2_RC rc = Esys_NV_DefineSpace(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+	                                 &t->nv_auth, &info, out);
 	if (rc != TSS2_RC_SUCCESS)
 		return tpm2_fail(err, rc, "defining an NV index");
 	return 0;
@@ -221,6 +243,9 @@ static int tpm2_nv_open(struct tpm2 *t, TPM2_HANDLE index, TPM2_NT type, uint16_
 	TSS2_RC rc = Esys_TR_FromTPMPublic(t->esys, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, out);
 	if (rc != TSS2_RC_SUCCESS)
 		return rp_error_set(err, RP_E_NOT_FOUND, "NV index 0x%08x is not defined", index);
+	rc = Esys_TR_SetAuth(t->esys, *out, &t->nv_auth);
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm2_fail(err, rc, "setting an NV index's authorization value");
 	TPM2B_NV_PUBLIC *pub = NULL;
 	rc = Esys_NV_ReadPublic(t->esys, *out, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub, NULL);
 	if (rc != TSS2_RC_SUCCESS)
@@ -288,16 +313,124 @@ static int tpm2_read_bases(struct tpm2 *t, ESYS_TR bases, const char *what, rp_e
 	return 0;
 }
 
+/* Read the NV authValue file: no symlink, ours, 0600, exactly TPM2_NV_AUTH_LEN bytes. A missing
+ * file is RP_E_NOT_FOUND for the caller to judge; anything else is fatal, since guessing (say,
+ * trying the empty value) would undo the protection for whoever removed or damaged the file. */
+static int tpm2_nv_auth_read(struct tpm2 *t, const char *path, rp_error *err)
+{
+	_cleanup_close_ int dirfd = open(t->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return rp_error_set_errno(err, errno, "opening %s", t->dir);
+	uint8_t *data = NULL;
+	size_t len = 0;
+	if (rp_read_file_at(dirfd, TPM2_NV_AUTH_FILE, TPM2_NV_AUTH_LEN, true, &data, &len, err) < 0) {
+		if (err->code == RP_E_NOT_FOUND)
+			return -1;
+		if (err->sys_errno == ELOOP)
+			return rp_error_set(err, RP_E_PERMISSION,
+			                    "%s is a symbolic link; replace it with this device's own file (mode 0600)", path);
+		if (err->code == RP_E_LIMIT)
+			return rp_error_set(err, RP_E_INVALID, "%s is longer than %d bytes; %s", path, TPM2_NV_AUTH_LEN,
+			                    TPM2_NV_AUTH_FIX);
+		return rp_error_prefix(err, "%s", path);
+	}
+	int rc = 0;
+	if (len != TPM2_NV_AUTH_LEN)
+		rc = rp_error_set(err, RP_E_INVALID, "%s holds %zu bytes, not %d; %s", path, len, TPM2_NV_AUTH_LEN,
+		                  TPM2_NV_AUTH_FIX);
+	else {
+		t->nv_auth.size = TPM2_NV_AUTH_LEN;
+		memcpy(t->nv_auth.buffer, data, TPM2_NV_AUTH_LEN);
+	}
+	explicit_bzero(data, len);
+	free(data);
+	return rc;
+}
+
+/* How the counters are authorized. With the file: its value. Without it: a new value when no
+ * counter exists yet and this is provisioning; the empty value when the counters already exist
+ * and accept it (a device provisioned before the indices had an authValue); otherwise refuse. */
+static int tpm2_nv_auth_setup(struct tpm2 *t, bool create, rp_error *err)
+{
+	_cleanup_free_ char *path = xasprintf("%s/%s", t->dir, TPM2_NV_AUTH_FILE);
+	if (tpm2_nv_auth_read(t, path, err) == 0)
+		return 0;
+	if (err->code != RP_E_NOT_FOUND)
+		return rp_error_prefix(err, "the anti-rollback counters' authorization value");
+	rp_error_clear(err);
+	ESYS_TR first = ESYS_TR_NONE;
+	rp_error probe = RP_ERROR_INIT;
+	if (tpm2_nv_open(t, TPM2_NV_COUNTER_BASE, TPM2_NT_COUNTER, 8, &first, NULL, &probe) == 0) {
+		TPM2B_MAX_NV_BUFFER *data = NULL;
+		TSS2_RC rc = Esys_NV_Read(t->esys, first, first, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, 8, 0, &data);
+		Esys_Free(data);
+		Esys_TR_Close(t->esys, &first);
+		if (tpm2_rc_is_bad_auth(rc))
+			return rp_error_set(err, RP_E_NOT_FOUND,
+			                    "the anti-rollback counters have an authorization value, but %s, which holds it, "
+			                    "is missing: %s", path, TPM2_NV_AUTH_FIX);
+		if (rc != TSS2_RC_SUCCESS && !tpm2_rc_is(rc, TPM2_RC_NV_UNINITIALIZED))
+			return tpm2_fail(err, rc, "reading anti-rollback counter 0");
+		rp_log_event(RP_LOG_WARNING, "rot.tpm2.counters_unprotected",
+		             "the TPM's anti-rollback counters have an empty authorization value (this device was "
+		             "provisioned by an older Rampart): any process that can reach the TPM can raise them and make "
+		             "the device refuse its installed software. They stay unprotected until Rampart's NV indices "
+		             "are undefined (TPM owner authorization, or a TPM clear) and the device is provisioned again "
+		             "(see docs/threat-model.md)");
+		return 0;
+	}
+	if (probe.code != RP_E_NOT_FOUND || !create) {
+		*err = probe;
+		return rp_error_prefix(err, "anti-rollback counter 0");
+	}
+	/* Written before any index is defined with it: a crash in between leaves a file and no
+	 * index, which the next provisioning completes, never an index whose value is lost. */
+	uint8_t fresh[TPM2_NV_AUTH_LEN];
+	if (rp_random_bytes(fresh, sizeof(fresh), err) < 0)
+		return -1;
+	/* The TPM drops trailing zero bytes of an authValue; a non-zero last byte keeps all 32. */
+	fresh[TPM2_NV_AUTH_LEN - 1] |= 1;
+	int rc = rp_write_file_atomic(path, fresh, sizeof(fresh), 0600, err);
+	if (rc == 0) {
+		t->nv_auth.size = TPM2_NV_AUTH_LEN;
+		memcpy(t->nv_auth.buffer, fresh, TPM2_NV_AUTH_LEN);
+	}
+	explicit_bzero(fresh, sizeof(fresh));
+	return rc < 0 ? rp_error_prefix(err, "creating the NV authorization value") : 0;
+}
+
+/* The TPM accepts our authValue for NV index ESYS (opened as INDEX): otherwise the file belongs
+ * to other indices (another device's state, or the TPM was reprovisioned without it). */
+static int tpm2_nv_check_auth(struct tpm2 *t, ESYS_TR nv, TPM2_HANDLE index, uint16_t size, rp_error *err)
+{
+	TPM2B_MAX_NV_BUFFER *data = NULL;
+	TSS2_RC rc = Esys_NV_Read(t->esys, nv, nv, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, size, 0, &data);
+	Esys_Free(data);
+	if (tpm2_rc_is_bad_auth(rc))
+		return rp_error_set(err, RP_E_PERMISSION,
+		                    "the TPM refuses the authorization value in %s/%s for NV index 0x%08x: the file does not "
+		                    "belong to this TPM's counters (copied from another device's state?); restore this "
+		                    "device's own file", t->dir, TPM2_NV_AUTH_FILE, index);
+	if (rc != TSS2_RC_SUCCESS && !tpm2_rc_is(rc, TPM2_RC_NV_UNINITIALIZED))
+		return tpm2_fail(err, rc, "reading an NV index");
+	return 0;
+}
+
 /* Counters: a TPM counter starts, on first increment, at the largest value any counter in this
  * TPM ever held. So each is incremented once at provisioning and that value is written to a
  * write-once index (locked with TPMA_NV_WRITEDEFINE): the logical value is hw - base, and no
  * software, not even this process, can rewrite the bases afterwards. */
 static int tpm2_open_counters(struct tpm2 *t, bool create, rp_error *err)
 {
+	if (tpm2_nv_auth_setup(t, create, err) < 0)
+		return -1;
 	for (unsigned i = 0; i < ROT_COUNTER_COUNT; i++) {
 		rp_error tmp = RP_ERROR_INIT;
-		if (tpm2_nv_open(t, TPM2_NV_COUNTER_BASE + i, TPM2_NT_COUNTER, 8, &t->nv[i], NULL, &tmp) == 0)
+		if (tpm2_nv_open(t, TPM2_NV_COUNTER_BASE + i, TPM2_NT_COUNTER, 8, &t->nv[i], NULL, &tmp) == 0) {
+			if (tpm2_nv_check_auth(t, t->nv[i], TPM2_NV_COUNTER_BASE + i, 8, err) < 0)
+				return rp_error_prefix(err, "anti-rollback counter %u", i);
 			continue;
+		}
 		if (!create || tmp.code != RP_E_NOT_FOUND) {
 			*err = tmp;
 			return rp_error_prefix(err, "anti-rollback counter %u", i);
@@ -320,8 +453,12 @@ static int tpm2_open_counters(struct tpm2 *t, bool create, rp_error *err)
 		return rp_error_set(err, RP_E_PERMISSION,
 		                    "NV index 0x%08x (counter bases) has attributes 0x%x without WRITEDEFINE; it was not "
 		                    "defined by Rampart", TPM2_NV_BASES, attrs);
-	/* Only a write-locked index protects the bases: until the lock, anyone who can reach the TPM
-	 * may rewrite them (AUTHWRITE, empty auth) and so set every counter back to 0. An index left
+	/* An index someone else defined in provisioning's window (before the lock) fails here. */
+	if (defined && tpm2_nv_check_auth(t, bases, TPM2_NV_BASES, bases_size, err) < 0)
+		return rp_error_prefix(err, "counter bases");
+	/* Only a write-locked index protects the bases: until the lock, whoever holds its authValue
+	 * (anyone who can reach the TPM, on a device with an empty one) may rewrite them and so set
+	 * every counter back to 0. An index left
 	 * unlocked (provisioning stopped between define, write and lock) is finished by provisioning
 	 * and refused by everything else. */
 	if (defined && (attrs & TPMA_NV_WRITELOCKED)) {
