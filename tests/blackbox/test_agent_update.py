@@ -129,6 +129,7 @@ def test_update_check_failure_is_reported(world):
     assert st["ok"] is True, st
     proc = update_now(sock, check=False)
     assert proc.returncode != 0 and "update check failed" in proc.stderr, proc.stderr
+    assert "director: loading the trusted root" in proc.stderr, proc.stderr
 
 
 class Appmgr:

@@ -286,8 +286,9 @@ def test_tampered_capability_refused(admin, world):
 
 def test_capability_issue_needs_a_known_device(admin, tmp_path):
     r = admin.run("device", "capability", "download", "--device", "ab" * 32, "--destination",
-                  tmp_path / "x.cap", code=None)
-    assert r.returncode != 0 and not (tmp_path / "x.cap").exists()
+                  tmp_path / "x.cap", code=4)
+    assert "not found in this tenant" in r.stderr, r.stderr
+    assert not (tmp_path / "x.cap").exists()
 
 
 def test_non_root_cannot_enable_development(admin, world):

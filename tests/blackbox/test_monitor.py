@@ -230,6 +230,7 @@ def test_malformed_messages_are_refused_and_monitor_keeps_serving(device):
         (msg(1, b"\x00" * 70000), ERRC["LIMIT"], "above the limit of 65536"),
     ]
     replies = send_as(AGENT_UID, sock, *[c[0] for c in cases])
+    assert len(replies) == len(cases), replies
     for (raw, code, text), (mtype, status, reply_text, payload) in zip(cases, replies):
         assert status != 0 and payload == b"", (raw[:16], reply_text)
         if code is not None:

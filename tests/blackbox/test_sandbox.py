@@ -160,11 +160,31 @@ def test_cannot_see_host_processes(device):
     assert "visible pid 1" in log
 
 
-def test_cannot_signal_processes_outside(device):
-    victim = subprocess.Popen(["sleep", "60"])
+def run_beside_victim(device, args_of):
+    """Install an app, start a host process under the app's own uid (so permissions alone would
+    let the app signal it: only the PID namespace hides it), then run the app with ARGS_OF(pid).
+    Returns (app log, victim)."""
+    root, cid = device.package(["whoami"])
+    device.install(root)
+    uid = json.loads((device.state / "apps" / cid / "app.json").read_text())["uid"]
+    assert uid != 0
+    victim = subprocess.Popen(["sleep", "60"], user=uid, group=uid)
     try:
-        _, log, _ = device.run_app(["kill-host", str(victim.pid)])
-        assert_refused(log, "kill-host", ["ESRCH", "EPERM"])
+        root, _ = device.package(args_of(victim.pid), cid=cid)
+        device.install(root)
+        assert json.loads((device.state / "apps" / cid / "app.json").read_text())["uid"] == uid
+        device.mgr("run", cid, check=True)
+        return device.log(cid), victim
+    except BaseException:
+        victim.kill()
+        victim.wait()
+        raise
+
+
+def test_cannot_signal_processes_outside(device):
+    log, victim = run_beside_victim(device, lambda pid: ["kill-host", str(pid)])
+    try:
+        assert_refused(log, "kill-host", ["ESRCH"])
         assert victim.poll() is None, "a process outside the container was killed"
     finally:
         victim.kill()
@@ -172,10 +192,9 @@ def test_cannot_signal_processes_outside(device):
 
 
 def test_kill_all_reaches_only_the_container(device):
-    victim = subprocess.Popen(["sleep", "60"])
+    log, victim = run_beside_victim(device, lambda pid: ["kill-all"])
     try:
-        _, log, _ = device.run_app(["kill-all"])
-        assert "ATTACK kill-all" in log
+        assert "ATTACK kill-all: kill(-1) returned -1 (ESRCH)" in log, log
         assert victim.poll() is None, "kill(-1) inside the app reached the host"
     finally:
         victim.kill()

@@ -66,12 +66,18 @@ def test_image_upload_verify_store_and_deploy(svc, tmp_path):
     assert upload(svc, tenant, image).status == 409
     tampered = bytearray(image)
     tampered[len(tampered) // 2] ^= 1
-    assert upload(svc, tenant, bytes(tampered)).status in (400, 422)
+    r = upload(svc, tenant, bytes(tampered))
+    assert r.status == 422 and "does not match the package contents" in r.json["error"]["message"], r
     assert upload(svc, tenant, b"not a package").status == 400
     assert len(svc.request("GET", f"/v1/tenants/{tenant}/images").json["items"]) == 1
 
-    # Another tenant cannot upload it (does not trust the key), see it, or download its blob.
-    assert upload(svc, other, make_image(tmp_path, priv, tag="2")).status == 422
+    # Another tenant cannot upload it (it trusts only its own key), see it, or download its blob.
+    _, other_pub = make_key(tmp_path, "other-signer")
+    r = svc.request("POST", f"/v1/tenants/{other}/image-signing-keys", {"name": "own", "public_key_pem":
+                                                                        other_pub.read_text()})
+    assert r.status == 201, r
+    r = upload(svc, other, make_image(tmp_path, priv, tag="2"))
+    assert r.status == 422 and "is by a trusted key (untrusted signer)" in r.json["error"]["message"], r
     assert svc.request("GET", f"/v1/tenants/{other}/images/{img['image_id']}").status == 404
     outsider = svc.add_user(other, "olga", "Administrator")
     assert svc.request("GET", f"/v1/blobs/sha256/{digest}", token=outsider).status == 404
@@ -91,7 +97,8 @@ def test_image_upload_verify_store_and_deploy(svc, tmp_path):
     shown = svc.request("GET", f"/v1/tenants/{tenant}/device-groups/{group['device_group_id']}").json
     assert shown["current_deployment"]["deployment_id"] == d2.json["deployment_id"]
 
-    svc.request("POST", f"/v1/tenants/{other}/image-signing-keys", {"public_key_pem": pub.read_text()})
+    r = svc.request("POST", f"/v1/tenants/{other}/image-signing-keys", {"public_key_pem": pub.read_text()})
+    assert r.status == 201, r
     other_img = upload(svc, other, make_image(tmp_path, priv, tag="3")).json
     r = svc.request("POST", url, {"image_ids": [other_img["image_id"]]})
     assert r.status == 404 and "not an image of this tenant" in r.json["error"]["message"]

@@ -118,9 +118,14 @@ def test_a_third_tenant_without_the_package_learns_nothing(svc, tmp_path):
     held = svc.request("GET", f"/v1/tenants/{b}/images/{img['image_id']}", token=bob)
     assert unknown.status == held.status == 404
     assert held.json["error"]["code"] == unknown.json["error"]["code"]
+    # The same words too, once each names the ID it was asked about.
+    assert held.json["error"]["message"].replace(img["image_id"], "ID") == \
+        unknown.json["error"]["message"].replace("00000000-0000-4000-8000-000000000000", "ID")
     missing = svc.request("GET", f"/v1/blobs/sha256/{'0' * 64}", token=bob)
     other = svc.request("GET", f"/v1/blobs/sha256/{img['sha256']}", token=bob)
     assert missing.status == other.status == 404 and missing.json["error"]["code"] == other.json["error"]["code"]
+    assert other.json["error"]["message"].replace(img["sha256"], "HASH") == \
+        missing.json["error"]["message"].replace("0" * 64, "HASH")
 
 
 # The images table as schema version 5 made it: IDs and hashes unique across the whole service.

@@ -2,6 +2,7 @@
 repository + director) served over HTTP, installing into the real A/B slots of rampart-boot. Each
 attack must leave the device running what it had."""
 import json
+import re
 import resource
 import shutil
 
@@ -127,7 +128,12 @@ def test_slow_retrieval_dropped(env):
     srv.blob_mode = "slow"
     proc = check(dev, srv, "--low-speed-limit", "1000", "--low-speed-time", "2", ok=False)
     assert "too slow" in proc.stderr, proc.stderr
-    assert dev.status()["active"] == "a" or dev.running_version() == 1
+    # Nothing was installed: slot a stays active, nothing is pending, slot b holds no bundle.
+    st = dev.status()
+    assert st["active"] == "a" and st["pending"] is False and st["slots"]["b"]["error"] == "empty", st
+    assert not dev.slot_file("b").exists()
+    dev.boot()
+    assert dev.running_version() == 1
 
 
 def test_interrupted_download_resumes_with_range(env):
@@ -176,7 +182,17 @@ def test_mix_and_match_refused(env):
     tv2 = snap["signed"]["meta"]["targets.json"]["version"]
     srv.overrides[("image", f"{tv2}.targets.json")] = old_targets
     proc = check(dev, srv, ok=False)
-    assert "targets" in proc.stderr, proc.stderr
+    assert re.search(r"updating targets: \d+\.targets\.json is \d+ bytes, but \d+ were signed for", proc.stderr), \
+        proc.stderr
+    # The same length but other bytes (one hex digit of its signature changed): the hash refuses it.
+    new_targets = (repos.image.metadata / f"{tv2}.targets.json").read_bytes()
+    sig = json.loads(new_targets)["signatures"][0]["sig"].encode()
+    forged = sig[:-1] + (b"0" if sig[-1:] != b"0" else b"1")
+    assert new_targets.count(sig) == 1
+    srv.overrides[("image", f"{tv2}.targets.json")] = new_targets.replace(sig, forged)
+    proc = check(dev, srv, ok=False)
+    assert re.search(r"\d+\.targets\.json does not match the SHA-256 signed for it \(mix-and-match\?\)",
+                     proc.stderr), proc.stderr
     dev.boot()
     assert dev.running_version() == 1
 
@@ -281,7 +297,27 @@ def test_trust_update_installed_before_os_bundle(env, tmp_path):
     assert sorted(p.name for p in (dev.state / "trust").iterdir()) == ["release-2027.pub", "release.pub"]
     dev.boot()
     assert dev.running_version() == 2
-    # Replaying the same (or an older) trust update is refused.
+    assert (dev.state / "update" / "trust-version").read_text().strip() == "2"
+    # An older trust update (one that could bring back a revoked key) is refused for good, though it
+    # is otherwise acceptable: it keeps the key of the running OS bundle.
+    old_key, old_pub = tmp_path / "revoked.pem", tmp_path / "revoked.pub"
+    run("rampart", "image-package", "keygen", "--private-key", old_key, "--public-key", old_pub, check=True)
+    payload_1 = tmp_path / "trust-payload-1"
+    (payload_1 / "trust").mkdir(parents=True)
+    shutil.copy(dev.pub, payload_1 / "trust" / "release.pub")
+    shutil.copy(new_pub, payload_1 / "trust" / "release-2027.pub")
+    shutil.copy(old_pub, payload_1 / "trust" / "release-2019.pub")
+    trust_1 = tmp_path / "trust-1.rpkg"
+    run("rampart", "image-package", "pack", "--type", "trust-update", "--payload-directory", payload_1,
+        "--component-id", "2d1f8a30-5c1e-4b7f-8f0e-6a3c9b1d2e44", "--name", "trust", "--key", dev.key,
+        "--output", trust_1, "--version", "1", check=True)
+    trust_before = {p.name: p.read_bytes() for p in (dev.state / "trust").iterdir()}
+    name_1, _ = repos.release(trust_1)
+    proc = check(dev, srv, ok=False)
+    assert "trust update version 1 is older than the installed 2 (rollback refused)" in proc.stderr, proc.stderr
+    st = image_state(dev, name_1)
+    assert st["state"] == "failed" and st["permanent"] is True, st
+    assert {p.name: p.read_bytes() for p in (dev.state / "trust").iterdir()} == trust_before
     assert (dev.state / "update" / "trust-version").read_text().strip() == "2"
 
 

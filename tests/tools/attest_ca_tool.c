@@ -3,11 +3,12 @@
  * (already expired) or that belong to another tenant. Never installed.
  *
  *   attest-ca-tool --ca-dir DIR --tenant GUID --device-id HEX64 --now EPOCH --validity SECONDS
- *                  --key-out FILE --cert-out FILE [--expired]
+ *                  --key-out FILE --cert-out FILE [--expired] [--device-api]
  *
  * --expired re-signs the issued certificate with the generation-1 CA key after moving its validity
  * to two days ago..one day ago: the tenant CA itself refuses to sign before its own start, and a
- * test must not wait a day. */
+ * test must not wait a day. --device-api issues the device-API credential instead of the
+ * applications' client certificate. */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -45,11 +46,13 @@ int main(int argc, char **argv)
 		{"ca-dir", required_argument, NULL, 'c'},   {"tenant", required_argument, NULL, 't'},
 		{"device-id", required_argument, NULL, 'd'}, {"now", required_argument, NULL, 'n'},
 		{"validity", required_argument, NULL, 'v'}, {"key-out", required_argument, NULL, 'k'},
-		{"cert-out", required_argument, NULL, 'o'}, {"expired", no_argument, NULL, 'x'}, {0},
+		{"cert-out", required_argument, NULL, 'o'}, {"expired", no_argument, NULL, 'x'},
+		{"device-api", no_argument, NULL, 'a'},     {0},
 	};
 	const char *dir = NULL, *tenant = NULL, *device = NULL, *key_out = NULL, *cert_out = NULL;
 	int64_t now = 0;
 	bool expired = false;
+	enum ca_device_cert_kind kind = CA_DEVICE_CERT_CLIENT;
 	uint32_t validity = 24 * 3600;
 	rp_error err = RP_ERROR_INIT;
 	int o;
@@ -61,6 +64,7 @@ int main(int argc, char **argv)
 		case 'k': key_out = optarg; break;
 		case 'o': cert_out = optarg; break;
 		case 'x': expired = true; break;
+		case 'a': kind = CA_DEVICE_CERT_DEVICE_API; break;
 		case 'n':
 			if (rp_parse_i64(optarg, 0, INT64_MAX / 2, &now, &err) < 0)
 				return rp_error_report(&err, "attest-ca-tool"), 2;
@@ -79,7 +83,7 @@ int main(int argc, char **argv)
 	struct tenant_ca *ca = ca_open(dir, tenant, &err);
 	EVP_PKEY *key = ca ? rp_key_generate_p256(&err) : NULL;
 	char *csr = key ? agent_csr_build(key, device, &err) : NULL;
-	char *cert = csr ? ca_issue_device_cert(ca, csr, strlen(csr), device, CA_DEVICE_CERT_CLIENT, (time_t)now,
+	char *cert = csr ? ca_issue_device_cert(ca, csr, strlen(csr), device, kind, (time_t)now,
 	                                        (int)validity, &err)
 	                 : NULL;
 	if (cert && expired) {
