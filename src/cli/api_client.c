@@ -5,9 +5,11 @@
  * bounded, and server text is stripped of control characters before it reaches a terminal. */
 #include "cli/api_client.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <string.h>
 #include <strings.h>
@@ -19,6 +21,7 @@
 #include "common/encoding.h"
 #include "common/fileio.h"
 #include "common/json.h"
+#include "common/text.h"
 #include "common/xalloc.h"
 
 #ifndef RAMPART_VERSION
@@ -32,6 +35,8 @@ struct api_client {
 	char *ca_pem;
 	bool insecure;
 	bool progress;
+	bool plain_http; /* loopback only (check_base_url) */
+	size_t last_response_len;
 };
 
 /* ---- paths ------------------------------------------------------------------------------ */
@@ -110,15 +115,6 @@ enum rp_errc api_status_code(long status)
 	return RP_E_INTERNAL; /* 1xx/3xx: we follow no redirects, so this is a misconfigured URL */
 }
 
-/* Server text goes to a terminal: drop control characters so it cannot move the cursor or
- * rewrite earlier output. Bytes >= 0x80 are kept (UTF-8 messages stay readable). */
-static void sanitize(char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			*s = ' ';
-}
-
 static const char *status_hint(long status)
 {
 	switch (status) {
@@ -170,8 +166,9 @@ void api_error_from_response(long status, const char *body, size_t len, rp_error
 	if (smsg) {
 		_cleanup_free_ char *m = xstrndup(smsg, 1024);
 		_cleanup_free_ char *c = xstrndup(scode ? scode : "error", 64);
-		sanitize(m);
-		sanitize(c);
+		/* Server text goes to a terminal: it must not move the cursor or rewrite earlier output. */
+		rp_text_make_printable(m, false);
+		rp_text_make_printable(c, false);
 		rp_error_set(err, code, "%s [HTTP %ld %s]%s", m, status, c, status_hint(status));
 	} else {
 		rp_error_set(err, code, "the service answered HTTP %ld without an error message%s", status,
@@ -303,14 +300,29 @@ static size_t source_read(char *buf, size_t size, size_t nitems, void *userdata)
 	return (size_t)n;
 }
 
+/* Only an address that cannot leave the machine: an IPv4 literal in 127.0.0.0/8, the IPv6 literal
+ * ::1, or the name "localhost" (which libcurl resolves to loopback itself). A name that merely
+ * starts with "127." (127.attacker.example) is a DNS name like any other. */
 static bool host_is_loopback(const char *host)
 {
-	return strcmp(host, "127.0.0.1") == 0 || strcmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0 ||
-	       strcmp(host, "::1") == 0 || strncmp(host, "127.", 4) == 0;
+	if (strcmp(host, "localhost") == 0)
+		return true;
+	struct in_addr a4;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	size_t len = strlen(host);
+	if (len < 2 || host[0] != '[' || host[len - 1] != ']' || len - 2 >= INET6_ADDRSTRLEN)
+		return false;
+	char inner[INET6_ADDRSTRLEN];
+	memcpy(inner, host + 1, len - 2);
+	inner[len - 2] = '\0';
+	struct in6_addr a6;
+	return inet_pton(AF_INET6, inner, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
 }
 
-static int check_base_url(const char *url, rp_error *err)
+static int check_base_url(const char *url, bool *plain_http, rp_error *err)
 {
+	*plain_http = false;
 	CURLU *u = curl_url();
 	if (!u)
 		rp_abort("curl_url");
@@ -327,6 +339,7 @@ static int check_base_url(const char *url, rp_error *err)
 	} else if (strcmp(scheme, "https") == 0) {
 		r = 0;
 	} else if (strcmp(scheme, "http") == 0) {
+		*plain_http = true;
 		/* A bearer token in clear text is only acceptable when it never leaves the machine. */
 		if (!host_is_loopback(host))
 			r = rp_error_set(err, RP_E_INVALID,
@@ -358,7 +371,8 @@ api_client *api_client_new(const struct api_client_options *opts, rp_error *err)
 		             "no service URL: run 'rampart login --service https://HOST:PORT' or pass --service");
 		return NULL;
 	}
-	if (check_base_url(opts->base_url, err) < 0)
+	bool plain_http = false;
+	if (check_base_url(opts->base_url, &plain_http, err) < 0)
 		return NULL;
 	if (opts->token && strpbrk(opts->token, "\r\n")) {
 		rp_error_set(err, RP_E_INVALID, "the API token contains a line break; check how it was copied");
@@ -385,6 +399,7 @@ api_client *api_client_new(const struct api_client_options *opts, rp_error *err)
 	c->ca_pem = opts->ca_pem ? xstrdup(opts->ca_pem) : NULL;
 	c->insecure = opts->insecure_skip_verify;
 	c->progress = opts->progress;
+	c->plain_http = plain_http;
 	return c;
 }
 
@@ -418,6 +433,10 @@ static struct curl_slist *prepare(api_client *c, const char *method, const char 
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "rampart/" RAMPART_VERSION);
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	/* Plain http is allowed only because it stays on this machine: a proxy from the environment
+	 * (http_proxy, ALL_PROXY) would carry the bearer token across the network in clear text. */
+	if (c->plain_http)
+		curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
 	if (c->insecure) {
 		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -538,10 +557,16 @@ int api_client_call(api_client *c, const char *method, const char *path, const j
 	long status = 0;
 	int r = perform(c, &s, &p, errbuf, &status, err);
 	curl_slist_free_all(headers);
+	c->last_response_len = s.mem.len;
 	if (r == 0)
 		r = parse_body(&s, out, err);
 	rp_buf_free(&s.mem);
 	return r;
+}
+
+size_t api_client_last_response_bytes(const api_client *c)
+{
+	return c->last_response_len;
 }
 
 int api_client_upload(api_client *c, const char *method, const char *path, const char *file_path,
@@ -599,18 +624,62 @@ static int open_temp_beside(const char *dest, char **tmp_out, rp_error *err)
 	return rp_error_set(err, RP_E_IO, "could not create a unique temporary file beside %s", dest);
 }
 
+/* An unnamed file in $TMPDIR (or /tmp) to hold a download until it is verified: O_TMPFILE, or a
+ * named file removed at once where the file system lacks it. */
+static int open_unnamed_temp(rp_error *err)
+{
+	const char *dir = getenv("TMPDIR");
+	if (!dir || !*dir)
+		dir = "/tmp";
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		return fd;
+	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+		return rp_error_set_errno(err, errno, "creating a temporary file in %s (set TMPDIR)", dir);
+	_cleanup_free_ char *tmpl = xasprintf("%s/rampart-download-XXXXXX", dir);
+	fd = mkostemp(tmpl, O_CLOEXEC);
+	if (fd < 0)
+		return rp_error_set_errno(err, errno, "creating a temporary file in %s (set TMPDIR)", dir);
+	unlink(tmpl);
+	return fd;
+}
+
+/* Copy the verified download held in FD to standard output. */
+static int copy_to_stdout(int fd, rp_error *err)
+{
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return rp_error_set_errno(err, errno, "rewinding the downloaded data");
+	char buf[64 * 1024];
+	for (;;) {
+		ssize_t n = rp_read_full(fd, buf, sizeof(buf));
+		if (n < 0)
+			return rp_error_set_errno(err, errno, "reading the downloaded data");
+		if (n == 0)
+			return 0;
+		if (rp_write_full(STDOUT_FILENO, buf, (size_t)n) < 0)
+			return rp_error_set_errno(err, errno, "writing the download to standard output");
+	}
+}
+
 int api_client_download(api_client *c, const char *path, const struct api_download *d,
                         struct api_download_result *result, rp_error *err)
 {
 	const char *method = d->method ? d->method : "GET";
 	bool to_stdout = strcmp(d->dest_path, "-") == 0;
+	/* Bytes with an expected hash reach standard output only once verified: a consumer of a pipe
+	 * (| sh, | tar x) must never act on a substituted image. */
+	bool hold = to_stdout && d->expected_sha256;
+	if (d->expected_sha256 && (strlen(d->expected_sha256) != 64 ||
+	                           strspn(d->expected_sha256, "0123456789abcdefABCDEF") != 64))
+		return rp_error_set(err, RP_E_INVALID, "the expected SHA-256 is not 64 hexadecimal digits");
 	_cleanup_free_ char *tmp = NULL;
 	_cleanup_close_ int fd = -1;
-	if (!to_stdout) {
+	if (!to_stdout)
 		fd = open_temp_beside(d->dest_path, &tmp, err);
-		if (fd < 0)
-			return -1;
-	}
+	else if (hold)
+		fd = open_unnamed_temp(err);
+	if ((!to_stdout || hold) && fd < 0)
+		return -1;
 	_cleanup_free_ char *payload = NULL;
 	if (d->body) {
 		payload = json_dumps(d->body, JSON_COMPACT);
@@ -623,7 +692,7 @@ int api_client_download(api_client *c, const char *path, const struct api_downlo
 		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, payload);
 		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(payload));
 	}
-	struct sink s = {.curl = c->curl, .mem_limit = 64 * 1024, .fd = to_stdout ? STDOUT_FILENO : fd,
+	struct sink s = {.curl = c->curl, .mem_limit = 64 * 1024, .fd = fd >= 0 ? fd : STDOUT_FILENO,
 	                 .max_bytes = d->max_bytes};
 	rp_buf_init(&s.mem);
 	int r = 0;
@@ -645,8 +714,11 @@ int api_client_download(api_client *c, const char *path, const struct api_downlo
 	_cleanup_free_ char *hex = r == 0 ? rp_hex_encode(digest, sizeof(digest)) : NULL;
 	/* Check before the rename, so a corrupted or substituted download never takes the file's name. */
 	if (r == 0 && d->expected_sha256 && strcasecmp(hex, d->expected_sha256) != 0)
-		r = rp_error_set(err, RP_E_VERIFY, "the downloaded bytes have SHA-256 %s, not the expected %s; nothing was "
-		                                   "kept", hex, d->expected_sha256);
+		r = rp_error_set(err, RP_E_VERIFY, "the downloaded bytes have SHA-256 %s, not the expected %s; %s", hex,
+		                 d->expected_sha256,
+		                 to_stdout ? "nothing was written to standard output" : "nothing was kept");
+	if (r == 0 && hold)
+		r = copy_to_stdout(fd, err);
 	if (r == 0 && !to_stdout) {
 		if (fsync(fd) < 0 || close(steal_fd(fd)) < 0)
 			r = rp_error_set_errno(err, errno, "writing %s", tmp);

@@ -38,6 +38,8 @@ char *api_escape(const char *s);
  * (json null when the body is empty); OUT may be NULL to ignore it. */
 int api_client_call(api_client *c, const char *method, const char *path, const json_t *body, json_t **out,
                     rp_error *err) RP_MUST_CHECK;
+/* Size of the body of the last api_client_call's response (for limits across several calls). */
+size_t api_client_last_response_bytes(const api_client *c);
 /* Stream the file FILE_PATH as the request body (CONTENT_TYPE) and parse the JSON response. */
 int api_client_upload(api_client *c, const char *method, const char *path, const char *file_path,
                       const char *content_type, json_t **out, rp_error *err) RP_MUST_CHECK;
@@ -49,7 +51,8 @@ struct api_download_result {
 struct api_download {
 	const char *method;          /* NULL: GET */
 	const json_t *body;          /* JSON request body, or NULL */
-	const char *dest_path;       /* file (written beside, then renamed into place, mode 0644), or "-" for stdout */
+	const char *dest_path;       /* file (written beside, then renamed into place, mode 0644), or "-" for stdout
+	                              * (held in an unnamed temporary file until verified when expected_sha256 is set) */
 	uint64_t max_bytes;          /* RP_E_LIMIT past this */
 	const char *expected_sha256; /* 64 hex: refuse (RP_E_VERIFY) and keep nothing if the bytes differ; or NULL */
 };

@@ -21,6 +21,7 @@
 #include "common/fileio.h"
 #include "common/json.h"
 #include "common/parse.h"
+#include "common/text.h"
 #include "common/xalloc.h"
 
 #define LOCAL_PROTOCOL_VERSION 1
@@ -74,7 +75,8 @@ static int local_call(const struct cli_ctx *ctx, json_t *req, json_t **status, r
 		for (int i = 0; i <= RP_E_INTERNAL; i++)
 			if (code && strcmp(code, rp_error_code_name((enum rp_errc)i)) == 0)
 				c = (enum rp_errc)i;
-		return rp_error_set(err, c, "%s", msg ? msg : "the application manager refused the request");
+		_cleanup_free_ char *shown = xstrndup(msg ? msg : "the application manager refused the request", 1024);
+		return rp_error_set(err, c, "%s", rp_text_make_printable(shown, false));
 	}
 	*status = json_incref(json_object_get(reply, "status"));
 	return 0;
@@ -130,8 +132,10 @@ static int app_logs(struct cli_ctx *ctx)
 		cli_print_json(st, stdout);
 		return 0;
 	}
+	/* The log is written by a sandboxed app: it must not drive the operator's terminal. */
 	const char *text = json_string_value(json_object_get(st, "log"));
-	fputs(text ? text : "", stdout);
+	_cleanup_free_ char *shown = xstrdup(text ? text : "");
+	fputs(rp_text_make_printable(shown, true), stdout);
 	return 0;
 }
 

@@ -29,8 +29,9 @@ static void usage(FILE *out)
 	fprintf(out,
 	        "Usage: rampart image-package <command> [options]\n\n"
 	        "Commands:\n"
-	        "  keygen --private-key FILE --public-key FILE\n"
-	        "        Create a P-256 signing key pair (private key written 0600).\n"
+	        "  keygen --private-key FILE --public-key FILE [--force]\n"
+	        "        Create a P-256 signing key pair (private key written 0600). Existing files are\n"
+	        "        refused unless --force is given.\n"
 	        "  pack-application (--package-directory DIR | --manifest FILE --executable FILE\n"
 	        "                    [--resource SRC[=DEST]]...) --key FILE... --output FILE\n"
 	        "                   [--version N] [--version-string S] [--development]\n"
@@ -120,7 +121,7 @@ enum {
 	OPT_PRIVATE = 256, OPT_PUBLIC, OPT_PKGDIR, OPT_MANIFEST, OPT_EXECUTABLE, OPT_RESOURCE, OPT_KEY, OPT_VERSION,
 	OPT_VERSION_STRING, OPT_DEVELOPMENT, OPT_OUTPUT, OPT_TARGET_API, OPT_ABI_DEP, OPT_ABI_PROV, OPT_TYPE,
 	OPT_PAYLOAD_DIR, OPT_PAYLOAD, OPT_COMPONENT, OPT_NAME, OPT_TRUSTED, OPT_THRESHOLD, OPT_MAX_FILES,
-	OPT_MAX_BYTES, OPT_HELP,
+	OPT_MAX_BYTES, OPT_FORCE, OPT_HELP,
 };
 
 static const struct option long_opts[] = {
@@ -147,6 +148,7 @@ static const struct option long_opts[] = {
 	{"threshold", required_argument, NULL, OPT_THRESHOLD},
 	{"max-files", required_argument, NULL, OPT_MAX_FILES},
 	{"max-bytes", required_argument, NULL, OPT_MAX_BYTES},
+	{"force", no_argument, NULL, OPT_FORCE},
 	{"help", no_argument, NULL, OPT_HELP},
 	{NULL, 0, NULL, 0},
 };
@@ -163,6 +165,7 @@ struct opts {
 	struct package_limits limits;
 	bool limits_given;
 	struct pack_opts pack;
+	bool force;
 	bool help;
 	const char *positional;
 };
@@ -251,6 +254,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 				return cli_usage_error(GROUP, "--max-bytes: %s", err.message);
 			break;
 		case 'h':
+		case OPT_FORCE: o->force = true; break;
 		case OPT_HELP: o->help = true; break;
 		default:
 			return cli_usage_error(GROUP, "unknown or incomplete option '%s'", argv[optind - 1]);
@@ -268,10 +272,26 @@ static int cmd_keygen(struct opts *o)
 	if (!o->private_key || !o->public_key)
 		return cli_usage_error(GROUP, "keygen needs --private-key FILE and --public-key FILE");
 	rp_error err = RP_ERROR_INIT;
+	/* A private key that already exists may sign packages devices trust: replacing it loses it for
+	 * good, so it takes --force. Both files are checked first so a refusal leaves neither written;
+	 * the private key's final step refuses to replace all the same (a file that appears meanwhile). */
+	const char *paths[] = {o->private_key, o->public_key};
+	for (size_t i = 0; i < RP_ARRAY_SIZE(paths) && !o->force; i++) {
+		struct stat st;
+		if (lstat(paths[i], &st) == 0) {
+			rp_error_set(&err, RP_E_EXISTS, "keygen: %s already exists; it was left unchanged (pass --force to "
+			             "replace it, losing the key it holds)", paths[i]);
+			return cli_fail(&err);
+		}
+	}
 	_cleanup_pkey_ EVP_PKEY *key = rp_key_generate_p256(&err);
 	_cleanup_free_ char *id = NULL;
-	if (!key || rp_key_save_private_pem(key, o->private_key, &err) < 0 ||
-	    rp_key_save_public_pem(key, o->public_key, &err) < 0 || !(id = rp_key_id_hex(key, &err)))
+	int r = !key ? -1
+	    : o->force ? rp_key_save_private_pem(key, o->private_key, &err)
+	               : rp_key_save_private_pem_new(key, o->private_key, &err);
+	if (r < 0 && err.code == RP_E_EXISTS)
+		rp_error_prefix(&err, "keygen (pass --force to replace it)");
+	if (r < 0 || rp_key_save_public_pem(key, o->public_key, &err) < 0 || !(id = rp_key_id_hex(key, &err)))
 		return cli_fail(&err);
 	printf("created key pair: private %s, public %s, key ID %s\n", o->private_key, o->public_key, id);
 	return 0;

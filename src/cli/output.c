@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/json.h"
+#include "common/text.h"
 #include "common/xalloc.h"
 
 struct cli_table {
@@ -118,7 +119,19 @@ void cli_print_json(const json_t *value, FILE *out)
 	char *s = json_dumps(value, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
 	if (!s)
 		rp_abort("serialising JSON output");
-	fprintf(out, "%s\n", s);
+	/* jansson escapes C0 controls but writes DEL and C1 (U+0080..U+009F, as UTF-8) raw, and some
+	 * terminals obey C1; they can only occur inside strings, where \u00XX means the same. */
+	const char *run = s;
+	for (const char *p = s; *p; p++) {
+		bool c1 = (unsigned char)p[0] == 0xc2 && (unsigned char)p[1] >= 0x80 && (unsigned char)p[1] <= 0x9f;
+		if (c1 || *p == 0x7f) {
+			fwrite(run, 1, (size_t)(p - run), out);
+			fprintf(out, "\\u%04x", c1 ? (unsigned char)p[1] : 0x7fu);
+			p += c1;
+			run = p + 1;
+		}
+	}
+	fprintf(out, "%s\n", run);
 	free(s);
 }
 
@@ -134,7 +147,8 @@ void cli_print_object_table(const json_t *obj, FILE *out)
 			text = xstrdup(json_string_value(value));
 		else
 			text = rp_json_dump(value);
-		const char *row[] = {key, text};
+		_cleanup_free_ char *k = xstrdup(key);
+		const char *row[] = {rp_text_make_printable(k, false), rp_text_make_printable(text, false)};
 		cli_table_add_row(t, row);
 		free(text);
 	}

@@ -5,16 +5,8 @@
 
 #include "common/bytes.h"
 #include "common/json.h"
+#include "common/text.h"
 #include "common/xalloc.h"
-
-static void strip_controls(char *s)
-{
-	/* Names come from other users of the service: a newline or escape sequence in a product name
-	 * must not forge table rows or drive the terminal. */
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			*s = '?';
-}
 
 char *cli_cell(const json_t *v)
 {
@@ -45,7 +37,9 @@ char *cli_cell(const json_t *v)
 	} else {
 		text = rp_json_dump(v);
 	}
-	strip_controls(text);
+	/* Names come from other users of the service: a newline or escape sequence in a product name
+	 * must not forge table rows or drive the terminal. */
+	rp_text_make_printable(text, false);
 	return text;
 }
 
@@ -98,7 +92,7 @@ void cli_render_object(enum cli_output output, const json_t *obj)
 	json_object_foreach((json_t *)obj, key, value) {
 		char *text = cli_cell(value);
 		_cleanup_free_ char *k = xstrdup(key);
-		strip_controls(k);
+		rp_text_make_printable(k, false);
 		const char *row[] = {k, text};
 		cli_table_add_row(t, row);
 		free(text);

@@ -17,6 +17,10 @@
 #define CA_PEM_MAX (1024 * 1024)
 #define LIST_PAGE_SIZE 1000
 #define LIST_MAX_PAGES 10000
+/* A hostile or broken service could page forever: bound what one list may cost the CLI in
+ * total, not only per page (each page may be API_CLIENT_MAX_RESPONSE). */
+#define LIST_MAX_ITEMS 100000
+#define LIST_MAX_BYTES (32u * 1024 * 1024)
 
 static const char *env_nonempty(const char *name)
 {
@@ -116,32 +120,44 @@ void cli_session_close(struct cli_session *s)
 
 json_t *cli_session_list(struct cli_session *s, const char *path, rp_error *err)
 {
-	json_t *all = json_array();
+	_cleanup_json_ json_t *all = json_array();
 	_cleanup_free_ char *page_token = NULL;
 	const char sep = strchr(path, '?') ? '&' : '?';
+	size_t bytes = 0;
 	for (int page = 0; page < LIST_MAX_PAGES; page++) {
 		_cleanup_free_ char *tok = page_token ? api_escape(page_token) : NULL;
 		_cleanup_free_ char *url = tok ? xasprintf("%s%climit=%d&page_token=%s", path, sep, LIST_PAGE_SIZE, tok)
 		                               : xasprintf("%s%climit=%d", path, sep, LIST_PAGE_SIZE);
 		_cleanup_json_ json_t *reply = NULL;
-		if (api_client_call(s->api, "GET", url, NULL, &reply, err) < 0) {
-			json_decref(all);
+		if (api_client_call(s->api, "GET", url, NULL, &reply, err) < 0)
 			return NULL;
-		}
+		bytes += api_client_last_response_bytes(s->api);
 		json_t *items = json_object_get(reply, "items");
 		json_t *next = json_object_get(reply, "next_page_token");
 		if (!json_is_array(items) || (next && !json_is_null(next) && !json_is_string(next))) {
-			json_decref(all);
 			rp_error_set(err, RP_E_INVALID, "GET %s: the service's reply is not a list (no \"items\" array)", path);
 			return NULL;
 		}
 		json_array_extend(all, items);
+		if (json_array_size(all) > LIST_MAX_ITEMS || bytes > LIST_MAX_BYTES) {
+			rp_error_set(err, RP_E_LIMIT,
+			             "GET %s: the list is larger than the CLI accepts (%d items or %u MiB in all); "
+			             "narrow the query", path, LIST_MAX_ITEMS, LIST_MAX_BYTES / (1024 * 1024));
+			return NULL;
+		}
+		const char *next_token = json_is_string(next) ? json_string_value(next) : NULL;
+		if (!next_token || !*next_token)
+			return steal_ptr(all);
+		/* A token that does not move on would page the same items forever. */
+		if (page_token && strcmp(page_token, next_token) == 0) {
+			rp_error_set(err, RP_E_INVALID,
+			             "GET %s: the service returned the same next_page_token twice, so the list never "
+			             "ends; this is a fault of the service", path);
+			return NULL;
+		}
 		free(page_token);
-		page_token = json_is_string(next) && *json_string_value(next) ? xstrdup(json_string_value(next)) : NULL;
-		if (!page_token)
-			return all;
+		page_token = xstrdup(next_token);
 	}
-	json_decref(all);
 	rp_error_set(err, RP_E_LIMIT, "GET %s: more than %d pages; narrow the query", path, LIST_MAX_PAGES);
 	return NULL;
 }

@@ -155,21 +155,22 @@ static EVP_PKEY *require_p256(EVP_PKEY *key, const char *what, rp_error *err)
 	return key;
 }
 
-static int bio_to_file(BIO *bio, const char *path, mode_t mode, rp_error *err)
+static int bio_to_file(BIO *bio, const char *path, mode_t mode, bool noreplace, rp_error *err)
 {
 	char *data = NULL;
 	long len = BIO_get_mem_data(bio, &data);
 	if (len < 0)
 		return rp_error_set_openssl(err, "encoding key for %s", path);
-	return rp_write_file_atomic(path, data, (size_t)len, mode, err);
+	return noreplace ? rp_write_file_new(path, data, (size_t)len, mode, err)
+	                 : rp_write_file_atomic(path, data, (size_t)len, mode, err);
 }
 
-int rp_key_save_private_pem(EVP_PKEY *key, const char *path, rp_error *err)
+static int save_private(EVP_PKEY *key, const char *path, bool noreplace, rp_error *err)
 {
 	_cleanup_bio_ BIO *bio = BIO_new(BIO_s_mem());
 	if (!bio || PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL) != 1)
 		return rp_error_set_openssl(err, "encoding private key");
-	int r = bio_to_file(bio, path, 0600, err);
+	int r = bio_to_file(bio, path, 0600, noreplace, err);
 	/* Scrub the PEM copy held in the memory BIO before it is freed. */
 	char *data = NULL;
 	long len = BIO_get_mem_data(bio, &data);
@@ -178,12 +179,22 @@ int rp_key_save_private_pem(EVP_PKEY *key, const char *path, rp_error *err)
 	return r;
 }
 
+int rp_key_save_private_pem(EVP_PKEY *key, const char *path, rp_error *err)
+{
+	return save_private(key, path, false, err);
+}
+
+int rp_key_save_private_pem_new(EVP_PKEY *key, const char *path, rp_error *err)
+{
+	return save_private(key, path, true, err);
+}
+
 int rp_key_save_public_pem(EVP_PKEY *key, const char *path, rp_error *err)
 {
 	_cleanup_bio_ BIO *bio = BIO_new(BIO_s_mem());
 	if (!bio || PEM_write_bio_PUBKEY(bio, key) != 1)
 		return rp_error_set_openssl(err, "encoding public key");
-	return bio_to_file(bio, path, 0644, err);
+	return bio_to_file(bio, path, 0644, false, err);
 }
 
 /* Encrypted key files are refused rather than prompting on a terminal: Rampart's daemons have no

@@ -74,6 +74,9 @@ bool rp_key_is_p256(rp_key *key);
 
 /* PEM files. Private keys are written 0600 atomically; loading refuses non-P-256 keys. */
 int rp_key_save_private_pem(rp_key *key, const char *path, rp_error *err) RP_MUST_CHECK;
+/* The same, but PATH must not exist yet (RP_E_EXISTS, the file untouched): a new key never
+ * silently replaces one that signs existing packages. */
+int rp_key_save_private_pem_new(rp_key *key, const char *path, rp_error *err) RP_MUST_CHECK;
 int rp_key_save_public_pem(rp_key *key, const char *path, rp_error *err) RP_MUST_CHECK;
 rp_key *rp_key_load_private_pem(const char *path, rp_error *err);
 /* Accepts a PUBLIC KEY PEM file (or a certificate, whose public key is taken). */

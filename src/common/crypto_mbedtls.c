@@ -255,7 +255,7 @@ rp_key *rp_key_generate_p256(rp_error *err)
 
 /* PKCS#8 PrivateKeyInfo around the SEC1 ECPrivateKey, labelled "PRIVATE KEY": the form OpenSSL
  * writes, so key files do not depend on which backend made them. */
-int rp_key_save_private_pem(rp_key *key, const char *path, rp_error *err)
+static int save_private(rp_key *key, const char *path, bool noreplace, rp_error *err)
 {
 	if (!rp_key_is_p256(key))
 		return rp_error_set(err, RP_E_UNSUPPORTED, "private key is not ECDSA P-256");
@@ -302,11 +302,22 @@ int rp_key_save_private_pem(rp_key *key, const char *path, rp_error *err)
 		set_mbed(err, ret, "encoding private key");
 		goto out;
 	}
-	r = rp_write_file_atomic(path, pem, pem_len - 1 /* the NUL */, 0600, err);
+	r = noreplace ? rp_write_file_new(path, pem, pem_len - 1 /* the NUL */, 0600, err)
+	              : rp_write_file_atomic(path, pem, pem_len - 1 /* the NUL */, 0600, err);
 out:
 	mbedtls_platform_zeroize(der, sizeof(der));
 	mbedtls_platform_zeroize(pem, sizeof(pem));
 	return r;
+}
+
+int rp_key_save_private_pem(rp_key *key, const char *path, rp_error *err)
+{
+	return save_private(key, path, false, err);
+}
+
+int rp_key_save_private_pem_new(rp_key *key, const char *path, rp_error *err)
+{
+	return save_private(key, path, true, err);
 }
 
 int rp_key_save_public_pem(rp_key *key, const char *path, rp_error *err)

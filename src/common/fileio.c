@@ -12,6 +12,20 @@
 
 #include "common/xalloc.h"
 
+/* Move TMP to NAME only if NAME does not exist (errno EEXIST otherwise): renameat2 where the
+ * file system supports it, else a hard link (which never replaces) and removing TMP. */
+static int link_noreplace(int dirfd, const char *tmp, const char *name)
+{
+	if (renameat2(dirfd, tmp, dirfd, name, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
+		return -1;
+	if (linkat(dirfd, tmp, dirfd, name, 0) < 0)
+		return -1;
+	unlinkat(dirfd, tmp, 0);
+	return 0;
+}
+
 ssize_t rp_read_full(int fd, void *buf, size_t len)
 {
 	size_t done = 0;
@@ -44,7 +58,9 @@ int rp_write_full(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-int rp_write_file_atomicat(int dirfd, const char *name, const void *data, size_t len, mode_t mode, rp_error *err)
+/* NOREPLACE: the final step never replaces an existing NAME (RP_E_EXISTS instead). */
+static int write_atomicat(int dirfd, const char *name, const void *data, size_t len, mode_t mode, bool noreplace,
+                          rp_error *err)
 {
 	char tmp[PATH_MAX];
 	unsigned char rnd[6];
@@ -78,7 +94,15 @@ int rp_write_file_atomicat(int dirfd, const char *name, const void *data, size_t
 		unlinkat(dirfd, tmp, 0);
 		return rp_error_set_errno(err, e, "closing %s", name);
 	}
-	if (renameat(dirfd, tmp, dirfd, name) < 0) {
+	if (noreplace) {
+		if (link_noreplace(dirfd, tmp, name) < 0) {
+			int e = errno;
+			unlinkat(dirfd, tmp, 0);
+			if (e == EEXIST)
+				return rp_error_set(err, RP_E_EXISTS, "%s already exists; it was left unchanged", name);
+			return rp_error_set_errno(err, e, "putting %s into place", name);
+		}
+	} else if (renameat(dirfd, tmp, dirfd, name) < 0) {
 		int e = errno;
 		unlinkat(dirfd, tmp, 0);
 		return rp_error_set_errno(err, e, "renaming into place %s", name);
@@ -88,7 +112,12 @@ int rp_write_file_atomicat(int dirfd, const char *name, const void *data, size_t
 	return 0;
 }
 
-int rp_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, rp_error *err)
+int rp_write_file_atomicat(int dirfd, const char *name, const void *data, size_t len, mode_t mode, rp_error *err)
+{
+	return write_atomicat(dirfd, name, data, len, mode, false, err);
+}
+
+static int write_atomic(const char *path, const void *data, size_t len, mode_t mode, bool noreplace, rp_error *err)
 {
 	_cleanup_free_ char *copy = xstrdup(path);
 	char *slash = strrchr(copy, '/');
@@ -104,9 +133,19 @@ int rp_write_file_atomic(const char *path, const void *data, size_t len, mode_t 
 	_cleanup_close_ int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
 		return rp_error_set_errno(err, errno, "opening directory %s", dir);
-	if (rp_write_file_atomicat(dirfd, name, data, len, mode, err) < 0)
+	if (write_atomicat(dirfd, name, data, len, mode, noreplace, err) < 0)
 		return rp_error_prefix(err, "writing %s", path);
 	return 0;
+}
+
+int rp_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, rp_error *err)
+{
+	return write_atomic(path, data, len, mode, false, err);
+}
+
+int rp_write_file_new(const char *path, const void *data, size_t len, mode_t mode, rp_error *err)
+{
+	return write_atomic(path, data, len, mode, true, err);
 }
 
 int rp_read_fd_all(int fd, size_t max_len, uint8_t **out, size_t *out_len, rp_error *err)

@@ -10,7 +10,11 @@
 /* Replace PATH with DATA so that after a crash it holds either the old or the new bytes:
  * write a temporary file in the same directory, fsync it, rename over PATH, fsync the directory. */
 int rp_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, rp_error *err) RP_MUST_CHECK;
-/* Same, relative to an open directory. */
+/* Like rp_write_file_atomic, but PATH must not exist yet: RP_E_EXISTS (and PATH untouched) if it
+ * does, even when it appears while the data is written. For files that must never be silently
+ * replaced, such as a newly generated private key. */
+int rp_write_file_new(const char *path, const void *data, size_t len, mode_t mode, rp_error *err) RP_MUST_CHECK;
+/* Same as rp_write_file_atomic, relative to an open directory. */
 int rp_write_file_atomicat(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
                            rp_error *err) RP_MUST_CHECK;
 

@@ -75,7 +75,7 @@ static void test_error_body(void **state)
 	api_error_from_response(409, body, strlen(body), &err);
 	assert_int_equal(err.code, RP_E_EXISTS);
 	assert_int_equal(rp_error_exit_status(&err), 6);
-	assert_non_null(strstr(err.message, "device abc [2J is claimed x"));
+	assert_non_null(strstr(err.message, "device abc?[2J is claimed?x"));
 	assert_non_null(strstr(err.message, "HTTP 409 exists"));
 	assert_null(strchr(err.message, '\x1b'));
 

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -44,16 +45,37 @@ int agent_local_listen(const char *path, rp_error *err)
 	return steal_fd(fd);
 }
 
-static int read_line(int fd, char *buf, size_t cap, size_t *len)
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The agent serves one peer at a time: the whole request gets one deadline, so a peer trickling a
+ * byte at a time (each read restarting a per-read timeout) cannot hold the agent for minutes.
+ * Returns -1 with *timed_out set when the deadline passed. */
+static int read_line(int fd, char *buf, size_t cap, size_t *len, bool *timed_out)
 {
 	*len = 0;
+	*timed_out = false;
+	const int64_t deadline = now_ms() + AGENT_LOCAL_REQUEST_MS;
 	while (*len < cap) {
+		int64_t left = deadline - now_ms();
+		if (left <= 0) {
+			*timed_out = true;
+			return -1;
+		}
 		struct pollfd p = {.fd = fd, .events = POLLIN};
-		int r = poll(&p, 1, 2000); /* a peer that sends nothing is dropped */
+		int r = poll(&p, 1, (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r == 0)
+			*timed_out = true;
 		if (r <= 0)
 			return -1;
 		ssize_t n = read(fd, buf + *len, cap - *len);
-		if (n < 0 && errno == EINTR)
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n <= 0)
 			return *len > 0 ? 0 : -1;
@@ -84,7 +106,13 @@ int agent_local_accept(int listen_fd, const uid_t *allowed, size_t n_allowed, en
 	}
 	char line[AGENT_LOCAL_LINE_MAX];
 	size_t len = 0;
-	if (read_line(fd, line, sizeof(line), &len) < 0 || !memchr(line, '\n', len) ||
+	bool timed_out = false;
+	if (read_line(fd, line, sizeof(line), &len, &timed_out) < 0 && timed_out) {
+		agent_local_reply(fd, "{\"ok\":false,\"error\":\"timed out: send the whole request line within 2 seconds\"}");
+		return rp_error_set(err, RP_E_INVALID, "a local peer (uid %u) did not send its request in time",
+		                    (unsigned)cred.uid);
+	}
+	if (!memchr(line, '\n', len) ||
 	    (*cmd = agent_local_parse(line, (size_t)((char *)memchr(line, '\n', len) - line))) == AGENT_LOCAL_BAD) {
 		agent_local_reply(fd, "{\"ok\":false,\"error\":\"unknown request: send 'attest-now', 'update-now' or 'status' and a "
 		                      "newline\"}");

@@ -11,6 +11,8 @@
 
 #define AGENT_LOCAL_MAX_UIDS 8
 #define AGENT_LOCAL_LINE_MAX 64
+/* Time a peer has to send its whole request line, from the connection's acceptance. */
+#define AGENT_LOCAL_REQUEST_MS 2000
 
 enum agent_local_cmd { AGENT_LOCAL_BAD, AGENT_LOCAL_ATTEST_NOW, AGENT_LOCAL_STATUS, AGENT_LOCAL_UPDATE_NOW };
 

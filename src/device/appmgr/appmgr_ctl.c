@@ -143,7 +143,7 @@ static void serve_one(struct appmgr *m, struct appmgr_sysevent *se, int lfd)
 	int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	if (c < 0)
 		return;
-	struct ucred cred;
+	struct ucred cred = {.pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1}; /* shown as such if SO_PEERCRED fails */
 	socklen_t cl = sizeof(cred);
 	json_t *reply = NULL;
 	char *buf = xmalloc(APPMGR_CTL_MAX_MSG);
