@@ -110,8 +110,14 @@ ROUTE(routes_image_add)
 	struct update_publish_image pub = {.image_id = img.image_id, .component_id = img.component_id,
 	                                   .image_type = img.image_type, .sha256 = img.sha256, .size = img.size,
 	                                   .version = img.version};
-	if (update_publish_image_added(ctx->state_dir, req->tenant_id, &pub, req->now, err) < 0)
+	int released = update_publish_image_added(ctx->state_dir, req->tenant_id, &pub, req->now, err);
+	if (released < 0)
 		return -1;
+	/* Recorded either way; when the service may not sign targets (offline setup, or a root
+	 * rotated away from its key) the uploader learns the release still needs offline signing.
+	 * Absent when released, so the answer stays the image's record. */
+	if (released > 0)
+		json_object_set_new(res->json, "release", json_string("awaiting_offline_signing"));
 	snprintf(res->location, sizeof(res->location), "/v1/tenants/%s/images/%s", req->tenant_id, img.image_id);
 	return 0;
 }

@@ -25,8 +25,9 @@ struct update_publish_image {
  * keys/image/targets.pem from the service and uploads signed targets metadata instead. */
 int update_publish_tenant_ensure(const char *state_dir, const char *tenant_id, int64_t now, rp_error *err) RP_MUST_CHECK;
 
-/* Release IMG in the tenant's image repository: a new targets version (when the service holds the
- * targets key), then snapshot and timestamp. */
+/* Release IMG in the tenant's image repository: a new targets version, then snapshot and
+ * timestamp. Returns 0 when released, 1 when the release needs targets signed offline (the service
+ * holds no targets key, or the current root no longer lists it: nothing is written then). */
 int update_publish_image_added(const char *state_dir, const char *tenant_id, const struct update_publish_image *img,
                                int64_t now, rp_error *err) RP_MUST_CHECK;
 
