@@ -52,7 +52,20 @@ void api_response_free(struct api_response *res)
 	free(res->raw);
 	free(res->file_path);
 	free(res->audit_target);
+	if (res->after_commit_free)
+		res->after_commit_free(res->after_commit_arg);
 	memset(res, 0, sizeof(*res));
+}
+
+void api_after_commit(struct api_response *res,
+                      int (*fn)(struct api_ctx *ctx, struct api_response *res, void *arg, rp_error *err), void *arg,
+                      void (*free_arg)(void *arg))
+{
+	if (res->after_commit_free)
+		res->after_commit_free(res->after_commit_arg);
+	res->after_commit = fn;
+	res->after_commit_arg = arg;
+	res->after_commit_free = free_arg;
 }
 
 void api_reply_json(struct api_response *res, int status, json_t *body)
@@ -254,8 +267,12 @@ static bool match(const char *pattern, const struct split_path *sp, const char *
 
 /* ---- auditing ---- */
 
-static void audit(struct api_ctx *ctx, const struct api_request *req, const struct api_route *route,
-                  const char *target, enum store_audit_result result, const rp_error *detail, bool in_txn)
+/* Record one audit entry. IN_TXN: inside the request's transaction, so the entry commits with the
+ * change or not at all; a failure is returned (the caller must not commit). Otherwise in a
+ * transaction of its own, and a failure is only logged (the request has already failed). */
+static int audit(struct api_ctx *ctx, const struct api_request *req, const struct api_route *route,
+                 const char *target, enum store_audit_result result, const rp_error *detail, bool in_txn,
+                 rp_error *out_err)
 {
 	char detail_buf[RP_ERROR_MESSAGE_MAX + 32] = "";
 	if (detail && detail->code != RP_OK)
@@ -280,10 +297,17 @@ static void audit(struct api_ctx *ctx, const struct api_request *req, const stru
 	}
 	if (!in_txn && st->ops->commit(st, &err) < 0)
 		goto fail;
-	return;
+	return 0;
 fail:
 	rp_log_event(RP_LOG_ERROR, "audit.write.failed", "could not audit %s by %s: %s", route->action, e.actor,
 	             err.message);
+	if (!in_txn)
+		return 0;
+	*out_err = err;
+	/* Whatever the store said, a missing audit entry is the service's failure, not the caller's. */
+	if (out_err->code != RP_E_UNAVAILABLE)
+		out_err->code = RP_E_IO;
+	return rp_error_prefix(out_err, "recording the audit entry, without which the change is not saved");
 }
 
 /* ---- dispatch ---- */
@@ -444,7 +468,7 @@ static void request_refuse(struct api_ctx *ctx, const struct api_request *req, c
 		char path_target[256];
 		snprintf(path_target, sizeof(path_target), "%s", raw_path);
 		audit(ctx, req, route, audit_target ? audit_target : path_target,
-		      failed ? STORE_AUDIT_FAILED : STORE_AUDIT_REFUSED, err, false);
+		      failed ? STORE_AUDIT_FAILED : STORE_AUDIT_REFUSED, err, false, NULL);
 	}
 	if (api_status_for(err->code, unauthenticated) >= 500)
 		rp_log_event(RP_LOG_ERROR, "api.request.failed", "%s %.200s: %s", req->method, raw_path, err->message);
@@ -549,11 +573,24 @@ void api_dispatch(struct api_ctx *ctx, const char *method, const char *raw_path,
 	if (route->handler(ctx, &req, res, &err) < 0)
 		goto out_error;
 	if (in_txn) {
-		if (route->action)
-			audit(ctx, &req, route, res->audit_target, STORE_AUDIT_SUCCESS, NULL, true);
+		/* The change and its audit entry commit together or not at all (docs/decisions.md). */
+		if (route->action &&
+		    audit(ctx, &req, route, res->audit_target, STORE_AUDIT_SUCCESS, NULL, true, &err) < 0)
+			goto out_error;
+		/* A write error (disk full, I/O error) can make the store end the transaction on its own. */
+		if (!ctx->store->ops->txn_active(ctx->store)) {
+			rp_error_set(&err, RP_E_IO,
+			             "the store ended the transaction (disk full or I/O error); nothing was changed");
+			goto out_error;
+		}
 		in_txn = false;
 		if (ctx->store->ops->commit(ctx->store, &err) < 0)
 			goto out_error;
+	}
+	/* Never after a rollback: a failed request skips this. */
+	if (res->after_commit && res->after_commit(ctx, res, res->after_commit_arg, &err) < 0) {
+		rp_error_prefix(&err, "the change was saved, but what follows it failed");
+		goto out_error;
 	}
 	goto out;
 

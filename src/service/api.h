@@ -74,7 +74,19 @@ struct api_response {
 	char *file_path;       /* or a file to send (malloc'd path), e.g. a blob */
 	char *audit_target;    /* what the change was about (malloc'd), for the audit log */
 	char location[256];    /* Location header for 201 responses, or "" */
+	/* Work outside the database that must follow only a durable change (publishing update
+	 * metadata, storing a signed document): api_dispatch runs it once the request's transaction
+	 * has committed, never after a rollback. A failure becomes the answer (the change stays
+	 * saved, and the message says so). ARG is freed with FREE_ARG by api_response_free. */
+	int (*after_commit)(struct api_ctx *ctx, struct api_response *res, void *arg, rp_error *err);
+	void *after_commit_arg;
+	void (*after_commit_free)(void *arg);
 };
+
+/* Set RES's after-commit step (see struct api_response); replaces and frees any earlier one. */
+void api_after_commit(struct api_response *res,
+                      int (*fn)(struct api_ctx *ctx, struct api_response *res, void *arg, rp_error *err), void *arg,
+                      void (*free_arg)(void *arg));
 
 typedef int (*api_handler)(struct api_ctx *ctx, struct api_request *req, struct api_response *res, rp_error *err);
 

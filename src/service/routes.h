@@ -65,9 +65,11 @@ ROUTE(routes_device_update_status_post);
 ROUTE(routes_device_update_status_get);
 ROUTE(routes_device_self_update_status);
 ROUTE(routes_device_blob_get);
-/* Make the group's director list exactly the deployment's images (called in the same transaction). */
-int routes_update_publish_deployment(struct api_ctx *ctx, const char *tenant_id, const char *group_id,
-                                     const char *const *image_ids, size_t n, int64_t now, rp_error *err) RP_MUST_CHECK;
+/* Read the deployment's images in the request's transaction and have RES make the group's director
+ * list exactly those once the transaction has committed (api_after_commit). */
+int routes_update_publish_deployment(struct api_ctx *ctx, struct api_response *res, const char *tenant_id,
+                                     const char *group_id, const char *const *image_ids, size_t n, int64_t now,
+                                     rp_error *err) RP_MUST_CHECK;
 
 /* routes_capability.c */
 ROUTE(routes_capability_issue);

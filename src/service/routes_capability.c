@@ -84,6 +84,29 @@ static void reply_document(struct api_response *res, int status, const char *doc
 	api_reply_json(res, status, rp_json_parse(doc, strlen(doc), CAPABILITY_FILE_MAX, "capability", &ignored));
 }
 
+/* A signed capability, written to the state directory after the request commits. */
+struct capability_store {
+	char *dir, *path, *doc;
+};
+
+static void capability_store_free(void *arg)
+{
+	struct capability_store *cs = arg;
+	free(cs->dir);
+	free(cs->path);
+	free(cs->doc);
+	free(cs);
+}
+
+static int capability_store_write(struct api_ctx *ctx, struct api_response *res, void *arg, rp_error *err)
+{
+	(void)ctx, (void)res;
+	const struct capability_store *cs = arg;
+	if (rp_mkdir_p(cs->dir, 0700, err) < 0 || rp_write_file_atomic(cs->path, cs->doc, strlen(cs->doc), 0600, err) < 0)
+		return rp_error_prefix(err, "storing the capability (issue it again)");
+	return 0;
+}
+
 /* Body: {"development_keys": [PEM, ...] (optional, at most 4), "validity_days": 1..365 (optional;
  * no expiry when absent)}. */
 ROUTE(routes_capability_issue)
@@ -134,10 +157,12 @@ ROUTE(routes_capability_issue)
 	capability_free(&c);
 	if (!doc)
 		return -1;
-	_cleanup_free_ char *path = stored_path(ctx, req->tenant_id, id, type);
-	_cleanup_free_ char *dir = xasprintf("%s/capabilities/%s/%s", ctx->state_dir, req->tenant_id, id);
-	if (rp_mkdir_p(dir, 0700, err) < 0 || rp_write_file_atomic(path, doc, strlen(doc), 0600, err) < 0)
-		return rp_error_prefix(err, "storing the capability");
+	/* Stored (and so downloadable later) only once its audit record has committed. */
+	struct capability_store *cs = xcalloc(1, sizeof(*cs));
+	cs->path = stored_path(ctx, req->tenant_id, id, type);
+	cs->dir = xasprintf("%s/capabilities/%s/%s", ctx->state_dir, req->tenant_id, id);
+	cs->doc = xstrdup(doc);
+	api_after_commit(res, capability_store_write, cs, capability_store_free);
 	api_set_target(res, "%s %s serial %s", type, id, serial_hex);
 	reply_document(res, 201, doc);
 	return 0;

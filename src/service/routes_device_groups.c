@@ -98,7 +98,7 @@ ROUTE(routes_deployment_create)
 		return -1;
 	json_t *d = ctx->store->ops->deployment_create(ctx->store, req->tenant_id, gid, id, b.image_ids, b.n,
 	                                               req->who.user, req->now, err);
-	if (!d || routes_update_publish_deployment(ctx, req->tenant_id, gid, b.image_ids, b.n, req->now, err) < 0) {
+	if (!d || routes_update_publish_deployment(ctx, res, req->tenant_id, gid, b.image_ids, b.n, req->now, err) < 0) {
 		json_decref(d);
 		return -1;
 	}

@@ -53,6 +53,33 @@ static int load_trusted_keys(struct api_ctx *ctx, const char *tenant_id, struct 
 	return 0;
 }
 
+/* An uploaded image, released once its record has committed. */
+struct image_release {
+	char tenant_id[STORE_GUID_LEN + 1], image_id[STORE_GUID_LEN + 1], component_id[STORE_GUID_LEN + 1];
+	char image_type[32], sha256[65];
+	uint64_t size, version;
+	int64_t now;
+};
+
+static int image_release(struct api_ctx *ctx, struct api_response *res, void *arg, rp_error *err)
+{
+	const struct image_release *rel = arg;
+	struct update_publish_image pub = {.image_id = rel->image_id, .component_id = rel->component_id,
+	                                   .image_type = rel->image_type, .sha256 = rel->sha256, .size = rel->size,
+	                                   .version = rel->version};
+	int released = update_publish_image_added(ctx->state_dir, rel->tenant_id, &pub, rel->now, err);
+	if (released < 0)
+		return rp_error_prefix(err, "releasing image %s to devices (it is recorded; upload a later version "
+		                            "to release)",
+		                       rel->image_id);
+	/* Recorded either way; when the service may not sign targets (offline setup, or a root
+	 * rotated away from its key) the uploader learns the release still needs offline signing.
+	 * Absent when released, so the answer stays the image's record. */
+	if (released > 0)
+		json_object_set_new(res->json, "release", json_string("awaiting_offline_signing"));
+	return 0;
+}
+
 ROUTE(routes_image_add)
 {
 	api_set_target(res, "%zu bytes", req->body_len);
@@ -106,18 +133,18 @@ ROUTE(routes_image_add)
 	_cleanup_free_ char *path = xasprintf("%s/%s", dir, hex);
 	if (rp_mkdir_p(dir, 0700, err) < 0 || rp_write_file_atomic(path, req->body, req->body_len, 0600, err) < 0)
 		return rp_error_prefix(err, "storing the image blob");
-	/* Release it in the tenant's TUF image repository (docs/protocol.md "Update delivery"). */
-	struct update_publish_image pub = {.image_id = img.image_id, .component_id = img.component_id,
-	                                   .image_type = img.image_type, .sha256 = img.sha256, .size = img.size,
-	                                   .version = img.version};
-	int released = update_publish_image_added(ctx->state_dir, req->tenant_id, &pub, req->now, err);
-	if (released < 0)
-		return -1;
-	/* Recorded either way; when the service may not sign targets (offline setup, or a root
-	 * rotated away from its key) the uploader learns the release still needs offline signing.
-	 * Absent when released, so the answer stays the image's record. */
-	if (released > 0)
-		json_object_set_new(res->json, "release", json_string("awaiting_offline_signing"));
+	/* Released in the tenant's TUF image repository (docs/protocol.md "Update delivery") once the
+	 * record has committed: devices never see an image the database does not hold. */
+	struct image_release *rel = xcalloc(1, sizeof(*rel));
+	snprintf(rel->tenant_id, sizeof(rel->tenant_id), "%s", req->tenant_id);
+	snprintf(rel->image_id, sizeof(rel->image_id), "%s", img.image_id);
+	snprintf(rel->component_id, sizeof(rel->component_id), "%s", img.component_id);
+	snprintf(rel->image_type, sizeof(rel->image_type), "%s", img.image_type);
+	snprintf(rel->sha256, sizeof(rel->sha256), "%s", img.sha256);
+	rel->size = img.size;
+	rel->version = img.version;
+	rel->now = req->now;
+	api_after_commit(res, image_release, rel, free);
 	snprintf(res->location, sizeof(res->location), "/v1/tenants/%s/images/%s", req->tenant_id, img.image_id);
 	return 0;
 }

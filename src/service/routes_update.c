@@ -174,34 +174,73 @@ ROUTE(routes_device_update_status_get)
 	return 0;
 }
 
-int routes_update_publish_deployment(struct api_ctx *ctx, const char *tenant_id, const char *group_id,
-                                     const char *const *image_ids, size_t n, int64_t now, rp_error *err)
+/* A deployment's images as read in its transaction, published to the group's director once that
+ * transaction has committed: devices never see a deployment the database does not hold. */
+struct deployment_release {
+	char tenant_id[STORE_GUID_LEN + 1], group_id[STORE_GUID_LEN + 1];
+	int64_t now;
+	size_t n;
+	json_t *rows[BODIES_DEPLOYMENT_IMAGES_MAX];
+};
+
+static void deployment_release_free(void *arg)
 {
-	json_t *rows[BODIES_DEPLOYMENT_IMAGES_MAX] = {0};
+	struct deployment_release *rel = arg;
+	for (size_t i = 0; i < rel->n; i++)
+		json_decref(rel->rows[i]);
+	free(rel);
+}
+
+/* The publishable facts of an image record (strings borrowed from ROW). */
+static int image_of_row(const json_t *row, struct update_publish_image *out, rp_error *err)
+{
+	*out = (struct update_publish_image){
+	    .image_id = json_string_value(json_object_get(row, "image_id")),
+	    .component_id = json_string_value(json_object_get(row, "component_id")),
+	    .image_type = json_string_value(json_object_get(row, "image_type")),
+	    .sha256 = json_string_value(json_object_get(row, "sha256")),
+	    .size = (uint64_t)json_integer_value(json_object_get(row, "size")),
+	    .version = (uint64_t)json_integer_value(json_object_get(row, "version")),
+	};
+	if (!out->image_id || !out->component_id || !out->image_type || !out->sha256)
+		return rp_error_set(err, RP_E_INTERNAL, "image %s: incomplete record",
+		                    out->image_id ? out->image_id : "(no ID)");
+	return 0;
+}
+
+static int deployment_publish(struct api_ctx *ctx, struct api_response *res, void *arg, rp_error *err)
+{
+	(void)res;
+	struct deployment_release *rel = arg;
 	struct update_publish_image imgs[BODIES_DEPLOYMENT_IMAGES_MAX];
-	int rc = 0;
+	for (size_t i = 0; i < rel->n; i++)
+		if (image_of_row(rel->rows[i], &imgs[i], err) < 0)
+			return -1;
+	if (update_publish_director(ctx->state_dir, rel->tenant_id, rel->group_id, imgs, rel->n, rel->now, err) < 0)
+		return rp_error_prefix(err, "publishing the deployment to device group %s (devices keep the previous "
+		                            "one; create the deployment again)",
+		                       rel->group_id);
+	return 0;
+}
+
+int routes_update_publish_deployment(struct api_ctx *ctx, struct api_response *res, const char *tenant_id,
+                                     const char *group_id, const char *const *image_ids, size_t n, int64_t now,
+                                     rp_error *err)
+{
 	if (n > BODIES_DEPLOYMENT_IMAGES_MAX)
 		return rp_error_set(err, RP_E_LIMIT, "too many images in one deployment");
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		json_t *r = rows[i] = ctx->store->ops->image_get(ctx->store, tenant_id, image_ids[i], err);
-		if (!r) {
-			rc = -1;
-			break;
+	struct deployment_release *rel = xcalloc(1, sizeof(*rel));
+	snprintf(rel->tenant_id, sizeof(rel->tenant_id), "%s", tenant_id);
+	snprintf(rel->group_id, sizeof(rel->group_id), "%s", group_id);
+	rel->now = now;
+	for (; rel->n < n; rel->n++) {
+		struct update_publish_image img;
+		json_t *r = rel->rows[rel->n] = ctx->store->ops->image_get(ctx->store, tenant_id, image_ids[rel->n], err);
+		if (!r || image_of_row(r, &img, err) < 0) {
+			deployment_release_free(rel);
+			return -1;
 		}
-		imgs[i] = (struct update_publish_image){
-		    .image_id = json_string_value(json_object_get(r, "image_id")),
-		    .component_id = json_string_value(json_object_get(r, "component_id")),
-		    .image_type = json_string_value(json_object_get(r, "image_type")),
-		    .sha256 = json_string_value(json_object_get(r, "sha256")),
-		    .size = (uint64_t)json_integer_value(json_object_get(r, "size")),
-		    .version = (uint64_t)json_integer_value(json_object_get(r, "version")),
-		};
-		if (!imgs[i].image_id || !imgs[i].component_id || !imgs[i].image_type || !imgs[i].sha256)
-			rc = rp_error_set(err, RP_E_INTERNAL, "image %s: incomplete record", image_ids[i]);
 	}
-	if (rc == 0)
-		rc = update_publish_director(ctx->state_dir, tenant_id, group_id, imgs, n, now, err);
-	for (size_t i = 0; i < n; i++)
-		json_decref(rows[i]);
-	return rc;
+	api_after_commit(res, deployment_publish, rel, deployment_release_free);
+	return 0;
 }

@@ -7,12 +7,15 @@
 #include "service/store_sqlite.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sqlite3.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "common/guid.h"
 #include "common/xalloc.h"
 #include "service/migrations.h"
@@ -76,6 +79,15 @@ static int sq_commit(struct store *st, rp_error *err)
 {
 	(void)st;
 	struct sqlrow_conn *c = sqlrow_current();
+	/* An error such as SQLITE_FULL or SQLITE_IOERR can make SQLite roll the whole transaction back
+	 * on its own; COMMIT would then report only that no transaction is active. */
+	if (sqlite3_get_autocommit(c->db)) {
+		sqlrow_set_current(NULL);
+		pthread_mutex_unlock(&c->lock);
+		return rp_error_set(err, RP_E_IO,
+		                    "the database ended the transaction after an earlier write error (disk full or I/O "
+		                    "error); nothing was saved; retry");
+	}
 	int rc = sq_exec("COMMIT", "committing", err);
 	if (rc < 0 && !sqlite3_get_autocommit(c->db))
 		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
@@ -156,22 +168,103 @@ static int pragma(sqlite3 *db, const char *sql, const char *expect, rp_error *er
 	return 0;
 }
 
+/* The database holds token hashes and the audit log, and rampartd runs as root: it opens only a
+ * regular file it owns with a single link, never through a symbolic link, and sets the mode through
+ * that descriptor (a chmod by path would follow a link to any file on the system). An absent
+ * database is created with mode 0600. *ID receives the file's device and inode. */
+static int db_file_claim(const char *path, struct stat *id, rp_error *err)
+{
+	_cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		int e = errno;
+		char target[PATH_MAX];
+		ssize_t n = e == ELOOP ? readlink(path, target, sizeof(target) - 1) : -1;
+		if (n >= 0) {
+			target[n] = '\0';
+			return rp_error_set(err, RP_E_PERMISSION,
+			                    "it is a symbolic link (to %s); rampartd opens only a regular file it owns: "
+			                    "put the database file itself in the state directory",
+			                    target);
+		}
+		return rp_error_set_errno(err, e, "opening the file");
+	}
+	if (fstat(fd, id) < 0)
+		return rp_error_set_errno(err, errno, "inspecting the file");
+	if (!S_ISREG(id->st_mode))
+		return rp_error_set(err, RP_E_PERMISSION, "it is not a regular file; move it away and start again");
+	if (id->st_uid != geteuid())
+		return rp_error_set(err, RP_E_PERMISSION,
+		                    "it is owned by uid %u, not by rampartd's uid %u: refusing a database another user "
+		                    "can change; chown it if it is yours",
+		                    (unsigned)id->st_uid, (unsigned)geteuid());
+	if (id->st_nlink != 1)
+		return rp_error_set(err, RP_E_PERMISSION,
+		                    "it has %lu hard links; rampartd refuses a database that is also reachable under "
+		                    "another name: copy it to a file of its own",
+		                    (unsigned long)id->st_nlink);
+	if ((id->st_mode & 07777) != 0600 && fchmod(fd, 0600) < 0)
+		return rp_error_set_errno(err, errno, "setting the file's mode to 0600");
+	return 0;
+}
+
+/* The journal files beside the database, when present, must be regular files owned by us too. */
+static int db_sidecar_check(const char *path, const char *suffix, rp_error *err)
+{
+	_cleanup_free_ char *side = xasprintf("%s%s", path, suffix);
+	struct stat st;
+	if (lstat(side, &st) < 0)
+		return errno == ENOENT ? 0 : rp_error_set_errno(err, errno, "inspecting %s", side);
+	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid())
+		return rp_error_set(err, RP_E_PERMISSION,
+		                    "%s is not a regular file owned by rampartd's uid %u (a symbolic link or another "
+		                    "user's file); remove it and start again",
+		                    side, (unsigned)geteuid());
+	return 0;
+}
+
+/* PATH still names the file db_file_claim() checked (nothing swapped it since). */
+static int db_file_same(const char *path, const struct stat *id, rp_error *err)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return rp_error_set_errno(err, errno, "inspecting the file again");
+	if (st.st_dev != id->st_dev || st.st_ino != id->st_ino)
+		return rp_error_set(err, RP_E_PERMISSION, "the file was replaced by another one while it was being opened");
+	return 0;
+}
+
+/* Settings every connection gets: the schema is not trusted to call functions with side effects,
+ * and defensive mode forbids the statements that could corrupt the file (writable_schema and the
+ * like), so a crafted database cannot turn a query into more than a query. */
+static int conn_harden(sqlite3 *db, rp_error *err)
+{
+	int on = 0;
+	if (sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, &on) != SQLITE_OK || on != 1)
+		return rp_error_set(err, RP_E_IO, "enabling defensive mode: %s", sqlite3_errmsg(db));
+	return pragma(db, "PRAGMA trusted_schema=OFF", NULL, err) < 0 ? -1 : pragma(db, "PRAGMA trusted_schema", "0", err);
+}
+
 struct store *store_sqlite_open(const char *path, int target_version, rp_error *err)
 {
 	sqlite3 *db = NULL;
-	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	struct stat id;
+	if (db_file_claim(path, &id, err) < 0 || db_sidecar_check(path, "-wal", err) < 0 ||
+	    db_sidecar_check(path, "-shm", err) < 0 || db_sidecar_check(path, "-journal", err) < 0)
+		goto fail;
+	int rc = sqlite3_open_v2(path, &db,
+	                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
+	                         NULL);
 	if (rc != SQLITE_OK) {
 		rp_error_set(err, RP_E_IO, "opening database %s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
 		sqlite3_close(db);
 		return NULL;
 	}
-	/* The database holds token hashes and the audit log: owner only. */
-	if (chmod(path, 0600) < 0) {
-		rp_error_set_errno(err, errno, "setting the mode of %s", path);
+	if (db_file_same(path, &id, err) < 0)
 		goto fail;
-	}
 	sqlite3_extended_result_codes(db, 1);
 	sqlite3_busy_timeout(db, 5000);
+	if (conn_harden(db, err) < 0)
+		goto fail;
 	/* WAL: readers do not block the writer; synchronous=FULL: COMMIT is durable once it returns. */
 	if (pragma(db, "PRAGMA journal_mode=WAL", "wal", err) < 0 || pragma(db, "PRAGMA synchronous=FULL", NULL, err) < 0 ||
 	    pragma(db, "PRAGMA foreign_keys=ON", NULL, err) < 0 || pragma(db, "PRAGMA foreign_keys", "1", err) < 0)
@@ -184,13 +277,17 @@ struct store *store_sqlite_open(const char *path, int target_version, rp_error *
 	s->base.ops = &sqlite_ops;
 	s->writer.db = db;
 	pthread_mutex_init(&s->writer.lock, NULL);
-	/* Readers: read-only and query_only, so a bug in a read path cannot write. */
+	/* Readers: read-only and query_only, so a bug in a read path cannot write; each must have opened
+	 * the writer's file. */
 	for (size_t i = 0; i < READERS; i++) {
 		sqlite3 *rdb = NULL;
-		if (sqlite3_open_v2(path, &rdb, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+		if (sqlite3_open_v2(path, &rdb, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW, NULL) !=
+		        SQLITE_OK ||
+		    db_file_same(path, &id, err) < 0 || conn_harden(rdb, err) < 0 ||
 		    pragma(rdb, "PRAGMA query_only=1", NULL, err) < 0 || pragma(rdb, "PRAGMA foreign_keys=ON", NULL, err) < 0) {
 			if (err && err->code == RP_OK)
 				rp_error_set(err, RP_E_IO, "opening a reader: %s", rdb ? sqlite3_errmsg(rdb) : "out of memory");
+			rp_error_prefix(err, "opening database %s", path);
 			sqlite3_close(rdb);
 			store_close(&s->base);
 			return NULL;

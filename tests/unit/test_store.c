@@ -23,6 +23,7 @@
 #include "common/crypto.h"
 #include "common/encoding.h"
 #include "service/migrations.h"
+#include "service/sqlrow.h"
 #include "service/state.h"
 #include "service/store_sqlite.h"
 #include "service/validate.h"
@@ -331,6 +332,42 @@ static void device_keys_fast_and_generic_paths_agree(void **state)
 	assert_int_equal(err.code, RP_E_INVALID);
 }
 
+/* SQLite can end a transaction on its own (SQLITE_FULL, SQLITE_IOERR): commit says so and saves
+ * nothing, rather than failing with "cannot commit - no transaction is active". */
+static void commit_after_database_ended_transaction(void **state)
+{
+	(void)state;
+	_cleanup_free_ char *path = db_path();
+	rp_error err = RP_ERROR_INIT;
+	struct store *st = store_sqlite_open(path, 0, &err);
+	assert_non_null(st);
+	assert_int_equal(st->ops->begin(st, true, &err), 0);
+	assert_true(st->ops->txn_active(st));
+	assert_int_equal(sqlite3_exec(sqlrow_db(), "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	assert_false(st->ops->txn_active(st));
+	assert_int_equal(st->ops->commit(st, &err), -1);
+	assert_int_equal(err.code, RP_E_IO);
+	assert_non_null(strstr(err.message, "nothing was saved"));
+	/* The writer is free again. */
+	err = (rp_error)RP_ERROR_INIT;
+	assert_int_equal(st->ops->begin(st, true, &err), 0);
+	assert_int_equal(st->ops->commit(st, &err), 0);
+	store_close(st);
+}
+
+/* An audit_append that succeeds, then has the database end the transaction behind its back, as a
+ * write error can; only for success rows, so the refusal is still recorded. */
+static const struct store_ops *real_ops;
+
+static int audit_append_then_end(struct store *st, const struct store_audit_entry *e, rp_error *err)
+{
+	if (real_ops->audit_append(st, e, err) < 0)
+		return -1;
+	if (e->result == STORE_AUDIT_SUCCESS)
+		sqlite3_exec(sqlrow_db(), "ROLLBACK", NULL, NULL, NULL);
+	return 0;
+}
+
 static int64_t fixed_clock(void)
 {
 	return 1767225600; /* 2026-01-01 */
@@ -384,6 +421,31 @@ static void dispatch_end_to_end(void **state)
 	/* product.create refused, then product.create succeeded. */
 	assert_int_equal(json_array_size(json_object_get(list, "items")), 2);
 	json_decref(list);
+
+	/* A transaction the store ended before commit fails the request, and nothing is saved. */
+	real_ops = st->ops;
+	struct store_ops ending = *st->ops;
+	ending.audit_append = audit_append_then_end;
+	st->ops = &ending;
+	struct api_response res;
+	const char *body = "{\"name\": \"Gone\"}";
+	char auth[128];
+	snprintf(auth, sizeof(auth), "Bearer %s", token);
+	api_dispatch(&ctx, "POST", products, NULL, auth, "application/json", (const uint8_t *)body, strlen(body), &res);
+	st->ops = real_ops;
+	assert_int_equal(res.status, 500);
+	_cleanup_free_ char *text = rp_json_dump(res.json);
+	assert_non_null(strstr(text, "the store ended the transaction"));
+	api_response_free(&res);
+	list = call(&ctx, "GET", products, token, NULL, 200);
+	assert_int_equal(json_array_size(json_object_get(list, "items")), 1);
+	json_decref(list);
+	list = call(&ctx, "GET", audit, token, NULL, 200);
+	assert_int_equal(json_array_size(json_object_get(list, "items")), 3);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(list, "items"), 2), "result")),
+	                    "failed");
+	json_decref(list);
+
 	pthread_mutex_destroy(&ctx.ca_lock);
 	store_close(st);
 
@@ -401,6 +463,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(migrates_images_to_per_tenant_uniqueness, setup, teardown),
 		cmocka_unit_test_setup_teardown(refuses_newer_database, setup, teardown),
 		cmocka_unit_test_setup_teardown(store_semantics, setup, teardown),
+		cmocka_unit_test_setup_teardown(commit_after_database_ended_transaction, setup, teardown),
 		cmocka_unit_test(validation),
 		cmocka_unit_test(bodies_are_strict),
 		cmocka_unit_test(device_keys_fast_and_generic_paths_agree),
