@@ -81,15 +81,19 @@ def spki_id(pem):
 
 
 class Monitor:
-    def __init__(self, state, rundir, backend="soft", extra=()):
+    def __init__(self, state, rundir, backend="soft", extra=(), allow=None, start=1):
+        """ALLOW: the --allow role=uid grants (default: agent, appmgr and boot as in a device).
+        START: which start this is; a restart (START > 1) appends to RUNDIR's log, where each start
+        logs one monitor.ready."""
         self.sock = rundir / "monitor.sock"
-        self.log = open(rundir / "monitor.log", "w+")
+        self.log = open(rundir / "monitor.log", "a+" if start > 1 else "w+")
+        grants = allow or (f"agent={AGENT_UID}", f"appmgr={APPMGR_UID}", "boot=0")
         self.proc = subprocess.Popen(
             [str(find_binary("rampart-monitor")), "--state", str(state), "--rot", backend, "--socket",
-             str(self.sock), "--allow", f"agent={AGENT_UID}", "--allow", f"appmgr={APPMGR_UID}",
-             "--allow", "boot=0", *extra], stdout=self.log, stderr=subprocess.STDOUT)
+             str(self.sock), *[a for g in grants for a in ("--allow", g)], *extra],
+            stdout=self.log, stderr=subprocess.STDOUT)
         for _ in range(400):  # ready = socket bound and hardening applied
-            if "monitor.ready" in self.text() or self.proc.poll() is not None:
+            if self.text().count("monitor.ready") >= start or self.proc.poll() is not None:
                 break
             time.sleep(0.05)
         assert self.proc.poll() is None, self.text()
@@ -107,6 +111,7 @@ class Monitor:
         text = self.text()
         self.log.close()
         assert self.proc.returncode == 0, text
+        return text
 
 
 @pytest.fixture

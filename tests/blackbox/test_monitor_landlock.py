@@ -12,15 +12,16 @@ import json
 import os
 import pathlib
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
-import time
 
 import pytest
 
 from conftest import find_binary, run
+from test_monitor import Monitor
+
+GRANTS = ("boot=0", "agent=0")  # root drives the monitor as both
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the monitor runs as root")
 
@@ -123,34 +124,6 @@ def test_missing_state_directory_fails_closed(tmp_path):
     assert proc.returncode != 0 and "monitor" in proc.stderr and "No such file" in proc.stderr, proc.stderr
 
 
-class Monitor:
-    def __init__(self, state, sock, log, start=1):
-        """START: which start this is in LOG (each start logs one monitor.ready)."""
-        self.log = open(log, "a+")
-        self.proc = subprocess.Popen([str(find_binary("rampart-monitor")), "--state", str(state), "--rot", "soft",
-                                      "--socket", str(sock), "--allow", "boot=0", "--allow", "agent=0"],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        for _ in range(400):
-            if self.text().count("monitor.ready") >= start or self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        assert self.proc.poll() is None, self.text()
-
-    def text(self):
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=20)
-        text = self.text()
-        self.log.close()
-        assert self.proc.returncode == 0, text
-        return text
-
-
 @needs_landlock
 def test_real_monitor_keeps_its_state_under_confinement_and_nothing_else(tmp_path):
     """The real rampart-monitor, confined: counters and the event log are saved (atomic replace
@@ -160,8 +133,8 @@ def test_real_monitor_keeps_its_state_under_confinement_and_nothing_else(tmp_pat
     run("rampart-os", "provision", "--state", state, "--rot", "soft", check=True)
     rundir = pathlib.Path(tempfile.mkdtemp(prefix="rp-monll-"))
     try:
-        sock, log = rundir / "monitor.sock", rundir / "monitor.log"
-        mon = Monitor(state, sock, log)
+        sock = rundir / "monitor.sock"
+        mon = Monitor(state, rundir, allow=GRANTS)
         try:
             run("rampart-os", "advance-counter", "--socket", sock, "--index", 3, "--value", 9, check=True)
             run("rampart-os", "measure", "--socket", sock, "--pcr", 8, "--name", "os-bundle", "--version", "7",
@@ -172,7 +145,7 @@ def test_real_monitor_keeps_its_state_under_confinement_and_nothing_else(tmp_pat
         # The monitor could not unlink its socket: the socket directory is outside its rules.
         assert sock.exists() and sock.is_socket()
         before = sorted(p.name for p in rundir.iterdir())
-        mon = Monitor(state, sock, log, start=2)  # replaces the stale socket at start-up, before confinement
+        mon = Monitor(state, rundir, allow=GRANTS, start=2)  # replaces the stale socket at start-up, before confinement
         try:
             out = run("rampart-os", "counters", "--socket", sock, check=True).stdout
             assert "counter3: 9" in out, out

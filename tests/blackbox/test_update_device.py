@@ -4,13 +4,12 @@ attack must leave the device running what it had."""
 import json
 import re
 import resource
-import shutil
 
 import pytest
 
 from boot_device import Device
 from conftest import run
-from update_repos import Repos, RepoServer, make_key
+from update_repos import Repos, RepoServer, make_key, pack_trust_update
 
 
 def device_with_repos(tmp_path, handler=None):
@@ -280,14 +279,7 @@ def test_trust_update_installed_before_os_bundle(env, tmp_path):
     dev, repos, srv = env
     new_key, new_pub = tmp_path / "new.pem", tmp_path / "new.pub"
     run("rampart", "image-package", "keygen", "--private-key", new_key, "--public-key", new_pub, check=True)
-    payload = tmp_path / "trust-payload"
-    (payload / "trust").mkdir(parents=True)
-    shutil.copy(dev.pub, payload / "trust" / "release.pub")
-    shutil.copy(new_pub, payload / "trust" / "release-2027.pub")
-    trust_pkg = tmp_path / "trust.rpkg"
-    run("rampart", "image-package", "pack", "--type", "trust-update", "--payload-directory", payload,
-        "--component-id", "2d1f8a30-5c1e-4b7f-8f0e-6a3c9b1d2e44", "--name", "trust", "--key", dev.key,
-        "--output", trust_pkg, "--version", "2", check=True)
+    trust_pkg = pack_trust_update(tmp_path, dev.key, 2, {"release.pub": dev.pub, "release-2027.pub": new_pub})
     # The OS bundle is signed only by the new key: it verifies only if the trust update went first.
     os_pkg = dev.bundle("2", key=new_key, name="os-2-newkey.rpkg")
     repos.release(os_pkg)
@@ -302,15 +294,8 @@ def test_trust_update_installed_before_os_bundle(env, tmp_path):
     # is otherwise acceptable: it keeps the key of the running OS bundle.
     old_key, old_pub = tmp_path / "revoked.pem", tmp_path / "revoked.pub"
     run("rampart", "image-package", "keygen", "--private-key", old_key, "--public-key", old_pub, check=True)
-    payload_1 = tmp_path / "trust-payload-1"
-    (payload_1 / "trust").mkdir(parents=True)
-    shutil.copy(dev.pub, payload_1 / "trust" / "release.pub")
-    shutil.copy(new_pub, payload_1 / "trust" / "release-2027.pub")
-    shutil.copy(old_pub, payload_1 / "trust" / "release-2019.pub")
-    trust_1 = tmp_path / "trust-1.rpkg"
-    run("rampart", "image-package", "pack", "--type", "trust-update", "--payload-directory", payload_1,
-        "--component-id", "2d1f8a30-5c1e-4b7f-8f0e-6a3c9b1d2e44", "--name", "trust", "--key", dev.key,
-        "--output", trust_1, "--version", "1", check=True)
+    trust_1 = pack_trust_update(tmp_path, dev.key, 1, {"release.pub": dev.pub, "release-2027.pub": new_pub,
+                                                      "release-2019.pub": old_pub})
     trust_before = {p.name: p.read_bytes() for p in (dev.state / "trust").iterdir()}
     name_1, _ = repos.release(trust_1)
     proc = check(dev, srv, ok=False)

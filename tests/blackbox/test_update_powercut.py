@@ -3,13 +3,12 @@ trust-key swap, the slot install (rampart-boot's install.* points run inside it)
 status is saved. After every cut the next checks finish the update, the device boots a verified
 bundle, and the status ends right (trust update installed, OS bundle committed)."""
 import json
-import shutil
 
 import pytest
 
 from boot_device import Device
 from conftest import run
-from update_repos import Repos, RepoServer
+from update_repos import Repos, RepoServer, pack_trust_update
 
 POINTS = [
     "update.download.write:1", "update.download.write:6", "update.download.done:1",
@@ -39,14 +38,7 @@ def test_power_cut_during_update(tmp_path, point):
             repos.director.root(), check=True)
         new_key, new_pub = tmp_path / "new.pem", tmp_path / "new.pub"
         run("rampart", "image-package", "keygen", "--private-key", new_key, "--public-key", new_pub, check=True)
-        payload = tmp_path / "trust-payload"
-        (payload / "trust").mkdir(parents=True)
-        shutil.copy(dev.pub, payload / "trust" / "release.pub")
-        shutil.copy(new_pub, payload / "trust" / "next.pub")
-        trust_pkg = tmp_path / "trust.rpkg"
-        run("rampart", "image-package", "pack", "--type", "trust-update", "--payload-directory", payload,
-            "--component-id", "2d1f8a30-5c1e-4b7f-8f0e-6a3c9b1d2e44", "--name", "trust", "--key", dev.key,
-            "--output", trust_pkg, "--version", "2", check=True)
+        trust_pkg = pack_trust_update(tmp_path, dev.key, 2, {"release.pub": dev.pub, "next.pub": new_pub})
         os_name, _ = repos.release(dev.bundle("2", key=new_key, name="os-2.rpkg", extra_bytes=300000))
         trust_name, _ = repos.release(trust_pkg)
 

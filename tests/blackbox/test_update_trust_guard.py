@@ -2,28 +2,19 @@
 key that signed the running OS bundle is refused (not for good) and the old keys stay; one that
 keeps that key is applied."""
 import json
-import shutil
 
 from conftest import run
+from update_repos import pack_trust_update
 from test_update_device import check, env, image_state, status  # noqa: F401 (env is a fixture)
-
-TRUST_COMPONENT = "2d1f8a30-5c1e-4b7f-8f0e-6a3c9b1d2e44"
-
 
 def trust_package(dev, tmp_path, version, keep_old):
     new_key, new_pub = tmp_path / "new.pem", tmp_path / "new.pub"
     if not new_key.exists():
         run("rampart", "image-package", "keygen", "--private-key", new_key, "--public-key", new_pub, check=True)
-    payload = tmp_path / f"trust-payload-{version}"
-    (payload / "trust").mkdir(parents=True)
+    keys = {"release-2027.pub": new_pub}
     if keep_old:
-        shutil.copy(dev.pub, payload / "trust" / "release.pub")
-    shutil.copy(new_pub, payload / "trust" / "release-2027.pub")
-    out = tmp_path / f"trust-{version}.rpkg"
-    run("rampart", "image-package", "pack", "--type", "trust-update", "--payload-directory", payload,
-        "--component-id", TRUST_COMPONENT, "--name", "trust", "--key", dev.key, "--output", out,
-        "--version", str(version), check=True)
-    return out, new_key
+        keys["release.pub"] = dev.pub
+    return pack_trust_update(tmp_path, dev.key, version, keys), new_key
 
 
 def test_trust_update_dropping_running_signer_refused(env, tmp_path):

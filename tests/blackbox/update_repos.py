@@ -20,6 +20,23 @@ def make_key(path):
     return path
 
 
+TRUST_COMPONENT = "2d1f8a30-5c1e-4b7f-8f0e-6a3c9b1d2e44"
+
+
+def pack_trust_update(tmp, signing_key, version, keys):
+    """A trust-update package of VERSION, signed with SIGNING_KEY, whose trust/ directory holds
+    KEYS ({file name: public key file})."""
+    payload = pathlib.Path(tmp) / f"trust-payload-{version}"
+    (payload / "trust").mkdir(parents=True)
+    for name, pub in keys.items():
+        shutil.copy(pub, payload / "trust" / name)
+    out = pathlib.Path(tmp) / f"trust-{version}.rpkg"
+    run("rampart", "image-package", "pack", "--type", "trust-update", "--payload-directory", payload,
+        "--component-id", TRUST_COMPONENT, "--name", "trust", "--key", signing_key, "--output", out,
+        "--version", str(version), check=True)
+    return out
+
+
 def package_info(path):
     md = json.loads(run("rampart", "image-package", "show", path, "--output", "json", check=True).stdout)["metadata"]
     return {"image_id": md["image_id"], "type": md["image_type"], "version": md["version"],
