@@ -222,6 +222,19 @@ static int repo_build(const char *tmp, EVP_PKEY *keys[TUF_ROLE_COUNT], const cha
 	return 0;
 }
 
+/* Remove the directory PATH (a leftover, logged as EVENT with WHY); nothing there is fine, and
+ * anything but a directory is in the way. */
+static int remove_stale_dir(const char *path, const char *event, const char *why, rp_error *err)
+{
+	struct stat st;
+	if (lstat(path, &st) != 0)
+		return 0;
+	if (!S_ISDIR(st.st_mode))
+		return rp_error_set(err, RP_E_EXISTS, "%s is in the way (not a directory); remove it", path);
+	rp_log_event(RP_LOG_WARNING, event, "removing %s %s", path, why);
+	return rp_remove_tree(path, err);
+}
+
 /* Create the repository DIR signed by KEYS (and, for a director, its OWNER file) so that it
  * appears whole or not at all: built in DIR.new, synced, renamed into place, parent synced. A
  * DIR.new left by a crash is removed and redone; so is a DIR an older Rampart left incomplete
@@ -231,23 +244,10 @@ static int repo_create(const char *dir, EVP_PKEY *keys[TUF_ROLE_COUNT], const ch
 	_cleanup_free_ char *tmp = xasprintf("%s.new", dir);
 	_cleanup_free_ char *parent_buf = xstrdup(dir);
 	const char *parent = dirname(parent_buf);
-	struct stat st;
-	if (rp_mkdir_p(parent, 0700, err) < 0)
+	if (rp_mkdir_p(parent, 0700, err) < 0 ||
+	    remove_stale_dir(tmp, "tuf.repository.leftover", "left by an interrupted creation", err) < 0 ||
+	    remove_stale_dir(dir, "tuf.repository.incomplete", "(an incomplete repository)", err) < 0)
 		return -1;
-	if (lstat(tmp, &st) == 0) {
-		if (!S_ISDIR(st.st_mode))
-			return rp_error_set(err, RP_E_EXISTS, "%s is in the way (not a directory); remove it", tmp);
-		rp_log_event(RP_LOG_WARNING, "tuf.repository.leftover", "removing %s left by an interrupted creation", tmp);
-		if (rp_remove_tree(tmp, err) < 0)
-			return -1;
-	}
-	if (lstat(dir, &st) == 0) {
-		if (!S_ISDIR(st.st_mode))
-			return rp_error_set(err, RP_E_EXISTS, "%s is in the way (not a directory); remove it", dir);
-		rp_log_event(RP_LOG_WARNING, "tuf.repository.incomplete", "removing the incomplete repository %s", dir);
-		if (rp_remove_tree(dir, err) < 0)
-			return -1;
-	}
 	if (repo_build(tmp, keys, owner, now, err) < 0) {
 		/* Best effort: a leftover is removed by the next attempt anyway. */
 		if (rp_remove_tree(tmp, NULL) < 0)
