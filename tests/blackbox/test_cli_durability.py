@@ -52,7 +52,7 @@ def test_concurrent_conflicting_updates(admin):
 
 
 def test_sigkill_loses_no_acknowledged_write(server, admin):
-    acknowledged, lock, stop = [], threading.Lock(), threading.Event()
+    acknowledged, unexpected, lock, stop = [], [], threading.Lock(), threading.Event()
 
     def writer(n):
         for i in range(400):  # bounded
@@ -60,26 +60,34 @@ def test_sigkill_loses_no_acknowledged_write(server, admin):
                 return
             name = f"w{n}-{i}"
             proc = admin.run("product", "create", "--name", name, code=None, timeout=60)
-            if proc.returncode == 0:
-                with lock:
+            with lock:
+                if proc.returncode == 0:
                     acknowledged.append(name)
-            else:
-                assert proc.returncode == EXIT_UNAVAILABLE, proc.stderr
-                return
+                    continue
+                # Refused or cut off by the kill: fine; anything else is recorded for the assert.
+                if proc.returncode != EXIT_UNAVAILABLE:
+                    unexpected.append((name, proc.returncode, proc.stderr))
+            return
 
     threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
     for t in threads:
         t.start()
-    for _ in range(200):  # wait (bounded) until some writes went through
+    # Wait (bounded in count and time) until some writes went through. Each is a CLI process and a
+    # durable commit, so a loaded host (sanitizer builds, parallel jobs) needs a generous bound.
+    deadline = time.monotonic() + 120
+    for _ in range(2400):
         with lock:
-            if len(acknowledged) >= 20:
+            if len(acknowledged) >= 12 or unexpected:
                 break
+        if time.monotonic() > deadline:
+            break
         time.sleep(0.05)
     server.kill()
     stop.set()
     for t in threads:
         t.join(timeout=120)
-    assert len(acknowledged) >= 20
+    assert not unexpected, unexpected[:3]
+    assert len(acknowledged) >= 12, f"only {len(acknowledged)} writes acknowledged before the kill"
     server.serve()
     names = {p["name"] for p in admin.json("product", "list")}
     missing = [n for n in acknowledged if n not in names]
