@@ -5,20 +5,30 @@
  * no session resumption), as a device agent that keeps the connection between the two does; with
  * --connections 2 each request opens its own connection.
  *
- * The timed attestations speak TLS through libssl directly so that the tool costs little more than
- * the crypto a device must do (client ECDHE, checking the service's chain and CertificateVerify,
- * two evidence signatures): each worker thread loads one SSL_CTX before the timed window (only the
- * --service-ca file, peer verification with the service's host name or IP address, TLS >= 1.2,
- * session cache and tickets off), then per attestation connects a TCP socket, handshakes, writes
- * the HTTP/1.1 requests as plain text and reads the replies through http-parser (bounded at 1 MiB).
+ * The timed attestations speak TLS through a TLS library directly so that the tool costs little
+ * more than the crypto a device must do (client ECDHE, checking the service's chain and
+ * CertificateVerify, two evidence signatures). Two clients sit behind one small interface (open,
+ * write, read, close), so attest_once is one code path: GnuTLS (--tls gnutls, the default; the
+ * cheaper client on Debian 12, see docs/benchmarks.md) and OpenSSL's libssl (--tls openssl). Each
+ * worker thread loads its client once before the timed window (only the CA file, peer verification
+ * with the service's host name or IP address, TLS >= 1.2, no session cache, no tickets; GnuTLS
+ * with X25519 first, a single key share and whole-socket reads, as libssl's client does), then per
+ * attestation connects a TCP socket (TCP_NODELAY), handshakes, writes the HTTP/1.1 requests as
+ * plain text, reads the replies through http-parser (bounded at 1 MiB), sends close_notify and
+ * closes; the CPU-per-attestation ratio of the two clients is in docs/benchmarks.md ("attest-load
+ * on GnuTLS", ~0.8 on a 2-core host). A certificate that does not verify
+ * fails the attestation: --attest-ca FILE (trust another CA) and --attest-name NAME (expect another
+ * name) apply to the timed connections only, so a run with either must report only failures.
  * Setup (tenant, product, device registration and claim with the admin token) uses libcurl.
  *
  *   attest-load --service URL --service-ca FILE --token ADMIN_TOKEN [--devices N] [--threads T]
- *               [--seconds S] [--connections 1|2]
- * Prints one JSON line: attestations, seconds, per_second, failures, connections (TLS connections
- * opened per attestation), load_cpu_ms and (with --service-pid) service_cpu_ms: CPU time
- * (user+system) per attestation during the timed window. bench/attest/run.sh runs it next to
- * `openssl speed ecdsap256` and prints the ratio. */
+ *               [--seconds S] [--connections 1|2] [--service-pid PID] [--tls gnutls|openssl]
+ *               [--attest-ca FILE] [--attest-name NAME]
+ * Prints one JSON line: tls (the client used), attestations, seconds, per_second, failures,
+ * connections (TLS connections opened per attestation), load_cpu_ms and (with --service-pid)
+ * service_cpu_ms: CPU time (user+system) per attestation during the timed window. Exits 1 when no
+ * attestation succeeded. bench/attest/run.sh runs it next to `openssl speed ecdsap256` and prints
+ * the ratio. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
@@ -26,6 +36,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -35,6 +46,8 @@
 #include <string.h>
 #include <time.h>
 #include <curl/curl.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <http_parser.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -138,12 +151,30 @@ static long post(const char *path, json_t *body, const char *bearer, json_t **re
 /* The timed transport. The service's address is resolved once before the timed window. */
 static struct sockaddr_storage svc_addr;
 static socklen_t svc_addr_len;
-static char *svc_host;     /* name or IP literal (no brackets): the certificate must match it */
+static char *svc_host;     /* name or IP literal (no brackets) */
 static char *svc_hostport; /* the Host header */
 static char *svc_prefix;   /* path of the service URL, "" for the root */
 static bool svc_host_is_ip;
+static unsigned char svc_ip_raw[sizeof(struct in6_addr)];
+static unsigned svc_ip_len; /* 4 or 16 when the service is named by an IP address */
 
 #define REPLY_MAX (1u << 20)
+
+/* The name the service's certificate must hold for the timed connections: a host name, or an IP
+ * address that must be one of its IP address names. */
+static char *tls_name;
+
+static void expect_name(const char *name)
+{
+	free(tls_name);
+	tls_name = xstrdup(name);
+	svc_ip_len = 0;
+	if (inet_pton(AF_INET, name, svc_ip_raw) == 1)
+		svc_ip_len = 4;
+	else if (inet_pton(AF_INET6, name, svc_ip_raw) == 1)
+		svc_ip_len = 16;
+	svc_host_is_ip = svc_ip_len != 0;
+}
 
 /* Splits https://HOST[:PORT][/PREFIX] and resolves HOST. */
 static int service_resolve(rp_error *err)
@@ -172,8 +203,6 @@ static int service_resolve(rp_error *err)
 	uint32_t port_num = 443;
 	if (port && rp_parse_u32(port, 1, 65535, &port_num, err) < 0)
 		return rp_error_prefix(err, "the port of the service URL %s", service);
-	unsigned char ip[sizeof(struct in6_addr)];
-	svc_host_is_ip = inet_pton(AF_INET, svc_host, ip) == 1 || inet_pton(AF_INET6, svc_host, ip) == 1;
 	char port_str[8];
 	snprintf(port_str, sizeof(port_str), "%u", port_num);
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *ai = NULL;
@@ -183,18 +212,55 @@ static int service_resolve(rp_error *err)
 	memcpy(&svc_addr, ai->ai_addr, ai->ai_addrlen);
 	svc_addr_len = ai->ai_addrlen;
 	freeaddrinfo(ai);
+	expect_name(svc_host);
 	return 0;
 }
 
-/* One per worker thread, loaded before the timed window: a device keeps its trust store loaded
- * between attestations. Only the service's CA is trusted, and the service's certificate must name
- * the address the tool connects to. No session cache and no tickets: every attestation pays for a
- * full handshake, as a device's first contact after a boot does. */
-static SSL_CTX *tls_ctx_new(rp_error *err)
+/* The TLS client of the timed attestations, behind one interface so that attest_once is the same
+ * code for both libraries. A worker thread's client (trust store, settings) is loaded once before
+ * the timed window, as a device keeps its loaded CA store between attestations; each connection is
+ * a fresh TCP socket and a full handshake. Only the timed CA is trusted and the service's
+ * certificate must name the address the tool connects to: a failed check fails the attestation.
+ * No session cache and no tickets: every attestation pays for a full handshake, as a device's first
+ * contact after a boot does. */
+struct tls_client {
+	SSL_CTX *ossl;
+	gnutls_certificate_credentials_t cred;
+	gnutls_priority_t prio;
+};
+
+struct tls_conn {
+	int fd;
+	SSL *ssl;
+	gnutls_session_t gs;
+	bool broken; /* a transport error: no close_notify (OpenSSL forbids SSL_shutdown after one) */
+	size_t rpos, rlen; /* GnuTLS's read-ahead: rbuf[rpos..rlen) is received and not yet taken */
+	char rbuf[16384 + 512];
+};
+
+struct tls_transport {
+	const char *name;
+	int (*client_new)(struct tls_client *t, rp_error *err);
+	void (*client_free)(struct tls_client *t);
+	/* The handshake on C's connected fd, peer verified. */
+	int (*open)(struct tls_conn *c, struct tls_client *t, rp_error *err);
+	int (*write)(struct tls_conn *c, const char *data, size_t len, rp_error *err);
+	/* Bytes read (> 0), 0 at the peer's close_notify, < 0 with ERR. */
+	ssize_t (*read)(struct tls_conn *c, char *buf, size_t len, rp_error *err);
+	/* A close_notify unless the connection broke (best effort, no wait for the service's), then
+	 * the session is freed; the fd stays C's. */
+	void (*close)(struct tls_conn *c);
+	bool (*is_open)(const struct tls_conn *c);
+};
+
+static const char *timed_ca; /* --attest-ca, default --service-ca */
+static const char *timed_name; /* --attest-name, default the service URL's host */
+
+static int ossl_client_new(struct tls_client *t, rp_error *err)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 	if (!ctx)
-		return rp_error_set_openssl(err, "creating the TLS context"), NULL;
+		return rp_error_set_openssl(err, "creating the TLS context");
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
@@ -202,42 +268,237 @@ static SSL_CTX *tls_ctx_new(rp_error *err)
 	/* Whole socket reads instead of one for each record header and one for its body. */
 	SSL_CTX_set_read_ahead(ctx, 1);
 	X509_VERIFY_PARAM *vp = SSL_CTX_get0_param(ctx);
-	if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
-		rp_error_set_openssl(err, "loading the service CA %s", ca_file);
+	if (SSL_CTX_load_verify_locations(ctx, timed_ca, NULL) != 1) {
+		rp_error_set_openssl(err, "loading the service CA %s", timed_ca);
 		SSL_CTX_free(ctx);
-		return NULL;
+		return -1;
 	}
 	X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-	if ((svc_host_is_ip ? X509_VERIFY_PARAM_set1_ip_asc(vp, svc_host) : X509_VERIFY_PARAM_set1_host(vp, svc_host, 0)) != 1) {
-		rp_error_set_openssl(err, "setting the expected service name %s", svc_host);
+	if ((svc_host_is_ip ? X509_VERIFY_PARAM_set1_ip_asc(vp, tls_name) : X509_VERIFY_PARAM_set1_host(vp, tls_name, 0)) != 1) {
+		rp_error_set_openssl(err, "setting the expected service name %s", tls_name);
 		SSL_CTX_free(ctx);
-		return NULL;
+		return -1;
 	}
-	return ctx;
+	t->ossl = ctx;
+	return 0;
 }
 
-struct tls_conn {
-	int fd;
-	SSL *ssl;
-	bool broken; /* a transport error: no close_notify (OpenSSL forbids SSL_shutdown after one) */
-};
+static void ossl_client_free(struct tls_client *t)
+{
+	SSL_CTX_free(t->ossl);
+	t->ossl = NULL;
+}
 
-static void conn_close(struct tls_conn *c)
+static int ossl_open(struct tls_conn *c, struct tls_client *t, rp_error *err)
+{
+	c->ssl = SSL_new(t->ossl);
+	if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1)
+		return rp_error_set_openssl(err, "setting up TLS");
+	if (!svc_host_is_ip && SSL_set_tlsext_host_name(c->ssl, tls_name) != 1)
+		return rp_error_set_openssl(err, "setting the server name");
+	if (SSL_connect(c->ssl) != 1) {
+		long v = SSL_get_verify_result(c->ssl);
+		if (v != X509_V_OK)
+			return rp_error_set(err, RP_E_VERIFY, "TLS handshake with %s: %s", svc_hostport,
+			                    X509_verify_cert_error_string(v));
+		return rp_error_set_openssl(err, "TLS handshake with %s", svc_hostport);
+	}
+	return 0;
+}
+
+static int ossl_write(struct tls_conn *c, const char *data, size_t len, rp_error *err)
+{
+	size_t written = 0;
+	if (SSL_write_ex(c->ssl, data, len, &written) != 1 || written != len)
+		return rp_error_set_openssl(err, "sending a request");
+	return 0;
+}
+
+static ssize_t ossl_read(struct tls_conn *c, char *buf, size_t len, rp_error *err)
+{
+	size_t n = 0;
+	int rc = SSL_read_ex(c->ssl, buf, len, &n);
+	if (rc == 1)
+		return (ssize_t)n;
+	if (SSL_get_error(c->ssl, rc) == SSL_ERROR_ZERO_RETURN)
+		return 0;
+	return rp_error_set_openssl(err, "reading");
+}
+
+static void ossl_close(struct tls_conn *c)
 {
 	if (c->ssl) {
 		if (!c->broken)
-			(void)SSL_shutdown(c->ssl); /* best effort: a close_notify, no wait for the service's */
+			(void)SSL_shutdown(c->ssl);
 		SSL_free(c->ssl);
 		c->ssl = NULL;
 	}
+	ERR_clear_error();
+}
+
+static bool ossl_is_open(const struct tls_conn *c)
+{
+	return c->ssl != NULL;
+}
+
+static int gtls_client_new(struct tls_client *t, rp_error *err)
+{
+	int rc = gnutls_certificate_allocate_credentials(&t->cred);
+	if (rc < 0)
+		return rp_error_set(err, RP_E_CRYPTO, "creating the TLS credentials: %s", gnutls_strerror(rc));
+	rc = gnutls_certificate_set_x509_trust_file(t->cred, timed_ca, GNUTLS_X509_FMT_PEM);
+	if (rc <= 0)
+		return rp_error_set(err, RP_E_CRYPTO, "loading the service CA %s: %s", timed_ca,
+		                    rc == 0 ? "no certificate in it" : gnutls_strerror(rc));
+	/* GnuTLS's secure defaults with TLS 1.0 and 1.1 taken out, and the elliptic-curve groups in
+	 * libssl's order: NORMAL's own order puts P-256 first, which the service accepts, so the key
+	 * exchange would cost both sides more than with libssl's X25519 (docs/benchmarks.md). */
+	rc = gnutls_priority_init(&t->prio, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-GROUP-ALL:+GROUP-X25519:"
+	                                    "+GROUP-SECP256R1:+GROUP-X448:+GROUP-SECP521R1:+GROUP-SECP384R1", NULL);
+	if (rc < 0)
+		return rp_error_set(err, RP_E_CRYPTO, "setting the TLS priorities: %s", gnutls_strerror(rc));
+	return 0;
+}
+
+static void gtls_client_free(struct tls_client *t)
+{
+	if (t->prio)
+		gnutls_priority_deinit(t->prio);
+	if (t->cred)
+		gnutls_certificate_free_credentials(t->cred);
+	t->prio = NULL;
+	t->cred = NULL;
+}
+
+/* GnuTLS asks its transport for each record's header and then for its body, two system calls
+ * per record: whole socket reads served from C's buffer instead, as libssl's read-ahead does. */
+static ssize_t gtls_pull(gnutls_transport_ptr_t p, void *data, size_t len)
+{
+	struct tls_conn *c = p;
+	if (c->rpos == c->rlen) {
+		ssize_t n = recv(c->fd, c->rbuf, sizeof(c->rbuf), 0);
+		if (n <= 0)
+			return n;
+		c->rpos = 0;
+		c->rlen = (size_t)n;
+	}
+	size_t k = len < c->rlen - c->rpos ? len : c->rlen - c->rpos;
+	memcpy(data, c->rbuf + c->rpos, k);
+	c->rpos += k;
+	return (ssize_t)k;
+}
+
+static int gtls_pull_timeout(gnutls_transport_ptr_t p, unsigned ms)
+{
+	struct tls_conn *c = p;
+	if (c->rpos < c->rlen)
+		return 1;
+	struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+	return poll(&pfd, 1, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (int)ms);
+}
+
+static int gtls_open(struct tls_conn *c, struct tls_client *t, rp_error *err)
+{
+	/* GNUTLS_NO_TICKETS: no ticket asked for or kept, and no session data is ever set back.
+	 * GNUTLS_KEY_SHARE_TOP: one key share (X25519), as libssl sends, not one per group type. */
+	int rc = gnutls_init(&c->gs, GNUTLS_CLIENT | GNUTLS_NO_TICKETS | GNUTLS_KEY_SHARE_TOP);
+	if (rc < 0) {
+		c->gs = NULL;
+		return rp_error_set(err, RP_E_CRYPTO, "setting up TLS: %s", gnutls_strerror(rc));
+	}
+	if ((rc = gnutls_priority_set(c->gs, t->prio)) < 0 ||
+	    (rc = gnutls_credentials_set(c->gs, GNUTLS_CRD_CERTIFICATE, t->cred)) < 0 ||
+	    (!svc_host_is_ip && (rc = gnutls_server_name_set(c->gs, GNUTLS_NAME_DNS, tls_name, strlen(tls_name))) < 0))
+		return rp_error_set(err, RP_E_CRYPTO, "setting up TLS: %s", gnutls_strerror(rc));
+	/* The chain is verified during the handshake, which fails when it or the name does not hold.
+	 * An IP address must be one of the certificate's IP address names. */
+	if (svc_host_is_ip) {
+		gnutls_typed_vdata_st vd = {.type = GNUTLS_DT_IP_ADDRESS, .data = svc_ip_raw, .size = svc_ip_len};
+		gnutls_session_set_verify_cert2(c->gs, &vd, 1, 0);
+	} else {
+		gnutls_session_set_verify_cert(c->gs, tls_name, 0);
+	}
+	/* Reads through the buffer above; writes straight to the socket (GnuTLS's own sendmsg). */
+	c->rpos = c->rlen = 0;
+	gnutls_transport_set_ptr2(c->gs, c, (gnutls_transport_ptr_t)(intptr_t)c->fd);
+	gnutls_transport_set_pull_function(c->gs, gtls_pull);
+	gnutls_transport_set_pull_timeout_function(c->gs, gtls_pull_timeout);
+	do
+		rc = gnutls_handshake(c->gs);
+	while (rc == GNUTLS_E_INTERRUPTED);
+	if (rc == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR) {
+		gnutls_datum_t why = {0};
+		unsigned status = gnutls_session_get_verify_cert_status(c->gs);
+		if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &why, 0) < 0)
+			why.data = NULL;
+		while (why.data && why.size > 0 && (why.data[why.size - 1] == ' ' || why.data[why.size - 1] == '\0'))
+			why.data[--why.size] = '\0';
+		rp_error_set(err, RP_E_VERIFY, "TLS handshake with %s: %s", svc_hostport,
+		             why.data ? (const char *)why.data : "the certificate is not trusted");
+		gnutls_free(why.data);
+		return -1;
+	}
+	if (rc < 0)
+		return rp_error_set(err, RP_E_CRYPTO, "TLS handshake with %s: %s", svc_hostport, gnutls_strerror(rc));
+	return 0;
+}
+
+static int gtls_write(struct tls_conn *c, const char *data, size_t len, rp_error *err)
+{
+	while (len > 0) {
+		ssize_t n = gnutls_record_send(c->gs, data, len);
+		if (n == GNUTLS_E_INTERRUPTED)
+			continue;
+		if (n <= 0)
+			return rp_error_set(err, RP_E_UNAVAILABLE, "sending a request: %s", gnutls_strerror((int)n));
+		data += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static ssize_t gtls_read(struct tls_conn *c, char *buf, size_t len, rp_error *err)
+{
+	ssize_t n;
+	do
+		n = gnutls_record_recv(c->gs, buf, len);
+	while (n == GNUTLS_E_INTERRUPTED);
+	if (n < 0)
+		return rp_error_set(err, RP_E_UNAVAILABLE, "reading: %s", gnutls_strerror((int)n));
+	return n;
+}
+
+static void gtls_close(struct tls_conn *c)
+{
+	if (c->gs) {
+		if (!c->broken)
+			(void)gnutls_bye(c->gs, GNUTLS_SHUT_WR);
+		gnutls_deinit(c->gs);
+		c->gs = NULL;
+	}
+}
+
+static bool gtls_is_open(const struct tls_conn *c)
+{
+	return c->gs != NULL;
+}
+
+static const struct tls_transport transports[] = {
+	{"gnutls", gtls_client_new, gtls_client_free, gtls_open, gtls_write, gtls_read, gtls_close, gtls_is_open},
+	{"openssl", ossl_client_new, ossl_client_free, ossl_open, ossl_write, ossl_read, ossl_close, ossl_is_open},
+};
+static const struct tls_transport *tp = &transports[0];
+
+static void conn_close(struct tls_conn *c)
+{
+	tp->close(c);
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
 	c->broken = false;
-	ERR_clear_error();
 }
 
-static int conn_open(struct tls_conn *c, SSL_CTX *ctx, rp_error *err)
+static int conn_open(struct tls_conn *c, struct tls_client *t, rp_error *err)
 {
 	c->fd = socket(svc_addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (c->fd < 0)
@@ -251,19 +512,7 @@ static int conn_open(struct tls_conn *c, SSL_CTX *ctx, rp_error *err)
 	if (connect(c->fd, (const struct sockaddr *)&svc_addr, svc_addr_len) < 0)
 		return rp_error_set_errno(err, errno, "connecting to %s", svc_hostport);
 	atomic_fetch_add(&connects, 1);
-	c->ssl = SSL_new(ctx);
-	if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1)
-		return rp_error_set_openssl(err, "setting up TLS");
-	if (!svc_host_is_ip && SSL_set_tlsext_host_name(c->ssl, svc_host) != 1)
-		return rp_error_set_openssl(err, "setting the server name");
-	if (SSL_connect(c->ssl) != 1) {
-		long v = SSL_get_verify_result(c->ssl);
-		if (v != X509_V_OK)
-			return rp_error_set(err, RP_E_CRYPTO, "TLS handshake with %s: %s", svc_hostport,
-			                    X509_verify_cert_error_string(v));
-		return rp_error_set_openssl(err, "TLS handshake with %s", svc_hostport);
-	}
-	return 0;
+	return tp->open(c, t, err);
 }
 
 /* One HTTP/1.1 response, framed by http-parser (Content-Length, chunked, or until the close). */
@@ -321,15 +570,14 @@ static int reply_read(struct tls_conn *c, struct http_reply *r, const char *path
 	http_parser_init(&r->parser, HTTP_RESPONSE);
 	r->parser.data = r;
 	while (!r->done) {
-		size_t n = 0;
-		int rc = SSL_read_ex(c->ssl, buf, sizeof(buf), &n);
-		if (rc != 1) {
-			if (SSL_get_error(c->ssl, rc) != SSL_ERROR_ZERO_RETURN)
-				return rp_error_set_openssl(err, "reading the reply to %s", path);
+		ssize_t got = tp->read(c, buf, sizeof(buf), err);
+		if (got < 0)
+			return rp_error_prefix(err, "the reply to %s", path);
+		if (got == 0) {
 			(void)http_parser_execute(&r->parser, &reply_settings, NULL, 0); /* ends a body sent until the close */
 			break;
 		}
-		size_t used = http_parser_execute(&r->parser, &reply_settings, buf, n);
+		size_t n = (size_t)got, used = http_parser_execute(&r->parser, &reply_settings, buf, n);
 		if (r->done)
 			break;
 		if (r->over)
@@ -346,11 +594,11 @@ static int reply_read(struct tls_conn *c, struct http_reply *r, const char *path
 /* POST JSON on C, opened first when it is not; LAST asks the service to close the connection after
  * the reply, which C then is. Returns the status and the parsed reply, 0 with ERR on a transport
  * failure. */
-static long tls_post(struct tls_conn *c, SSL_CTX *ctx, const char *path, json_t *body, bool last, json_t **reply,
-                     rp_error *err)
+static long tls_post(struct tls_conn *c, struct tls_client *t, const char *path, json_t *body, bool last,
+                     json_t **reply, rp_error *err)
 {
 	*reply = NULL;
-	if (!c->ssl && conn_open(c, ctx, err) < 0) {
+	if (!tp->is_open(c) && conn_open(c, t, err) < 0) {
 		c->broken = true;
 		conn_close(c);
 		return 0;
@@ -360,12 +608,11 @@ static long tls_post(struct tls_conn *c, SSL_CTX *ctx, const char *path, json_t 
 	_cleanup_free_ char *req = xasprintf("POST %s%s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
 	                                     "Content-Length: %zu\r\nConnection: %s\r\n\r\n%s",
 	                                     svc_prefix, path, svc_hostport, payload_len, last ? "close" : "keep-alive", payload);
-	size_t len = strlen(req), written = 0;
 	struct http_reply r = {0};
 	rp_buf_init(&r.body);
 	long status = 0;
-	if (SSL_write_ex(c->ssl, req, len, &written) != 1 || written != len) {
-		rp_error_set_openssl(err, "sending %s", path);
+	if (tp->write(c, req, strlen(req), err) < 0) {
+		rp_error_prefix(err, "%s", path);
 		c->broken = last = true;
 	} else if (reply_read(c, &r, path, err) < 0) {
 		c->broken = last = true;
@@ -428,16 +675,16 @@ static void report_failure(const char *what, long st, json_t *reply, const rp_er
 	        msg ? msg : rp_error_is_set(err) ? err->message : "-");
 }
 
-/* CTX: the worker's TLS context, kept across attestations as a device keeps its loaded CA store;
+/* T: the worker's TLS client, kept across attestations as a device keeps its loaded CA store;
  * every attestation still opens a fresh connection (full handshake, no session resumption) and
  * closes it after the evidence request. */
-static bool attest_once(struct sim_device *d, SSL_CTX *ctx)
+static bool attest_once(struct sim_device *d, struct tls_client *t)
 {
 	struct tls_conn c = {.fd = -1};
 	rp_error err = RP_ERROR_INIT;
 	bool own_connections = conns_per_attestation == 2;
 	json_t *req = json_pack("{s:s}", "device_id", d->id), *reply = NULL;
-	long st = tls_post(&c, ctx, "/v1/attestation/challenge", req, own_connections, &reply, &err);
+	long st = tls_post(&c, t, "/v1/attestation/challenge", req, own_connections, &reply, &err);
 	json_decref(req);
 	const char *nonce_hex = reply ? json_string_value(json_object_get(reply, "nonce")) : NULL;
 	uint8_t nonce[32];
@@ -452,7 +699,7 @@ static bool attest_once(struct sim_device *d, SSL_CTX *ctx)
 	                "client_csr", d->client_csr, "device_api_csr", d->api_csr);
 	json_decref(reply);
 	reply = NULL;
-	st = tls_post(&c, ctx, "/v1/attestation/evidence", req, true, &reply, &err);
+	st = tls_post(&c, t, "/v1/attestation/evidence", req, true, &reply, &err);
 	json_decref(req);
 	bool ok = st == 200 && reply && json_object_get(reply, "client_certificate");
 	if (!ok)
@@ -463,10 +710,10 @@ static bool attest_once(struct sim_device *d, SSL_CTX *ctx)
 
 static void *worker(void *arg)
 {
-	SSL_CTX *ctx = arg;
+	struct tls_client *t = arg;
 	while (!atomic_load(&stop_flag)) {
 		size_t i = atomic_fetch_add(&next_device, 1) % n_devices;
-		if (attest_once(&devices[i], ctx))
+		if (attest_once(&devices[i], t))
 			atomic_fetch_add(&done, 1);
 		else
 			atomic_fetch_add(&failures, 1);
@@ -516,7 +763,9 @@ int main(int argc, char **argv)
 		{"service", required_argument, NULL, 's'}, {"service-ca", required_argument, NULL, 'c'},
 		{"token", required_argument, NULL, 't'},   {"devices", required_argument, NULL, 'd'},
 		{"threads", required_argument, NULL, 'n'}, {"seconds", required_argument, NULL, 'S'},
-		{"connections", required_argument, NULL, 'C'}, {"service-pid", required_argument, NULL, 'P'}, {0},
+		{"connections", required_argument, NULL, 'C'}, {"service-pid", required_argument, NULL, 'P'},
+		{"tls", required_argument, NULL, 'T'},     {"attest-ca", required_argument, NULL, 'A'},
+		{"attest-name", required_argument, NULL, 'N'}, {0},
 	};
 	uint32_t threads = 8, seconds = 10, nd = 64;
 	rp_error err = RP_ERROR_INIT;
@@ -531,15 +780,28 @@ int main(int argc, char **argv)
 		case 'S': if (rp_parse_u32(optarg, 1, 3600, &seconds, &err) < 0) return 2; break;
 		case 'C': if (rp_parse_u32(optarg, 1, 2, &conns_per_attestation, &err) < 0) return 2; break;
 		case 'P': if (rp_parse_u32(optarg, 1, UINT32_MAX, &service_pid, &err) < 0) return 2; break;
+		case 'A': timed_ca = optarg; break;
+		case 'N': timed_name = optarg; break;
+		case 'T':
+			tp = NULL;
+			for (size_t i = 0; i < sizeof(transports) / sizeof(transports[0]); i++)
+				if (strcmp(optarg, transports[i].name) == 0)
+					tp = &transports[i];
+			if (!tp)
+				return fprintf(stderr, "attest-load: --tls is gnutls or openssl, not %s\n", optarg), 2;
+			break;
 		default: return 2;
 		}
 	}
 	if (!service || !ca_file || !token) {
 		fprintf(stderr, "usage: attest-load --service URL --service-ca FILE --token TOKEN [--devices N] "
-		                "[--threads T] [--seconds S]\n");
+		                "[--threads T] [--seconds S] [--connections 1|2] [--service-pid PID] "
+		                "[--tls gnutls|openssl] [--attest-ca FILE] [--attest-name NAME]\n");
 		return 2;
 	}
 	n_devices = nd;
+	if (!timed_ca)
+		timed_ca = ca_file;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	/* A close_notify to a service that already closed must not end the tool. */
 	signal(SIGPIPE, SIG_IGN);
@@ -590,17 +852,19 @@ int main(int argc, char **argv)
 		return 1;
 	if (service_resolve(&err) < 0)
 		return fprintf(stderr, "attest-load: %s\n", err.message), 1;
+	if (timed_name)
+		expect_name(timed_name);
 	pthread_t *t = xcalloc(threads, sizeof(*t));
-	SSL_CTX **ctxs = xcalloc(threads, sizeof(*ctxs));
+	struct tls_client *clients = xcalloc(threads, sizeof(*clients));
 	for (uint32_t i = 0; i < threads; i++)
-		if (!(ctxs[i] = tls_ctx_new(&err)))
-			return fprintf(stderr, "attest-load: %s\n", err.message), 1;
+		if (tp->client_new(&clients[i], &err) < 0)
+			return fprintf(stderr, "attest-load: %s: %s\n", tp->name, err.message), 1;
 	atomic_store(&connects, 0);
 	struct timespec a, b;
 	double svc0 = service_pid ? proc_cpu_seconds(service_pid) : -1, self0 = self_cpu_seconds();
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	for (uint32_t i = 0; i < threads; i++)
-		pthread_create(&t[i], NULL, worker, ctxs[i]);
+		pthread_create(&t[i], NULL, worker, &clients[i]);
 	struct timespec sl = {.tv_sec = seconds};
 	nanosleep(&sl, NULL);
 	atomic_store(&stop_flag, true);
@@ -610,9 +874,9 @@ int main(int argc, char **argv)
 	double svc1 = service_pid ? proc_cpu_seconds(service_pid) : -1, self1 = self_cpu_seconds();
 	double n_done = atomic_load(&done) ? (double)atomic_load(&done) : 1.0;
 	double secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
-	printf("{\"attestations\": %zu, \"failures\": %zu, \"seconds\": %.2f, \"per_second\": %.1f, \"devices\": %zu, "
-	       "\"threads\": %u, \"connections\": %.2f, \"load_cpu_ms\": %.3f, \"service_cpu_ms\": %.3f}\n",
-	       atomic_load(&done), atomic_load(&failures), secs, (double)atomic_load(&done) / secs, n_devices, threads,
+	printf("{\"tls\": \"%s\", \"attestations\": %zu, \"failures\": %zu, \"seconds\": %.2f, \"per_second\": %.1f, "
+	       "\"devices\": %zu, \"threads\": %u, \"connections\": %.2f, \"load_cpu_ms\": %.3f, \"service_cpu_ms\": %.3f}\n",
+	       tp->name, atomic_load(&done), atomic_load(&failures), secs, (double)atomic_load(&done) / secs, n_devices, threads,
 	       atomic_load(&done) ? (double)atomic_load(&connects) / (double)atomic_load(&done) : 0.0,
 	       1000.0 * (self1 - self0) / n_done, svc0 >= 0 && svc1 >= 0 ? 1000.0 * (svc1 - svc0) / n_done : -1.0);
 	for (size_t i = 0; i < n_devices; i++) {
@@ -622,10 +886,11 @@ int main(int argc, char **argv)
 	}
 	free(devices);
 	for (uint32_t i = 0; i < threads; i++)
-		SSL_CTX_free(ctxs[i]);
-	free(ctxs);
+		tp->client_free(&clients[i]);
+	free(clients);
 	free(t);
 	free(svc_host);
+	free(tls_name);
 	free(svc_hostport);
 	free(svc_prefix);
 	curl_global_cleanup();

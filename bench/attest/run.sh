@@ -5,6 +5,8 @@
 #   bench/attest/run.sh [BUILD_DIR] [SECONDS] [THREADS] [DEVICES]
 # ATTEST_CONNECTIONS=2 opens a connection per request instead of one per attestation.
 # ATTEST_LOAD=PATH runs another attest-load binary (an older build, to compare the tool's own cost).
+# ATTEST_TLS=openssl times the attestations over libssl instead of the default GnuTLS client (the
+# option is passed only when set, so an older binary without --tls still runs).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=$(cd "$ROOT" && cd "${1:-build}" && pwd) # relative to the repository, or absolute
@@ -13,6 +15,8 @@ THREADS=${3:-16}
 DEVICES=${4:-200}
 CONNS=${ATTEST_CONNECTIONS:-1}
 LOAD=${ATTEST_LOAD:-$BUILD/src/device/agent/attest-load}
+TLS_OPT=()
+[[ -n ${ATTEST_TLS:-} ]] && TLS_OPT=(--tls "$ATTEST_TLS")
 TMP=$(mktemp -d "${BENCH_TMPDIR:-/tmp}/rampart-bench-attest.XXXXXX")
 PID=
 cleanup() { [[ -n $PID ]] && kill -TERM "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; rm -rf "$TMP"; }
@@ -25,7 +29,7 @@ for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && brea
 CORES=$(nproc)
 echo "host: $CORES cores; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 RESULT=$("$LOAD" --service "https://127.0.0.1:$PORT" --service-ca "$TMP/state/tls/cert.pem" \
-	--token "$TOKEN" --seconds "$SECONDS_RUN" --threads "$THREADS" --devices "$DEVICES" --connections "$CONNS" --service-pid "$PID")
+	--token "$TOKEN" --seconds "$SECONDS_RUN" --threads "$THREADS" --devices "$DEVICES" --connections "$CONNS" --service-pid "$PID" "${TLS_OPT[@]}")
 echo "attest-load: $RESULT"
 SPEED=$(openssl speed -seconds 3 -mr -multi "$CORES" ecdsap256 2>/dev/null | grep '^+F4' | tail -1)
 /usr/bin/python3 - "$RESULT" "$SPEED" "$CORES" "$CONNS" <<'PY'
@@ -39,6 +43,8 @@ conns = int(sys.argv[4])
 signs = conns + 2
 ceiling = 1.0 / (signs / sign + 4 / verify)
 rate = res["per_second"]
+# A tool from before --tls prints no "tls": it spoke libssl.
+print(f"load tool TLS client: {res.get('tls', 'openssl')}")
 print(f"openssl speed ecdsap256 (all {sys.argv[3]} cores): {sign:.0f} sign/s, {verify:.0f} verify/s")
 print(f"crypto ceiling: {ceiling:.0f} attestations/s ({signs} signs + 4 verifies each, {conns} TLS connection(s))")
 print(f"measured: {rate:.0f} attestations/s ({res['failures']} failures) = {100 * rate / ceiling:.1f}% of the ceiling")

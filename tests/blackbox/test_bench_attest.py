@@ -1,6 +1,8 @@
 """bench/attest's load tool against a real rampartd: its simulated devices complete full
 attestations (challenge, evidence, a client certificate back) over fresh TLS connections, and the
-JSON line it prints counts them truthfully. Speed is bench/attest/run.sh's business, not checked here.
+JSON line it prints counts them truthfully, over either TLS client (GnuTLS or libssl), and a service
+certificate that fails verification fails every attestation. Speed is bench/attest/run.sh's
+business, not checked here.
 """
 import json
 import re
@@ -13,18 +15,24 @@ from conftest import run
 from service_client import Rampartd
 
 
-@pytest.mark.parametrize("connections", [1, 2])
-def test_attest_load_completes_attestations_without_failures(tmp_path, connections):
+def attest_load(tmp_path, *args):
     svc = Rampartd(tmp_path).start()
     try:
-        proc = run("attest-load", "--service", f"https://127.0.0.1:{svc.port}",
+        return run("attest-load", "--service", f"https://127.0.0.1:{svc.port}",
                    "--service-ca", svc.state / "tls" / "cert.pem", "--token", svc.token,
-                   "--seconds", 1, "--threads", 2, "--devices", 3, "--connections", connections,
-                   "--service-pid", svc.proc.pid, timeout=120)
+                   "--seconds", 1, "--threads", 2, "--devices", 3, "--service-pid", svc.proc.pid, *args,
+                   timeout=120)
     finally:
         svc.stop()
+
+
+@pytest.mark.parametrize("tls", ["gnutls", "openssl"])
+@pytest.mark.parametrize("connections", [1, 2])
+def test_attest_load_completes_attestations_without_failures(tmp_path, connections, tls):
+    proc = attest_load(tmp_path, "--connections", connections, "--tls", tls)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["tls"] == tls
     assert result["failures"] == 0, proc.stderr
     assert result["attestations"] > 0
     # Every attestation opened exactly the connections it was told to: one for both requests, or
@@ -42,3 +50,46 @@ def test_tls_handshake_bench_measures_both_servers():
     m = re.search(r"GnuTLS ([0-9.]+) ms \((\d+) conns\), OpenSSL ([0-9.]+) ms \((\d+) conns\)", proc.stdout)
     assert m, proc.stdout
     assert float(m.group(1)) > 0 and int(m.group(2)) > 0 and float(m.group(3)) > 0 and int(m.group(4)) > 0
+
+
+def test_attest_load_defaults_to_gnutls(tmp_path):
+    proc = attest_load(tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["tls"] == "gnutls" and result["failures"] == 0 and result["attestations"] > 0
+
+
+@pytest.fixture(scope="module")
+def other_ca(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1 that did not sign the service's certificate."""
+    d = tmp_path_factory.mktemp("other-ca")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", d / "key.pem", "-out", d / "cert.pem", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-days", "1"], check=True, capture_output=True)
+    return d / "cert.pem"
+
+
+@pytest.mark.parametrize("tls", ["gnutls", "openssl"])
+@pytest.mark.parametrize("wrong", ["ca", "ip", "dns"])
+def test_attest_load_fails_every_attestation_when_the_service_is_not_verified(tmp_path, other_ca, tls, wrong):
+    """Setup runs with the right CA; the timed attestations then trust another CA, or expect another
+    IP address or host name than the service's certificate holds: none may succeed."""
+    args = {"ca": ["--attest-ca", other_ca], "ip": ["--attest-name", "127.0.0.9"],
+            "dns": ["--attest-name", "other.invalid"]}[wrong]
+    proc = attest_load(tmp_path, "--tls", tls, *args)
+    assert proc.returncode == 1, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["tls"] == tls
+    assert result["attestations"] == 0 and result["failures"] > 0, proc.stdout
+    assert "TLS handshake with 127.0.0.1" in proc.stderr, proc.stderr
+
+
+def test_attest_load_accepts_the_services_other_names(tmp_path):
+    """The service's certificate also names localhost and ::1: expecting either still verifies."""
+    for name in ("localhost", "::1"):
+        d = tmp_path / name.replace(":", "_")
+        d.mkdir()
+        proc = attest_load(d, "--attest-name", name)
+        assert proc.returncode == 0, proc.stderr
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert result["failures"] == 0 and result["attestations"] > 0, proc.stderr
