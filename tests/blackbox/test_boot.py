@@ -350,12 +350,12 @@ def test_reboot_exit_status_documented_in_usage():
     assert f"{REBOOT_EXIT} reboot requested" in out and "--reboot exit|system" in out
 
 
-def requesting_bundle(device, version, script):
-    """An OS bundle whose one component runs SCRIPT (it signals readiness first)."""
+def requesting_bundle(device, version, script, before_ready=""):
+    """An OS bundle whose one component runs BEFORE_READY, signals readiness, then runs SCRIPT."""
     payload = device.tmp / f"payload-request-{version}"
     (payload / "bin").mkdir(parents=True)
     comp = payload / "bin" / "svc.sh"
-    comp.write_text('#!/bin/sh\necho "$RAMPART_OS_VERSION" > "$1/running-version.tmp"\n'
+    comp.write_text('#!/bin/sh\n' + before_ready + 'echo "$RAMPART_OS_VERSION" > "$1/running-version.tmp"\n'
                     'mv "$1/running-version.tmp" "$1/running-version"\n' + script)
     comp.chmod(0o755)
     (payload / "os.json").write_text(json.dumps({
@@ -369,6 +369,34 @@ def requesting_bundle(device, version, script):
         "--component-id", COMPONENT_ID, "--name", "rampart-os", "--key", device.key, "--output", out,
         "--version", version, check=True)
     return out
+
+
+def process_alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_stopping_a_component_kills_what_it_left_in_its_process_group(device):
+    """A component whose main process exits on SIGTERM while a child it forked ignores SIGTERM:
+    the boot stage must not leave that child running after it stopped the component."""
+    before = ('(trap "" TERM; exec sleep 600) </dev/null >/dev/null 2>&1 &\n'
+              'echo $! > "$1/straggler.pid"\n')
+    device.install(requesting_bundle(device, 1, "trap 'exit 0' TERM\nsleep 600 &\nwait\n", before_ready=before))
+    pid = None
+    try:
+        device.boot(timeout=120)
+        pid = int((device.state / "boot" / "run" / "straggler.pid").read_text())
+        for _ in range(100):  # bounded: the kill is sent before rampart-boot exits; reaping may lag
+            if not process_alive(pid):
+                break
+            time.sleep(0.05)
+        assert not process_alive(pid), f"the component's child {pid} outlived its stop"
+    finally:
+        if pid and process_alive(pid):
+            os.kill(pid, signal.SIGKILL)
 
 
 @pytest.mark.parametrize("script", [

@@ -169,8 +169,17 @@ static ssize_t reap(struct boot_ctx *c)
 	for (size_t i = 0; i < g_nchildren; i++) {
 		if (g_children[i].pid <= 0)
 			continue;
+		/* Seen exited but not yet reaped, the leader's zombie keeps its pid (the group's ID) from
+		 * being reused, so whatever it left in its process group can be killed first: a component
+		 * is stopped whole, and a child it forked as it was being stopped cannot live on. */
+		siginfo_t si;
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_PID, (id_t)g_children[i].pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0 ||
+		    si.si_pid != g_children[i].pid)
+			continue;
+		kill(-g_children[i].pid, SIGKILL);
 		int status = 0;
-		pid_t r = waitpid(g_children[i].pid, &status, WNOHANG);
+		pid_t r = waitpid(g_children[i].pid, &status, 0);
 		if (r == g_children[i].pid) {
 			drain_power_requests(c);
 			g_children[i].pid = 0;
