@@ -5,6 +5,7 @@ certificate that fails verification fails every attestation. Speed is bench/atte
 business, not checked here.
 """
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -50,6 +51,23 @@ def test_tls_handshake_bench_measures_both_servers():
     m = re.search(r"GnuTLS ([0-9.]+) ms \((\d+) conns\), OpenSSL ([0-9.]+) ms \((\d+) conns\)", proc.stdout)
     assert m, proc.stdout
     assert float(m.group(1)) > 0 and int(m.group(2)) > 0 and float(m.group(3)) > 0 and int(m.group(4)) > 0
+
+
+@pytest.mark.parametrize("pin", ["0", "1"])
+def test_attest_bench_script_runs_pinned_and_shared(pin):
+    """bench/attest/run.sh end to end (rampartd, attest-load, openssl speed): with ATTEST_PIN=1 the
+    service runs on CPU 0 alone and the ceiling is one core's; the rates are not judged here."""
+    build = os.environ.get("RAMPART_BUILD", "build")
+    script = Path(__file__).resolve().parents[2] / "bench" / "attest" / "run.sh"
+    proc = subprocess.run(["bash", str(script), build, "1", "2", "3"], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "ATTEST_PIN": pin},
+                          cwd=Path(__file__).resolve().parents[2])
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"measured: \d+ attestations/s \(0 failures\)", proc.stdout), proc.stdout
+    if pin == "1" and os.cpu_count() >= 2:
+        assert "pinned: rampartd alone on CPU 0" in proc.stdout and "one core" in proc.stdout
+    else:
+        assert "pinned" not in proc.stdout
 
 
 def test_attest_load_defaults_to_gnutls(tmp_path):
