@@ -480,6 +480,28 @@ static void request_close(struct api_request *req)
 	for (size_t i = 0; i < req->nparams; i++)
 		free(req->params[i].value);
 	json_decref(req->json);
+	if (req->prepared_free)
+		req->prepared_free(req->prepared);
+}
+
+/* Who is asking (a token, or for API_DEVICE routes the device-API certificate) and whether they
+ * may use ROUTE, decided on what the transaction the caller has open sees. *UNAUTHENTICATED: the
+ * refusal is for want of a valid token. */
+static int request_identify(struct api_ctx *ctx, const struct api_route *route, struct api_request *req,
+                            const char *authorization, bool *unauthenticated, rp_error *err)
+{
+	if (route->access == API_DEVICE) {
+		if (device_auth_verify(ctx, req->now, req->device_id, req->device_tenant, err) < 0)
+			return -1;
+		req->tenant_id = req->device_tenant;
+		snprintf(req->who.user, sizeof(req->who.user), "device:%.16s", req->device_id);
+		return 0;
+	}
+	if (authenticate(ctx, req, authorization, err) < 0) {
+		*unauthenticated = err->code == RP_E_PERMISSION;
+		return -1;
+	}
+	return authorize(ctx, route, req, err);
 }
 
 bool api_admit(struct api_ctx *ctx, const char *method, const char *raw_path, const char *authorization,
@@ -549,27 +571,35 @@ void api_dispatch(struct api_ctx *ctx, const char *method, const char *raw_path,
 	if (r < 0)
 		goto out_error;
 
-	if (route->access == API_DEVICE) {
-		if (ctx->store->ops->begin(ctx->store, route->action != NULL, &err) < 0)
+	bool change = route->action != NULL;
+	if (route->prepare && !change)
+		rp_abort("a route with a prepare step but no action");
+	if (route->access != API_PUBLIC) {
+		/* A change is first decided on a read snapshot, so that a request that will be refused
+		 * (anonymous, a wrong token, a missing role) never waits for, or holds, the writer lock. */
+		if (ctx->store->ops->begin(ctx->store, false, &err) < 0)
 			goto out_error;
 		in_txn = true;
-		if (device_auth_verify(ctx, req.now, req.device_id, req.device_tenant, &err) < 0)
+		if (request_identify(ctx, route, &req, authorization, &unauthenticated, &err) < 0)
 			goto out_error;
-		req.tenant_id = req.device_tenant;
-		snprintf(req.who.user, sizeof(req.who.user), "device:%.16s", req.device_id);
-	} else if (route->access != API_PUBLIC) {
-		if (ctx->store->ops->begin(ctx->store, route->action != NULL, &err) < 0)
-			goto out_error;
-		in_txn = true;
-		if (authenticate(ctx, &req, authorization, &err) < 0) {
-			unauthenticated = err.code == RP_E_PERMISSION;
-			goto out_error;
+		if (change) {
+			ctx->store->ops->rollback(ctx->store);
+			in_txn = false;
 		}
-		if (authorize(ctx, route, &req, &err) < 0)
-			goto out_error;
 	}
 	if (parse_body(route, &req, content_type, &err) < 0)
 		goto out_error;
+	/* Slow work (verifying a package, writing its blob) happens here, without the writer lock. */
+	if (route->prepare && route->prepare(ctx, &req, res, &err) < 0)
+		goto out_error;
+	if (change && route->access != API_PUBLIC) {
+		if (ctx->store->ops->begin(ctx->store, true, &err) < 0)
+			goto out_error;
+		in_txn = true;
+		/* Again, on what the write transaction sees: the token or role may have gone meanwhile. */
+		if (request_identify(ctx, route, &req, authorization, &unauthenticated, &err) < 0)
+			goto out_error;
+	}
 	if (route->handler(ctx, &req, res, &err) < 0)
 		goto out_error;
 	if (in_txn) {

@@ -1,8 +1,9 @@
 /* The API layer of rampartd, independent of the HTTP library: a request comes in as method, raw
  * path, query, headers and body; api_dispatch() matches it against the route table (routes.c),
  * authenticates the bearer token, checks the caller's role, parses the body, runs the handler in
- * one store transaction together with its audit entry, and fills a response. server.c adapts
- * civetweb to this; the unit and fuzz tests call it directly. */
+ * one store transaction together with its audit entry (a change is authorised before it waits for
+ * the writer lock: see struct api_route), and fills a response. server.c adapts
+ * libmicrohttpd to this; the unit and fuzz tests call it directly. */
 #pragma once
 
 #include <pthread.h>
@@ -63,6 +64,10 @@ struct api_request {
 	char device_id[65];    /* API_DEVICE routes: the authenticated device, and its tenant */
 	char device_tenant[37];
 	int64_t now;
+	/* What the route's prepare step (struct api_route) handed to its handler; PREPARED is freed
+	 * with PREPARED_FREE when the request ends. */
+	void *prepared;
+	void (*prepared_free)(void *prepared);
 };
 
 struct api_response {
@@ -90,6 +95,14 @@ void api_after_commit(struct api_response *res,
 
 typedef int (*api_handler)(struct api_ctx *ctx, struct api_request *req, struct api_response *res, rp_error *err);
 
+/* A change is decided in two steps, so that no request holds the store's writer lock before it is
+ * known to be allowed, nor for slow work: the caller is authenticated and authorised on a read
+ * snapshot (and refused there), then the route's prepare step, if any, runs outside any
+ * transaction (it may open read transactions of its own) and leaves its results in
+ * req->prepared; only then does the write transaction start, in which the caller is
+ * authenticated and authorised again (the token or role may have changed meanwhile) before the
+ * handler runs. Whatever prepare leaves outside the store must be harmless if the change is never
+ * committed (a content-addressed blob). */
 struct api_route {
 	const char *method;
 	const char *path; /* "/v1/tenants/{tenant_id}/products/{product}" */
@@ -97,6 +110,7 @@ struct api_route {
 	enum api_access access;
 	enum api_body body;
 	const char *action; /* audit action for changes ("product.create"); NULL for reads */
+	api_handler prepare; /* optional, routes with an action only: see above */
 };
 
 /* The one route table (routes.c): the server serves exactly these, `rampartd routes` prints them. */

@@ -38,6 +38,7 @@ ROUTE(routes_device_list);
 ROUTE(routes_device_show);
 ROUTE(routes_device_update);
 /* routes_images.c */
+ROUTE(routes_image_add_prepare);
 ROUTE(routes_image_add);
 ROUTE(routes_image_list);
 ROUTE(routes_image_show);

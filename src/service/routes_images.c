@@ -1,7 +1,8 @@
 /* Routes for images, their content-addressed blobs and the tenant's trusted image-signing keys.
  * An upload is verified with the package reader against the keys the tenant trusts before
- * anything is stored; the blob is written atomically under STATE/blobs/sha256/<hex>, and an image
- * ID or blob the tenant holds already is refused, so an image never changes after upload. Image IDs
+ * anything is stored, and before the write transaction (routes_image_add_prepare); the blob is
+ * written atomically under STATE/blobs/sha256/<hex>, and an image ID or blob the tenant holds
+ * already is refused, so an image never changes after upload. Image IDs
  * and hashes are unique per tenant: two tenants may hold the same package, sharing its blob file. */
 #include <stdio.h>
 #include <string.h>
@@ -80,11 +81,52 @@ static int image_release(struct api_ctx *ctx, struct api_response *res, void *ar
 	return 0;
 }
 
-ROUTE(routes_image_add)
+/* What routes_image_add_prepare learnt of an upload, for routes_image_add. */
+struct image_prepared {
+	struct store_image img;
+	char name[PACKAGE_NAME_MAX + 1];
+	char version_string[PACKAGE_VERSION_STRING_MAX + 1];
+};
+
+static int trusted_keys_snapshot(struct api_ctx *ctx, const char *tenant_id, struct key_set *ks, rp_error *err)
+{
+	if (ctx->store->ops->begin(ctx->store, false, err) < 0)
+		return -1;
+	int rc = load_trusted_keys(ctx, tenant_id, ks, err);
+	ctx->store->ops->rollback(ctx->store);
+	return rc;
+}
+
+/* 1 when the tenant holds IMG already (by image ID or content), on a read snapshot. */
+static int image_held(struct api_ctx *ctx, const char *tenant_id, const struct store_image *img, rp_error *err)
+{
+	struct store *st = ctx->store;
+	if (st->ops->begin(st, false, err) < 0)
+		return -1;
+	json_t *found = st->ops->image_get(st, tenant_id, img->image_id, err);
+	if (!found && err->code == RP_E_NOT_FOUND) {
+		*err = (rp_error)RP_ERROR_INIT;
+		found = st->ops->image_by_sha256(st, tenant_id, img->sha256, err);
+	}
+	st->ops->rollback(st);
+	if (found) {
+		json_decref(found);
+		return 1;
+	}
+	if (err->code != RP_E_NOT_FOUND)
+		return -1;
+	*err = (rp_error)RP_ERROR_INIT;
+	return 0;
+}
+
+/* The slow part of an upload, before the write transaction and without the writer lock: verify the
+ * package against the keys the tenant trusts (read on a snapshot), hash it and write its blob. A
+ * blob whose record then fails to commit is harmless: blobs are named by their content. */
+ROUTE(routes_image_add_prepare)
 {
 	api_set_target(res, "%zu bytes", req->body_len);
 	struct key_set ks = {.n = 0};
-	if (load_trusted_keys(ctx, req->tenant_id, &ks, err) < 0)
+	if (trusted_keys_snapshot(ctx, req->tenant_id, &ks, err) < 0)
 		return -1;
 	if (ks.n == 0)
 		return rp_error_set(err, RP_E_VERIFY,
@@ -100,52 +142,77 @@ ROUTE(routes_image_add)
 	if (!pkg)
 		return rp_error_prefix(err, "checking the image package");
 
-	struct store_image img;
-	memset(&img, 0, sizeof(img));
-	snprintf(img.image_id, sizeof(img.image_id), "%s", pkg->md.image_id);
-	snprintf(img.component_id, sizeof(img.component_id), "%s", pkg->md.component_id);
-	api_set_target(res, "%s (%s)", img.image_id, pkg->md.name);
-	img.name = pkg->md.name;
-	img.image_type = package_image_type_name(pkg->md.type) ? package_image_type_name(pkg->md.type) : "Unknown";
-	img.version_string = pkg->md.version_string;
-	img.version = pkg->md.version;
-	img.development = pkg->md.development;
-	img.size = req->body_len;
-	img.uploaded_by = req->who.user;
+	struct image_prepared *p = xcalloc(1, sizeof(*p));
+	req->prepared = p;
+	req->prepared_free = free;
+	struct store_image *img = &p->img;
+	snprintf(img->image_id, sizeof(img->image_id), "%s", pkg->md.image_id);
+	snprintf(img->component_id, sizeof(img->component_id), "%s", pkg->md.component_id);
+	snprintf(p->name, sizeof(p->name), "%s", pkg->md.name);
+	snprintf(p->version_string, sizeof(p->version_string), "%s", pkg->md.version_string);
+	api_set_target(res, "%s (%s)", img->image_id, p->name);
+	img->name = p->name;
+	img->image_type = package_image_type_name(pkg->md.type) ? package_image_type_name(pkg->md.type) : "Unknown";
+	img->version_string = p->version_string;
+	img->version = pkg->md.version;
+	img->development = pkg->md.development;
+	img->size = req->body_len;
 	for (size_t i = 0; i < pkg->nsigs; i++)
 		if (pkg->sigs[i].status == PACKAGE_SIG_VALID) {
 			_cleanup_free_ char *kid = rp_hex_encode(pkg->sigs[i].key_id, RP_KEY_ID_LEN);
-			snprintf(img.signing_key_id, sizeof(img.signing_key_id), "%s", kid);
+			snprintf(img->signing_key_id, sizeof(img->signing_key_id), "%s", kid);
 			break;
 		}
 	uint8_t digest[RP_SHA256_LEN];
 	rp_sha256_buf(req->body, req->body_len, digest);
 	_cleanup_free_ char *hex = rp_hex_encode(digest, sizeof(digest));
-	snprintf(img.sha256, sizeof(img.sha256), "%s", hex);
+	snprintf(img->sha256, sizeof(img->sha256), "%s", hex);
 
-	/* Metadata first (it refuses duplicates), then the blob; both happen before the commit, and a
-	 * blob left behind by a failed commit is harmless because blobs are named by their content. */
-	json_t *row = ctx->store->ops->image_insert(ctx->store, req->tenant_id, &img, req->now, err);
-	if (!row)
-		return -1;
-	api_reply_json(res, 201, row);
+	/* A re-upload is refused before its blob is written again; the insert still refuses one that
+	 * is stored meanwhile. */
+	int held = image_held(ctx, req->tenant_id, img, err);
+	if (held < 0)
+		return rp_error_prefix(err, "looking for image %s in this tenant", img->image_id);
+	if (held > 0)
+		return rp_error_set(err, RP_E_EXISTS,
+		                    "image %s was uploaded already to this tenant; images never change, so build a new "
+		                    "image (it gets a new image ID)",
+		                    img->image_id);
 	_cleanup_free_ char *dir = xasprintf("%s/blobs/sha256", ctx->state_dir);
 	_cleanup_free_ char *path = xasprintf("%s/%s", dir, hex);
 	if (rp_mkdir_p(dir, 0700, err) < 0 || rp_write_file_atomic(path, req->body, req->body_len, 0600, err) < 0)
 		return rp_error_prefix(err, "storing the image blob");
+	return 0;
+}
+
+/* In the write transaction, after routes_image_add_prepare: only the record. The key that verified
+ * the package needs no second look here: a tenant's trusted signing keys are only ever added, never
+ * removed or replaced (no route or store operation deletes one), so a key trusted on the prepare
+ * step's snapshot is still trusted now. */
+ROUTE(routes_image_add)
+{
+	struct image_prepared *p = req->prepared;
+	if (!p)
+		rp_abort("image upload without its prepare step");
+	p->img.uploaded_by = req->who.user;
+	/* The insert refuses an image ID or blob the tenant holds already. */
+	json_t *row = ctx->store->ops->image_insert(ctx->store, req->tenant_id, &p->img, req->now, err);
+	if (!row)
+		return -1;
+	api_reply_json(res, 201, row);
 	/* Released in the tenant's TUF image repository (docs/protocol.md "Update delivery") once the
 	 * record has committed: devices never see an image the database does not hold. */
 	struct image_release *rel = xcalloc(1, sizeof(*rel));
 	snprintf(rel->tenant_id, sizeof(rel->tenant_id), "%s", req->tenant_id);
-	snprintf(rel->image_id, sizeof(rel->image_id), "%s", img.image_id);
-	snprintf(rel->component_id, sizeof(rel->component_id), "%s", img.component_id);
-	snprintf(rel->image_type, sizeof(rel->image_type), "%s", img.image_type);
-	snprintf(rel->sha256, sizeof(rel->sha256), "%s", img.sha256);
-	rel->size = img.size;
-	rel->version = img.version;
+	snprintf(rel->image_id, sizeof(rel->image_id), "%s", p->img.image_id);
+	snprintf(rel->component_id, sizeof(rel->component_id), "%s", p->img.component_id);
+	snprintf(rel->image_type, sizeof(rel->image_type), "%s", p->img.image_type);
+	snprintf(rel->sha256, sizeof(rel->sha256), "%s", p->img.sha256);
+	rel->size = p->img.size;
+	rel->version = p->img.version;
 	rel->now = req->now;
 	api_after_commit(res, image_release, rel, free);
-	snprintf(res->location, sizeof(res->location), "/v1/tenants/%s/images/%s", req->tenant_id, img.image_id);
+	snprintf(res->location, sizeof(res->location), "/v1/tenants/%s/images/%s", req->tenant_id, p->img.image_id);
 	return 0;
 }
 

@@ -47,6 +47,14 @@ sqlite3_stmt *sqlrow_prep(const char *sql, rp_error *err)
 	struct sqlrow_conn *c = cur;
 	if (!c)
 		rp_abort("store used outside a transaction");
+	/* After an automatic rollback SQLite is in autocommit mode: each later statement would be
+	 * durable on its own, a part of a change without the rest of it or its audit entry. */
+	if (c->in_txn && sqlite3_get_autocommit(c->db)) {
+		rp_error_set(err, RP_E_IO,
+		             "the store ended the transaction (disk full or I/O error); nothing more is written in it, "
+		             "and nothing of it was saved");
+		return NULL;
+	}
 	for (size_t i = 0; i < c->ncache; i++)
 		if (c->cache[i].sql == sql)
 			return c->cache[i].stmt;

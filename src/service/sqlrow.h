@@ -16,6 +16,7 @@
 struct sqlrow_conn {
 	sqlite3 *db;
 	pthread_mutex_t lock;
+	bool in_txn; /* the store began a transaction here and has not ended it */
 	struct {
 		const char *sql; /* identity: every statement is a string literal */
 		sqlite3_stmt *stmt;
@@ -30,7 +31,9 @@ sqlite3 *sqlrow_db(void);
 void sqlrow_conn_close(struct sqlrow_conn *c);
 
 /* A cached prepared statement of the current connection for the literal SQL. Reset it after use
- * with _cleanup_sqlrow_ on a guard variable. */
+ * with _cleanup_sqlrow_ on a guard variable. Fails (RP_E_IO) once SQLite has ended the store's
+ * transaction on its own (disk full, I/O error), so that a caller that went on after such an error
+ * cannot write outside the transaction, one statement at a time. */
 sqlite3_stmt *sqlrow_prep(const char *sql, rp_error *err);
 void sqlrow_resetp(sqlite3_stmt **p);
 #define _cleanup_sqlrow_ _cleanup_(sqlrow_resetp)

@@ -72,7 +72,16 @@ static int sq_begin(struct store *st, bool write, rp_error *err)
 		pthread_mutex_unlock(&c->lock);
 		return -1;
 	}
+	c->in_txn = true;
 	return 0;
+}
+
+/* End the current transaction's hold on its connection (it was committed or rolled back). */
+static void txn_release(struct sqlrow_conn *c)
+{
+	c->in_txn = false;
+	sqlrow_set_current(NULL);
+	pthread_mutex_unlock(&c->lock);
 }
 
 static int sq_commit(struct store *st, rp_error *err)
@@ -82,8 +91,7 @@ static int sq_commit(struct store *st, rp_error *err)
 	/* An error such as SQLITE_FULL or SQLITE_IOERR can make SQLite roll the whole transaction back
 	 * on its own; COMMIT would then report only that no transaction is active. */
 	if (sqlite3_get_autocommit(c->db)) {
-		sqlrow_set_current(NULL);
-		pthread_mutex_unlock(&c->lock);
+		txn_release(c);
 		return rp_error_set(err, RP_E_IO,
 		                    "the database ended the transaction after an earlier write error (disk full or I/O "
 		                    "error); nothing was saved; retry");
@@ -91,8 +99,7 @@ static int sq_commit(struct store *st, rp_error *err)
 	int rc = sq_exec("COMMIT", "committing", err);
 	if (rc < 0 && !sqlite3_get_autocommit(c->db))
 		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-	sqlrow_set_current(NULL);
-	pthread_mutex_unlock(&c->lock);
+	txn_release(c);
 	return rc;
 }
 
@@ -104,8 +111,7 @@ static void sq_rollback(struct store *st)
 		return;
 	if (!sqlite3_get_autocommit(c->db))
 		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-	sqlrow_set_current(NULL);
-	pthread_mutex_unlock(&c->lock);
+	txn_release(c);
 }
 
 static bool sq_txn_active(struct store *st)

@@ -345,12 +345,21 @@ static void commit_after_database_ended_transaction(void **state)
 	assert_true(st->ops->txn_active(st));
 	assert_int_equal(sqlite3_exec(sqlrow_db(), "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
 	assert_false(st->ops->txn_active(st));
+	/* A caller that goes on regardless writes nothing: in autocommit mode it would be saved. */
+	const char *tenant = "6f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9";
+	assert_null(st->ops->tenant_create(st, tenant, "Orphan", 1767225600, &err));
+	assert_int_equal(err.code, RP_E_IO);
+	assert_non_null(strstr(err.message, "ended the transaction"));
+	err = (rp_error)RP_ERROR_INIT;
 	assert_int_equal(st->ops->commit(st, &err), -1);
 	assert_int_equal(err.code, RP_E_IO);
 	assert_non_null(strstr(err.message, "nothing was saved"));
-	/* The writer is free again. */
+	/* The writer is free again, and the refused write is not there. */
 	err = (rp_error)RP_ERROR_INIT;
 	assert_int_equal(st->ops->begin(st, true, &err), 0);
+	assert_null(st->ops->tenant_get(st, tenant, &err));
+	assert_int_equal(err.code, RP_E_NOT_FOUND);
+	err = (rp_error)RP_ERROR_INIT;
 	assert_int_equal(st->ops->commit(st, &err), 0);
 	store_close(st);
 }
