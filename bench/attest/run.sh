@@ -5,6 +5,7 @@
 #   bench/attest/run.sh [BUILD_DIR] [SECONDS] [THREADS] [DEVICES]
 # ATTEST_CONNECTIONS=2 opens a connection per request instead of one per attestation.
 # ATTEST_LOAD=PATH runs another attest-load binary (an older build, to compare the tool's own cost).
+# ATTEST_SERVICE_ARGS="--threads 4" passes options to `rampartd serve` (to compare its settings).
 # ATTEST_PIN=1 pins rampartd to CPU 0 and attest-load to the other CPUs, so the service's rate on
 # one core it has to itself is measured rather than derived (the ceiling is then that of one core).
 # ATTEST_TLS=openssl times the attestations over libssl instead of the default GnuTLS client (the
@@ -29,7 +30,8 @@ SVC_PIN=() LOAD_PIN=()
 if [[ ${ATTEST_PIN:-0} == 1 && $(nproc) -ge 2 ]]; then
 	SVC_PIN=(taskset -c 0) LOAD_PIN=(taskset -c "1-$(($(nproc) - 1))")
 fi
-"${SVC_PIN[@]}" "$BUILD/src/service/rampartd" serve --state-dir "$TMP/state" --listen "127.0.0.1:$PORT" >"$TMP/rampartd.log" 2>&1 &
+read -r -a SVC_ARGS <<<"${ATTEST_SERVICE_ARGS:-}"
+"${SVC_PIN[@]}" "$BUILD/src/service/rampartd" serve --state-dir "$TMP/state" --listen "127.0.0.1:$PORT" "${SVC_ARGS[@]}" >"$TMP/rampartd.log" 2>&1 &
 PID=$!
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
 CORES=$(nproc)
