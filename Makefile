@@ -23,6 +23,7 @@ demo: deps build
 bench: deps build
 	bench/package_verify $(BUILD)
 	/usr/bin/python3 bench/api/run.py --build $(BUILD)
+	$(BUILD)/bench/ca_issue
 	bench/attest/run.sh $(BUILD)
 	bench/app_start.sh $(BUILD)
 	RAMPART_BUILD=$(BUILD) /usr/bin/python3 bench/update/vs_rauc.py

@@ -5,6 +5,7 @@
 #   bench/attest/run.sh [BUILD_DIR] [SECONDS] [THREADS] [DEVICES]
 # ATTEST_CONNECTIONS=2 opens a connection per request instead of one per attestation.
 # ATTEST_LOAD=PATH runs another attest-load binary (an older build, to compare the tool's own cost).
+# ATTEST_RAMPARTD=PATH runs another rampartd binary (an older build, to compare the service's cost).
 # ATTEST_SERVICE_ARGS="--threads 4" passes options to `rampartd serve` (to compare its settings).
 # ATTEST_PIN=1 pins rampartd to CPU 0 and attest-load to the other CPUs, so the service's rate on
 # one core it has to itself is measured rather than derived (the ceiling is then that of one core).
@@ -18,6 +19,7 @@ THREADS=${3:-16}
 DEVICES=${4:-200}
 CONNS=${ATTEST_CONNECTIONS:-1}
 LOAD=${ATTEST_LOAD:-$BUILD/src/device/agent/attest-load}
+RAMPARTD=${ATTEST_RAMPARTD:-$BUILD/src/service/rampartd}
 TLS_OPT=()
 [[ -n ${ATTEST_TLS:-} ]] && TLS_OPT=(--tls "$ATTEST_TLS")
 TMP=$(mktemp -d "${BENCH_TMPDIR:-/tmp}/rampart-bench-attest.XXXXXX")
@@ -25,13 +27,13 @@ PID=
 cleanup() { [[ -n $PID ]] && kill -TERM "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; rm -rf "$TMP"; }
 trap cleanup EXIT
 PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-TOKEN=$("$BUILD/src/service/rampartd" init --state-dir "$TMP/state" 2>/dev/null)
+TOKEN=$("$RAMPARTD" init --state-dir "$TMP/state" 2>/dev/null)
 SVC_PIN=() LOAD_PIN=()
 if [[ ${ATTEST_PIN:-0} == 1 && $(nproc) -ge 2 ]]; then
 	SVC_PIN=(taskset -c 0) LOAD_PIN=(taskset -c "1-$(($(nproc) - 1))")
 fi
 read -r -a SVC_ARGS <<<"${ATTEST_SERVICE_ARGS:-}"
-"${SVC_PIN[@]}" "$BUILD/src/service/rampartd" serve --state-dir "$TMP/state" --listen "127.0.0.1:$PORT" "${SVC_ARGS[@]}" >"$TMP/rampartd.log" 2>&1 &
+"${SVC_PIN[@]}" "$RAMPARTD" serve --state-dir "$TMP/state" --listen "127.0.0.1:$PORT" "${SVC_ARGS[@]}" >"$TMP/rampartd.log" 2>&1 &
 PID=$!
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
 CORES=$(nproc)

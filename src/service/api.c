@@ -486,12 +486,15 @@ static void request_close(struct api_request *req)
 
 /* Who is asking (a token, or for API_DEVICE routes the device-API certificate) and whether they
  * may use ROUTE, decided on what the transaction the caller has open sees. *UNAUTHENTICATED: the
- * refusal is for want of a valid token. */
+ * refusal is for want of a valid token. AGAIN: the caller was identified earlier in this request;
+ * a device's certificate was verified then and cannot have changed, so only what the store says of
+ * the device (claimed, not revoked) is checked again. */
 static int request_identify(struct api_ctx *ctx, const struct api_route *route, struct api_request *req,
-                            const char *authorization, bool *unauthenticated, rp_error *err)
+                            const char *authorization, bool again, bool *unauthenticated, rp_error *err)
 {
 	if (route->access == API_DEVICE) {
-		if (device_auth_verify(ctx, req->now, req->device_id, req->device_tenant, err) < 0)
+		if (again ? device_auth_recheck(ctx, req->device_id, req->device_tenant, err) < 0
+		          : device_auth_verify(ctx, req->now, req->device_id, req->device_tenant, err) < 0)
 			return -1;
 		req->tenant_id = req->device_tenant;
 		snprintf(req->who.user, sizeof(req->who.user), "device:%.16s", req->device_id);
@@ -580,7 +583,7 @@ void api_dispatch(struct api_ctx *ctx, const char *method, const char *raw_path,
 		if (ctx->store->ops->begin(ctx->store, false, &err) < 0)
 			goto out_error;
 		in_txn = true;
-		if (request_identify(ctx, route, &req, authorization, &unauthenticated, &err) < 0)
+		if (request_identify(ctx, route, &req, authorization, false, &unauthenticated, &err) < 0)
 			goto out_error;
 		if (change) {
 			ctx->store->ops->rollback(ctx->store);
@@ -597,7 +600,7 @@ void api_dispatch(struct api_ctx *ctx, const char *method, const char *raw_path,
 			goto out_error;
 		in_txn = true;
 		/* Again, on what the write transaction sees: the token or role may have gone meanwhile. */
-		if (request_identify(ctx, route, &req, authorization, &unauthenticated, &err) < 0)
+		if (request_identify(ctx, route, &req, authorization, true, &unauthenticated, &err) < 0)
 			goto out_error;
 	}
 	if (route->handler(ctx, &req, res, &err) < 0)

@@ -36,6 +36,18 @@ RP_DEFINE_CLEANUP(X509_NAME, X509_NAME_free)
 RP_DEFINE_CLEANUP(GENERAL_NAMES, GENERAL_NAMES_free)
 RP_DEFINE_CLEANUP(EXTENDED_KEY_USAGE, EXTENDED_KEY_USAGE_free)
 
+/* The extensions every leaf of a generation carries unchanged, built once when the generation is
+ * loaded: X509V3_EXT_conf_nid() parses its value string on every call, which cost more than the
+ * certificate's signature. Read-only afterwards (X509_add_ext copies), so threads share them. */
+enum leaf_ext {
+	LEAF_EXT_BASIC_CONSTRAINTS,
+	LEAF_EXT_KEY_USAGE,
+	LEAF_EXT_EKU_CLIENT,
+	LEAF_EXT_EKU_DEVICE_API,
+	LEAF_EXT_AUTHORITY_KEY_ID,
+	LEAF_EXT_COUNT
+};
+
 struct ca_gen {
 	int generation;
 	X509 *cert;
@@ -44,6 +56,7 @@ struct ca_gen {
 	char fingerprint[65];
 	char serial[41];
 	time_t not_before, not_after, activates_at;
+	X509_EXTENSION *leaf_ext[LEAF_EXT_COUNT];
 };
 
 struct tenant_ca {
@@ -97,6 +110,8 @@ const char *ca_tenant_id(const struct tenant_ca *ca)
 
 static void gen_clear(struct ca_gen *g)
 {
+	for (size_t i = 0; i < LEAF_EXT_COUNT; i++)
+		X509_EXTENSION_free(g->leaf_ext[i]);
 	X509_free(g->cert);
 	EVP_PKEY_free(g->key);
 	free(g->pem);
@@ -198,11 +213,79 @@ static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value, rp_erro
 	return 0;
 }
 
+/* An extension built from its configuration string against ISSUER (no subject: none of the leaf
+ * extensions built this way depends on it). */
+static X509_EXTENSION *ext_build(X509 *issuer, int nid, const char *value, rp_error *err)
+{
+	X509V3_CTX ctx;
+	X509V3_set_ctx(&ctx, issuer, NULL, NULL, NULL, 0);
+	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+	if (!ext)
+		rp_error_set_openssl(err, "building extension %s", OBJ_nid2sn(nid));
+	return ext;
+}
+
+static int leaf_ext_add(X509 *cert, const struct ca_gen *g, enum leaf_ext which, rp_error *err)
+{
+	if (X509_add_ext(cert, g->leaf_ext[which], -1) != 1)
+		return rp_error_set_openssl(err, "adding extension %s",
+		                            OBJ_nid2sn(OBJ_obj2nid(X509_EXTENSION_get_object(g->leaf_ext[which]))));
+	return 0;
+}
+
+/* subjectKeyIdentifier as the "hash" method makes it: SHA-1 of the subjectPublicKey BIT STRING
+ * (RFC 5280 4.2.1.2, method 1), computed here rather than by a configuration-string round trip. */
+static int leaf_add_subject_key_id(X509 *cert, rp_error *err)
+{
+	const unsigned char *pk = NULL;
+	int pklen = 0;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	ASN1_OCTET_STRING *id = ASN1_OCTET_STRING_new();
+	int ok = id && X509_PUBKEY_get0_param(NULL, &pk, &pklen, NULL, X509_get_X509_PUBKEY(cert)) == 1 && pk &&
+	         pklen > 0 && EVP_Digest(pk, (size_t)pklen, md, &mdlen, EVP_sha1(), NULL) == 1 &&
+	         ASN1_OCTET_STRING_set(id, md, (int)mdlen) == 1 &&
+	         X509_add1_ext_i2d(cert, NID_subject_key_identifier, id, 0, X509V3_ADD_APPEND) == 1;
+	ASN1_OCTET_STRING_free(id);
+	if (!ok)
+		return rp_error_set_openssl(err, "building extension subjectKeyIdentifier");
+	return 0;
+}
+
+/* subjectAltName: the tenant and device URIs (the CA, not the CSR, names the device). */
+static int leaf_add_alt_names(X509 *cert, const char *tenant_id, const char *device_id, rp_error *err)
+{
+	_cleanup_free_ char *tenant_uri = xasprintf(CA_URI_TENANT_PREFIX "%s", tenant_id);
+	_cleanup_free_ char *device_uri = xasprintf(CA_URI_DEVICE_PREFIX "%s", device_id);
+	const char *uris[] = {tenant_uri, device_uri};
+	_cleanup_(GENERAL_NAMES_freep) GENERAL_NAMES *names = sk_GENERAL_NAME_new_null();
+	if (!names)
+		return rp_error_set_openssl(err, "building extension subjectAltName");
+	for (size_t i = 0; i < RP_ARRAY_SIZE(uris); i++) {
+		GENERAL_NAME *gn = GENERAL_NAME_new();
+		ASN1_IA5STRING *uri = ASN1_IA5STRING_new();
+		if (!gn || !uri || ASN1_STRING_set(uri, uris[i], -1) != 1) {
+			GENERAL_NAME_free(gn);
+			ASN1_IA5STRING_free(uri);
+			return rp_error_set_openssl(err, "building extension subjectAltName");
+		}
+		GENERAL_NAME_set0_value(gn, GEN_URI, uri);
+		if (!sk_GENERAL_NAME_push(names, gn)) {
+			GENERAL_NAME_free(gn);
+			return rp_error_set_openssl(err, "building extension subjectAltName");
+		}
+	}
+	if (X509_add1_ext_i2d(cert, NID_subject_alt_name, names, 0, X509V3_ADD_APPEND) != 1)
+		return rp_error_set_openssl(err, "adding extension subjectAltName");
+	return 0;
+}
+
 static X509_NAME *name_build(const char *cn, const char *org, rp_error *err)
 {
 	X509_NAME *name = X509_NAME_new();
-	if (!name || X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0) != 1 ||
-	    (org && X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, (const unsigned char *)org, -1, -1, 0) != 1)) {
+	if (!name || X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0) != 1 ||
+	    (org && X509_NAME_add_entry_by_NID(name, NID_organizationName, MBSTRING_UTF8, (const unsigned char *)org, -1, -1,
+	                                       0) != 1)) {
 		X509_NAME_free(name);
 		rp_error_set_openssl(err, "building subject name");
 		return NULL;
@@ -292,6 +375,19 @@ static int gen_fill_derived(struct ca_gen *g, rp_error *err)
 {
 	if (x509_fingerprint(g->cert, g->fingerprint, err) < 0 || x509_serial_hex(g->cert, g->serial, err) < 0)
 		return -1;
+	static const struct {
+		int nid;
+		const char *value;
+	} leaf_exts[LEAF_EXT_COUNT] = {
+		[LEAF_EXT_BASIC_CONSTRAINTS] = {NID_basic_constraints, "critical,CA:FALSE"},
+		[LEAF_EXT_KEY_USAGE] = {NID_key_usage, "critical,digitalSignature"},
+		[LEAF_EXT_EKU_CLIENT] = {NID_ext_key_usage, "clientAuth"},
+		[LEAF_EXT_EKU_DEVICE_API] = {NID_ext_key_usage, "clientAuth," CA_OID_DEVICE_API},
+		[LEAF_EXT_AUTHORITY_KEY_ID] = {NID_authority_key_identifier, "keyid:always"},
+	};
+	for (size_t i = 0; i < LEAF_EXT_COUNT; i++)
+		if (!g->leaf_ext[i] && !(g->leaf_ext[i] = ext_build(g->cert, leaf_exts[i].nid, leaf_exts[i].value, err)))
+			return -1;
 	g->pem = x509_to_pem(g->cert, err);
 	return g->pem ? 0 : -1;
 }
@@ -773,8 +869,7 @@ X509_STORE *ca_trust_store(struct tenant_ca *ca, time_t now, rp_error *err)
 /* Add SKI, AKI and sign a leaf with G; the extensions specific to the leaf are already in place. */
 static char *leaf_finish(X509 *cert, const struct ca_gen *g, rp_error *err)
 {
-	if (add_ext(cert, g->cert, NID_subject_key_identifier, "hash", err) < 0 ||
-	    add_ext(cert, g->cert, NID_authority_key_identifier, "keyid:always", err) < 0 ||
+	if (leaf_add_subject_key_id(cert, err) < 0 || leaf_ext_add(cert, g, LEAF_EXT_AUTHORITY_KEY_ID, err) < 0 ||
 	    cert_sign(cert, g->key, err) < 0)
 		return NULL;
 	return x509_to_pem(cert, err);
@@ -808,8 +903,8 @@ char *ca_proof_of_possession_pem(struct tenant_ca *ca, int generation, const cha
 		return NULL;
 	time_t na = now + CA_POP_VALIDITY_SECONDS < g->not_after ? now + CA_POP_VALIDITY_SECONDS : g->not_after;
 	_cleanup_x509_ X509 *cert = cert_skeleton(name, g->cert, key, now - CA_CLOCK_SKEW_SECONDS, na, true, err);
-	if (!cert || add_ext(cert, g->cert, NID_basic_constraints, "critical,CA:FALSE", err) < 0 ||
-	    add_ext(cert, g->cert, NID_key_usage, "critical,digitalSignature", err) < 0)
+	if (!cert || leaf_ext_add(cert, g, LEAF_EXT_BASIC_CONSTRAINTS, err) < 0 ||
+	    leaf_ext_add(cert, g, LEAF_EXT_KEY_USAGE, err) < 0)
 		return NULL;
 	return leaf_finish(cert, g, err);
 }
@@ -858,13 +953,10 @@ char *ca_issue_device_cert_key(struct tenant_ca *ca, EVP_PKEY *pub, const char *
 	 * tells the device when to renew. */
 	time_t na = now + validity_seconds < g->not_after ? now + validity_seconds : g->not_after;
 	_cleanup_x509_ X509 *cert = cert_skeleton(name, g->cert, pub, now - CA_CLOCK_SKEW_SECONDS, na, true, err);
-	_cleanup_free_ char *san = xasprintf("URI:" CA_URI_TENANT_PREFIX "%s,URI:" CA_URI_DEVICE_PREFIX "%s",
-	                                     ca->tenant_id, device_id);
-	const char *eku = kind == CA_DEVICE_CERT_DEVICE_API ? "clientAuth," CA_OID_DEVICE_API : "clientAuth";
-	if (!cert || add_ext(cert, g->cert, NID_basic_constraints, "critical,CA:FALSE", err) < 0 ||
-	    add_ext(cert, g->cert, NID_key_usage, "critical,digitalSignature", err) < 0 ||
-	    add_ext(cert, g->cert, NID_ext_key_usage, eku, err) < 0 ||
-	    add_ext(cert, g->cert, NID_subject_alt_name, san, err) < 0)
+	enum leaf_ext eku = kind == CA_DEVICE_CERT_DEVICE_API ? LEAF_EXT_EKU_DEVICE_API : LEAF_EXT_EKU_CLIENT;
+	if (!cert || leaf_ext_add(cert, g, LEAF_EXT_BASIC_CONSTRAINTS, err) < 0 ||
+	    leaf_ext_add(cert, g, LEAF_EXT_KEY_USAGE, err) < 0 || leaf_ext_add(cert, g, eku, err) < 0 ||
+	    leaf_add_alt_names(cert, ca->tenant_id, device_id, err) < 0)
 		return NULL;
 	/* The facts come from the certificate we built, so callers need not decode the PEM again. */
 	if (facts) {

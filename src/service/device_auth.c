@@ -71,6 +71,11 @@ int device_auth_verify(struct api_ctx *ctx, int64_t now, char device_id[65], cha
 		err->code = RP_E_PERMISSION;
 		return rp_error_prefix(err, "client certificate refused");
 	}
+	return device_auth_recheck(ctx, device_id, tenant_id, err);
+}
+
+int device_auth_recheck(struct api_ctx *ctx, const char *device_id, const char *tenant_id, rp_error *err)
+{
 	/* Still the tenant's, still allowed: a revoked device's unexpired credential stops here. */
 	json_t *d = ctx->store->ops->device_lookup(ctx->store, device_id, err);
 	if (!d)

@@ -17,3 +17,7 @@ void device_auth_set_peer(const uint8_t *der, size_t len);
  * open store transaction. RP_E_PERMISSION with the reason when refused. */
 int device_auth_verify(struct api_ctx *ctx, int64_t now, char device_id[65], char tenant_id[37],
                        rp_error *err) RP_MUST_CHECK;
+/* The store half of device_auth_verify alone, for a device already authenticated earlier in the
+ * same request (its certificate cannot change within it): still registered, still claimed by
+ * TENANT_ID, not revoked, as the caller's open transaction sees it. */
+int device_auth_recheck(struct api_ctx *ctx, const char *device_id, const char *tenant_id, rp_error *err) RP_MUST_CHECK;

@@ -111,3 +111,16 @@ def test_attest_load_accepts_the_services_other_names(tmp_path):
         assert proc.returncode == 0, proc.stderr
         result = json.loads(proc.stdout.strip().splitlines()[-1])
         assert result["failures"] == 0 and result["attestations"] > 0, proc.stderr
+
+
+def test_ca_issue_bench_issues_certificates_and_prints_the_ratio():
+    """bench/ca_issue issues real device certificates at a fresh tenant CA and prints what one
+    costs in signatures: at least one, as every certificate carries an ECDSA signature (a run that
+    issued nothing, or a ratio below one, would mean it measured something else)."""
+    proc = run("ca_issue", "0.3", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    issued = re.search(r"certificates issued: (\d+)/s \((\d+)-byte PEM each\)", proc.stdout)
+    ratio = re.search(r"one certificate costs ([0-9.]+) signatures", proc.stdout)
+    assert issued and ratio, proc.stdout
+    assert int(issued.group(1)) > 0 and int(issued.group(2)) > 500
+    assert float(ratio.group(1)) >= 1.0

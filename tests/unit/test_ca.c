@@ -478,6 +478,33 @@ static void device_certificate_profile(void **state)
 	assert_string_equal((const char *)ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier),
 	                    "urn:rampart:device:" DEVICE);
 	GENERAL_NAMES_free(sans);
+	/* The profile, extension by extension and in this order: what relying parties and the
+	 * service's own chain checks see. SKI is SHA-1 of the key bits (RFC 5280 method 1) and AKI
+	 * names the issuing generation's SKI. */
+	static const struct {
+		int nid, critical;
+	} profile[] = {{NID_basic_constraints, 1}, {NID_key_usage, 1},          {NID_ext_key_usage, 0},
+	               {NID_subject_alt_name, 0},  {NID_subject_key_identifier, 0}, {NID_authority_key_identifier, 0}};
+	assert_int_equal(X509_get_ext_count(x), (int)RP_ARRAY_SIZE(profile));
+	for (size_t i = 0; i < RP_ARRAY_SIZE(profile); i++) {
+		X509_EXTENSION *ext = X509_get_ext(x, (int)i);
+		assert_int_equal(OBJ_obj2nid(X509_EXTENSION_get_object(ext)), profile[i].nid);
+		assert_int_equal(X509_EXTENSION_get_critical(ext), profile[i].critical);
+	}
+	const unsigned char *bits = NULL;
+	int nbits = 0;
+	assert_int_equal(X509_PUBKEY_get0_param(NULL, &bits, &nbits, NULL, X509_get_X509_PUBKEY(x)), 1);
+	unsigned char sha1[20];
+	unsigned int sha1_len = 0;
+	assert_int_equal(EVP_Digest(bits, (size_t)nbits, sha1, &sha1_len, EVP_sha1(), NULL), 1);
+	const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(x);
+	assert_int_equal(ski->length, 20);
+	assert_memory_equal(ski->data, sha1, 20);
+	_cleanup_free_ char *ca_pem = ca_active_cert_pem(ca, now, &err);
+	X509 *issuer = pem_to_x509(ca_pem);
+	const ASN1_OCTET_STRING *aki = X509_get0_authority_key_id(x), *issuer_ski = X509_get0_subject_key_id(issuer);
+	assert_int_equal(ASN1_OCTET_STRING_cmp(aki, issuer_ski), 0);
+	X509_free(issuer);
 	X509_free(x);
 
 	/* Client certificates may not speak to the device API; the device API credential may. */
