@@ -23,11 +23,13 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "service/device_auth.h"
+#include "service/tls_key.h"
 
 struct server {
 	struct MHD_Daemon *daemon;
 	struct api_ctx *api;
 	char *cert_pem, *key_pem;
+	struct tls_key *tls_key; /* a P-256 key signing through libcrypto; NULL: GnuTLS has the PEM */
 	uint64_t max_image_size;
 };
 
@@ -328,9 +330,21 @@ struct server *server_start(struct api_ctx *ctx, const struct config *cfg, const
 		rp_error_prefix(err, "loading the TLS certificate");
 		return NULL;
 	}
+	rp_error key_err = RP_ERROR_INIT;
+	srv->tls_key = tls_key_load(srv->cert_pem, srv->key_pem, &key_err);
+	if (!srv->tls_key && key_err.code != RP_E_UNSUPPORTED) {
+		*err = key_err;
+		server_stop(srv);
+		rp_error_prefix(err, "loading the TLS certificate");
+		return NULL;
+	}
+	tls_key_serve(srv->tls_key);
 	srv->daemon = MHD_start_daemon(
 		flags, port, NULL, NULL, handler, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-		MHD_OPTION_HTTPS_MEM_KEY, srv->key_pem, MHD_OPTION_HTTPS_MEM_CERT, srv->cert_pem,
+		/* Either the PEM pair for GnuTLS, or (P-256) the chain and a key that signs through
+		 * libcrypto, handed out by the callback; libmicrohttpd takes the pair when both are set. */
+		MHD_OPTION_HTTPS_MEM_KEY, srv->tls_key ? NULL : srv->key_pem, MHD_OPTION_HTTPS_MEM_CERT,
+		srv->tls_key ? NULL : srv->cert_pem, MHD_OPTION_HTTPS_CERT_CALLBACK, srv->tls_key ? tls_key_retrieve : NULL,
 		/* A trust list makes the TLS layer ASK for (never require) a client certificate; the
 		 * device API verifies it against the tenant CA itself (device_auth.c). */
 		MHD_OPTION_HTTPS_MEM_TRUST, srv->cert_pem,
@@ -369,6 +383,7 @@ void server_stop(struct server *srv)
 		if (lfd != MHD_INVALID_SOCKET)
 			close(lfd);
 	}
+	tls_key_free(srv->tls_key); /* after the daemon: no session uses it any more */
 	if (srv->key_pem)
 		explicit_bzero(srv->key_pem, strlen(srv->key_pem));
 	free(srv->key_pem);

@@ -3,7 +3,9 @@ configuration file plus flags (flags win), unknown settings refused, JSON logs, 
 import json
 import signal
 
-from conftest import run
+import pytest
+
+from conftest import free_port, run
 from service_client import Rampartd, TOKEN_RE
 
 
@@ -50,12 +52,23 @@ def test_bad_configuration_is_refused(tmp_path):
     assert r.returncode == 2 and "tls-key" in r.stderr
 
 
-def test_given_certificate_is_used(tmp_path):
-    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+def make_certificate(tmp_path, name, newkey):
+    cert, key = tmp_path / f"{name}-c.pem", tmp_path / f"{name}-k.pem"
     import subprocess
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                    "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=given",
-                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    subprocess.run(["openssl", "req", "-x509", *newkey, "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "2", "-subj", "/CN=given", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+# P-256 signs its handshakes through libcrypto (tls_key.c); other key types through the TLS library.
+KEY_TYPES = {"p256": ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"],
+             "rsa": ["-newkey", "rsa:2048"], "ed25519": ["-newkey", "ed25519"]}
+
+
+@pytest.mark.parametrize("key_type", sorted(KEY_TYPES))
+def test_given_certificate_is_used(tmp_path, key_type):
+    cert, key = make_certificate(tmp_path, key_type, KEY_TYPES[key_type])
     svc = Rampartd(tmp_path, cafile=cert)
     svc.init()
     svc.start("--tls-cert", str(cert), "--tls-key", str(key))
@@ -64,6 +77,16 @@ def test_given_certificate_is_used(tmp_path):
         assert not (svc.state / "tls" / "cert.pem").exists()
     finally:
         assert svc.stop() == 0
+
+
+def test_certificate_with_another_key_is_refused_at_start(tmp_path):
+    cert, _ = make_certificate(tmp_path, "one", KEY_TYPES["p256"])
+    _, other_key = make_certificate(tmp_path, "two", KEY_TYPES["p256"])
+    run("rampartd", "init", "--state-dir", tmp_path / "s", check=True)
+    r = run("rampartd", "serve", "--state-dir", tmp_path / "s", "--listen", f"127.0.0.1:{free_port()}", "--tls-cert", cert,
+            "--tls-key", other_key, check=False, timeout=30)
+    assert r.returncode != 0
+    assert "not the key of the TLS certificate" in r.stderr, r.stderr
 
 
 def test_sigint_stops_cleanly(tmp_path):
