@@ -190,6 +190,20 @@ static const struct migration migrations[] = {
 	 "CREATE INDEX images_tenant ON images (tenant_seq, seq);"
 	 /* Blob downloads ask which tenants hold a hash. */
 	 "CREATE INDEX images_sha256 ON images (sha256);"},
+	{7, "attestation: used nonces keyed by (expiry, nonce) in one table without rowid, so a batch of "
+	    "attestations writes the few pages at the newest expiry instead of a random page per nonce",
+	 /* A nonce's expiry is part of its authenticated bytes, so (expires_at, nonce) is as unique as
+	  * the nonce was; lookups know both. */
+	 "CREATE TABLE attestation_nonces_new ("
+	 "  expires_at INTEGER NOT NULL,"
+	 "  nonce TEXT NOT NULL,"
+	 "  device_id TEXT NOT NULL,"
+	 "  used_at INTEGER,"
+	 "  PRIMARY KEY (expires_at, nonce)) WITHOUT ROWID;"
+	 "INSERT INTO attestation_nonces_new (expires_at, nonce, device_id, used_at)"
+	 "  SELECT expires_at, nonce, device_id, used_at FROM attestation_nonces;"
+	 "DROP TABLE attestation_nonces;"
+	 "ALTER TABLE attestation_nonces_new RENAME TO attestation_nonces;"},
 };
 
 int migrations_latest(void)

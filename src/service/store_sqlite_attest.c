@@ -49,8 +49,8 @@ static int sq_nonce_used(struct store *st, const char *nonce_hex, int64_t expire
 {
 	(void)st;
 	*used = false;
-	sqlite3_stmt *stmt = sqlrow_prep("SELECT 1 FROM attestation_nonces WHERE nonce = ?1 UNION ALL "
-	                                 "SELECT 1 FROM attestation_nonce_floor WHERE expires_at >= ?2",
+	sqlite3_stmt *stmt = sqlrow_prep("SELECT 1 FROM attestation_nonces WHERE expires_at = ?2 AND nonce = ?1 "
+	                                 "UNION ALL SELECT 1 FROM attestation_nonce_floor WHERE expires_at >= ?2",
 	                                 err);
 	if (!stmt)
 		return -1;

@@ -23,6 +23,7 @@ import pytest
 from attest_world import World, openssl_csr
 from cli_service import Cli
 from conftest import run
+from schema_downgrade import LATEST_SCHEMA, undo_step_7
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the monitor tests need root (peer UIDs)")
 
@@ -188,6 +189,37 @@ def test_nonce_is_single_use_and_bound_to_the_device(world):
     # A nonce the service never issued.
     r = world.submit(dev.id, "cd" * 32, dev.evidence("cd" * 32))
     assert r.status == 422 and "nonce_unknown" in r.json["error"]["message"], r
+
+
+def test_used_nonces_survive_the_schema_upgrade(world):
+    """Schema step 7 moves used nonces into a table keyed by (expiry, nonce): a nonce used before a
+    rampartd upgrade must still count as used after it."""
+    dev = world.device("u1")
+    nonce = world.challenge(dev.id).json["nonce"]
+    ev = dev.evidence(nonce)
+    assert world.submit(dev.id, nonce, ev).status == 200
+    assert world.svc.stop() == 0
+    db = sqlite3.connect(world.svc.state / "rampart.db", isolation_level=None)
+    try:
+        db.execute("BEGIN")
+        undo_step_7(db)
+        db.execute("COMMIT")
+        assert db.execute("SELECT count(*) FROM attestation_nonces WHERE nonce = ?", (nonce,)).fetchone()[0] == 1
+    finally:
+        db.close()
+    world.svc.start()
+    again = world.submit(dev.id, nonce, ev)
+    assert again.status == 422 and "nonce_replayed" in again.json["error"]["message"], again
+    fresh = world.challenge(dev.id).json["nonce"]
+    assert world.submit(dev.id, fresh, dev.evidence(fresh)).status == 200
+    db = sqlite3.connect(world.svc.state / "rampart.db")
+    try:
+        assert db.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == LATEST_SCHEMA
+        sql = db.execute("SELECT sql FROM sqlite_master WHERE name = 'attestation_nonces'").fetchone()[0]
+        assert "WITHOUT ROWID" in sql and "PRIMARY KEY (expires_at, nonce)" in sql, sql
+        assert db.execute("SELECT count(*) FROM attestation_nonces").fetchone()[0] >= 2
+    finally:
+        db.close()
 
 
 def test_simultaneous_submissions_of_one_nonce_issue_once(world):

@@ -9,6 +9,7 @@ import pytest
 
 from conftest import run
 from service_client import Rampartd
+from schema_downgrade import LATEST_SCHEMA, undo_step_7
 
 
 @pytest.fixture
@@ -149,12 +150,13 @@ CREATE TABLE images (
 
 def downgrade_images_to_v5(db_path):
     """Turn the database back into what a schema-5 rampartd left: the old images table (same rows and
-    seqs, so deployments keep their references) and no record of step 6."""
+    seqs, so deployments keep their references), the old nonce table, and no record of steps 6 and 7."""
     db = sqlite3.connect(db_path, isolation_level=None)
     try:
-        assert db.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == 6
+        assert db.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == LATEST_SCHEMA
         db.execute("PRAGMA foreign_keys=OFF")
         db.execute("BEGIN")
+        undo_step_7(db)
         # New table, copy, drop, rename: renaming the old table away would rename the references too.
         db.execute(V5_IMAGES.replace("CREATE TABLE images", "CREATE TABLE images_v5"))
         db.execute("INSERT INTO images_v5 SELECT seq, id, tenant_seq, component_id, name, image_type, version_string, "
@@ -208,7 +210,7 @@ def test_upgrade_in_place_keeps_images_and_deployments(tmp_path):
         assert svc.stop() == 0, svc.log.read_text()
     db = sqlite3.connect(db_path)
     try:
-        assert db.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == 6
+        assert db.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == LATEST_SCHEMA
         assert db.execute("PRAGMA foreign_key_check").fetchall() == []
         sql = db.execute("SELECT sql FROM sqlite_master WHERE name = 'images'").fetchone()[0]
         assert "UNIQUE (tenant_seq, sha256)" in sql and "sha256 TEXT NOT NULL UNIQUE" not in sql
