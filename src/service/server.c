@@ -339,6 +339,11 @@ struct server *server_start(struct api_ctx *ctx, const struct config *cfg, const
 		return NULL;
 	}
 	tls_key_serve(srv->tls_key);
+	if (srv->tls_key) { /* libcrypto holds the key now: no second copy in memory */
+		explicit_bzero(srv->key_pem, strlen(srv->key_pem));
+		free(srv->key_pem);
+		srv->key_pem = NULL;
+	}
 	srv->daemon = MHD_start_daemon(
 		flags, port, NULL, NULL, handler, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		/* Either the PEM pair for GnuTLS, or (P-256) the chain and a key that signs through
