@@ -199,13 +199,23 @@ static int set_random_serial(X509 *cert, rp_error *err)
 	return 0;
 }
 
-static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value, rp_error *err)
+/* An extension built from its configuration string against ISSUER and SUBJECT (NULL for the leaf
+ * extensions built once per generation: none of them depends on the subject). */
+static X509_EXTENSION *ext_build(X509 *issuer, X509 *subject, int nid, const char *value, rp_error *err)
 {
 	X509V3_CTX ctx;
-	X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
+	X509V3_set_ctx(&ctx, issuer, subject, NULL, NULL, 0);
 	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
 	if (!ext)
-		return rp_error_set_openssl(err, "building extension %s", OBJ_nid2sn(nid));
+		rp_error_set_openssl(err, "building extension %s", OBJ_nid2sn(nid));
+	return ext;
+}
+
+static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value, rp_error *err)
+{
+	X509_EXTENSION *ext = ext_build(issuer, cert, nid, value, err);
+	if (!ext)
+		return -1;
 	int ok = X509_add_ext(cert, ext, -1);
 	X509_EXTENSION_free(ext);
 	if (!ok)
@@ -213,17 +223,6 @@ static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value, rp_erro
 	return 0;
 }
 
-/* An extension built from its configuration string against ISSUER (no subject: none of the leaf
- * extensions built this way depends on it). */
-static X509_EXTENSION *ext_build(X509 *issuer, int nid, const char *value, rp_error *err)
-{
-	X509V3_CTX ctx;
-	X509V3_set_ctx(&ctx, issuer, NULL, NULL, NULL, 0);
-	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-	if (!ext)
-		rp_error_set_openssl(err, "building extension %s", OBJ_nid2sn(nid));
-	return ext;
-}
 
 static int leaf_ext_add(X509 *cert, const struct ca_gen *g, enum leaf_ext which, rp_error *err)
 {
@@ -386,7 +385,7 @@ static int gen_fill_derived(struct ca_gen *g, rp_error *err)
 		[LEAF_EXT_AUTHORITY_KEY_ID] = {NID_authority_key_identifier, "keyid:always"},
 	};
 	for (size_t i = 0; i < LEAF_EXT_COUNT; i++)
-		if (!g->leaf_ext[i] && !(g->leaf_ext[i] = ext_build(g->cert, leaf_exts[i].nid, leaf_exts[i].value, err)))
+		if (!g->leaf_ext[i] && !(g->leaf_ext[i] = ext_build(g->cert, NULL, leaf_exts[i].nid, leaf_exts[i].value, err)))
 			return -1;
 	g->pem = x509_to_pem(g->cert, err);
 	return g->pem ? 0 : -1;

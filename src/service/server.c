@@ -348,7 +348,7 @@ struct server *server_start(struct api_ctx *ctx, const struct config *cfg, const
 		flags, port, NULL, NULL, handler, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		/* Either the PEM pair for GnuTLS, or (P-256) the chain and a key that signs through
 		 * libcrypto, handed out by the callback; libmicrohttpd takes the pair when both are set. */
-		MHD_OPTION_HTTPS_MEM_KEY, srv->tls_key ? NULL : srv->key_pem, MHD_OPTION_HTTPS_MEM_CERT,
+		MHD_OPTION_HTTPS_MEM_KEY, srv->key_pem, MHD_OPTION_HTTPS_MEM_CERT,
 		srv->tls_key ? NULL : srv->cert_pem, MHD_OPTION_HTTPS_CERT_CALLBACK, srv->tls_key ? tls_key_retrieve : NULL,
 		/* A trust list makes the TLS layer ASK for (never require) a client certificate; the
 		 * device API verifies it against the tenant CA itself (device_auth.c). */
