@@ -33,6 +33,12 @@ struct server {
 	uint64_t max_image_size;
 };
 
+/* TLS 1.2 and 1.3 only, AEAD ciphers and forward-secret ECDHE only: no CBC, no static-RSA or
+ * finite-field key exchange. The client's preference order decides among what is left. */
+#define TLS_SERVER_PRIORITIES                                                                          \
+	"SECURE256:SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:"                \
+	"+CHACHA20-POLY1305:+AES-128-GCM:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA"
+
 /* Per-request state across the handler's calls. */
 struct pending {
 	uint8_t *body;
@@ -353,8 +359,7 @@ struct server *server_start(struct api_ctx *ctx, const struct config *cfg, const
 		/* A trust list makes the TLS layer ASK for (never require) a client certificate; the
 		 * device API verifies it against the tenant CA itself (device_auth.c). */
 		MHD_OPTION_HTTPS_MEM_TRUST, srv->cert_pem,
-		/* TLS 1.2 and 1.3 only, GnuTLS's secure defaults otherwise. */
-		MHD_OPTION_HTTPS_PRIORITIES, "SECURE256:SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
+		MHD_OPTION_HTTPS_PRIORITIES, TLS_SERVER_PRIORITIES,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)0,
 		MHD_OPTION_NOTIFY_COMPLETED, completed, srv, MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, srv,
