@@ -1,13 +1,13 @@
 /* bench/attest load tool: full attestations per second at rampartd from many simulated devices,
  * each with its own real P-256 identity key, registered and claimed into a product's Development
- * group, producing soft-backend evidence (quote + body signature) over every fresh nonce. Each
+ * group, producing soft-backend evidence (one quote over the claims, the fresh nonce among them). Each
  * attestation is a challenge and an evidence request on one fresh TLS connection (a full handshake,
  * no session resumption), as a device agent that keeps the connection between the two does; with
  * --connections 2 each request opens its own connection.
  *
  * The timed attestations speak TLS through a TLS library directly so that the tool costs little
  * more than the crypto a device must do (client ECDHE, checking the service's chain and
- * CertificateVerify, two evidence signatures). Two clients sit behind one small interface (open,
+ * CertificateVerify, the evidence quote's signature). Two clients sit behind one small interface (open,
  * write, read, close), so attest_once is one code path: GnuTLS (--tls gnutls, the default; the
  * cheaper client on Debian 12, see docs/benchmarks.md) and OpenSSL's libssl (--tls openssl). Each
  * worker thread loads its client once before the timed window (only the CA file, peer verification
@@ -628,36 +628,36 @@ static long tls_post(struct tls_conn *c, struct tls_client *t, const char *path,
 	return status;
 }
 
-/* Soft-backend evidence for a device that measured nothing (PCRs 8..15 zero). */
+/* Soft-backend evidence for a device that measured nothing (PCRs 8..15 zero): the claims, then
+ * one quote over their digest, as the monitor writes it. */
 static char *make_evidence(struct sim_device *d, const uint8_t nonce[32], rp_error *err)
 {
 	evidence ev;
 	evidence_init(&ev);
 	char *out = NULL;
-	rp_buf body, enc, att;
-	rp_buf_init(&body);
+	rp_buf enc, att;
 	rp_buf_init(&enc);
 	rp_buf_init(&att);
 	uint8_t values[QUOTE_PCR_COUNT][RP_SHA256_LEN];
 	memset(values, 0, sizeof(values));
-	uint8_t digest[RP_SHA256_LEN];
+	uint8_t digest[RP_SHA256_LEN], claims[RP_SHA256_LEN];
 	quote_pcr_digest(EVIDENCE_PCR_MASK, values, digest);
 	uint8_t name[34] = {0x00, 0x0b};
 	memcpy(name + 2, d->id_raw, 32);
-	quote_attest_build(&att, name, sizeof(name), nonce, 32, EVIDENCE_PCR_MASK, digest, (uint64_t)time(NULL));
 	if (evidence_set_backend(&ev, "soft", true, err) < 0 || evidence_add_counter(&ev, 0, 1, err) < 0)
 		goto out;
 	memcpy(ev.device_id, d->id_raw, 32);
 	memcpy(ev.nonce, nonce, 32);
+	if (evidence_claims_digest(&ev, claims, err) < 0)
+		goto out;
+	quote_attest_build(&att, name, sizeof(name), claims, sizeof(claims), EVIDENCE_PCR_MASK, digest, (uint64_t)time(NULL));
 	memcpy(ev.quote_attest, att.data, att.len);
 	ev.quote_attest_len = att.len;
 	if (rp_ecdsa_sign(d->key, att.data, att.len, ev.quote_sig, &ev.quote_sig_len, err) < 0 ||
-	    evidence_encode_body(&ev, &body, err) < 0 || rp_ecdsa_sign(d->key, body.data, body.len, ev.sig, &ev.sig_len, err) < 0 ||
 	    evidence_encode(&ev, &enc, err) < 0)
 		goto out;
 	out = rp_base64_encode(enc.data, enc.len);
 out:
-	rp_buf_free(&body);
 	rp_buf_free(&enc);
 	rp_buf_free(&att);
 	evidence_free(&ev);

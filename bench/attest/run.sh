@@ -49,17 +49,17 @@ res = json.loads(sys.argv[1])
 f = sys.argv[2].split(":")  # +F4:<n>:<bits>:<sign/s>:<verify/s>
 sign, verify = float(f[3]), float(f[4])
 # Service-side public-key operations per attestation: TLS handshakes (1 ECDSA sign per connection),
-# 2 certificates signed; evidence body + quote + 2 CSR signatures verified.
+# 2 certificates signed; the evidence's quote (its one signature) and 2 CSR signatures verified.
 conns = int(sys.argv[4])
-signs = conns + 2
-ceiling = 1.0 / (signs / sign + 4 / verify)
+signs, verifies = conns + 2, 3
+ceiling = 1.0 / (signs / sign + verifies / verify)
 if pinned:  # the service has one core: its share of the all-core ceiling
     ceiling /= int(sys.argv[3])
 rate = res["per_second"]
 # A tool from before --tls prints no "tls": it spoke libssl.
 print(f"load tool TLS client: {res.get('tls', 'openssl')}")
 print(f"openssl speed ecdsap256 (all {sys.argv[3]} cores): {sign:.0f} sign/s, {verify:.0f} verify/s")
-print(f"crypto ceiling: {ceiling:.0f} attestations/s ({signs} signs + 4 verifies each, {conns} TLS connection(s)"
+print(f"crypto ceiling: {ceiling:.0f} attestations/s ({signs} signs + {verifies} verifies each, {conns} TLS connection(s)"
       f"{', one core' if pinned else ''})")
 if pinned:
     print("pinned: rampartd alone on CPU 0, attest-load on the others (the rate below is one core's)")

@@ -1,7 +1,8 @@
 /* Attestation evidence: builders, canonical encoding, strict decoding and verification.
  * Decoding defends against hostile devices and the network: every count and length is bounded
  * before use, strings are restricted to a small character set, and order is enforced so each
- * evidence has exactly one encoding (what is signed is what is verified). */
+ * evidence has exactly one encoding (what is signed is what is verified). One signature covers it
+ * all: the quote's qualifying data is the SHA-256 of the claims, which hold the service's nonce. */
 #include <string.h>
 
 #include "attest/evidence.h"
@@ -143,13 +144,10 @@ static void evidence_put_str8(rp_buf *b, const char *s)
 	rp_buf_append(b, s, len);
 }
 
-int evidence_encode_body(const evidence *ev, rp_buf *out, rp_error *err)
+int evidence_encode_claims(const evidence *ev, rp_buf *out, rp_error *err)
 {
 	if (!evidence_backend_ok(ev->backend, strlen(ev->backend)))
 		return rp_error_set(err, RP_E_INVALID, "evidence has no backend name");
-	if (ev->quote_attest_len == 0 || ev->quote_attest_len > QUOTE_ATTEST_MAX || ev->quote_sig_len == 0 ||
-	    ev->quote_sig_len > RP_ECDSA_SIG_MAX)
-		return rp_error_set(err, RP_E_INVALID, "evidence has no quote");
 	rp_buf_u32(out, EVIDENCE_MAGIC);
 	rp_buf_u16(out, EVIDENCE_VERSION);
 	evidence_put_str8(out, ev->backend);
@@ -173,21 +171,31 @@ int evidence_encode_body(const evidence *ev, rp_buf *out, rp_error *err)
 		rp_buf_u8(out, ev->counters[i].index);
 		rp_buf_u64(out, ev->counters[i].value);
 	}
-	rp_buf_u16(out, (uint16_t)ev->quote_attest_len);
-	rp_buf_append(out, ev->quote_attest, ev->quote_attest_len);
-	rp_buf_u8(out, (uint8_t)ev->quote_sig_len);
-	rp_buf_append(out, ev->quote_sig, ev->quote_sig_len);
 	return 0;
+}
+
+int evidence_claims_digest(const evidence *ev, uint8_t out[RP_SHA256_LEN], rp_error *err)
+{
+	rp_buf claims;
+	rp_buf_init(&claims);
+	int rc = evidence_encode_claims(ev, &claims, err);
+	if (rc == 0)
+		rp_sha256_buf(claims.data, claims.len, out);
+	rp_buf_free(&claims);
+	return rc;
 }
 
 int evidence_encode(const evidence *ev, rp_buf *out, rp_error *err)
 {
-	if (ev->sig_len == 0 || ev->sig_len > RP_ECDSA_SIG_MAX)
-		return rp_error_set(err, RP_E_INVALID, "evidence is not signed");
-	if (evidence_encode_body(ev, out, err) < 0)
+	if (ev->quote_attest_len == 0 || ev->quote_attest_len > QUOTE_ATTEST_MAX || ev->quote_sig_len == 0 ||
+	    ev->quote_sig_len > RP_ECDSA_SIG_MAX)
+		return rp_error_set(err, RP_E_INVALID, "evidence has no signed quote");
+	if (evidence_encode_claims(ev, out, err) < 0)
 		return -1;
-	rp_buf_u8(out, (uint8_t)ev->sig_len);
-	rp_buf_append(out, ev->sig, ev->sig_len);
+	rp_buf_u16(out, (uint16_t)ev->quote_attest_len);
+	rp_buf_append(out, ev->quote_attest, ev->quote_attest_len);
+	rp_buf_u8(out, (uint8_t)ev->quote_sig_len);
+	rp_buf_append(out, ev->quote_sig, ev->quote_sig_len);
 	return 0;
 }
 
@@ -222,6 +230,11 @@ int evidence_decode(const uint8_t *data, size_t len, evidence *out, rp_error *er
 		return BAD("not Rampart evidence (bad magic)");
 	if (!rp_reader_u16(&r, "version", &version))
 		return BAD("truncated before the version");
+	if (version == 1)
+		return rp_error_set(err, RP_E_UNSUPPORTED,
+		                    "evidence: format version 1 (a body signature beside the quote) is no longer accepted; "
+		                    "update the device's OS to one whose security monitor writes version %d",
+		                    EVIDENCE_VERSION);
 	if (version != EVIDENCE_VERSION)
 		return rp_error_set(err, RP_E_UNSUPPORTED, "evidence: format version %u is not supported (this build reads %d)",
 		                    version, EVIDENCE_VERSION);
@@ -288,14 +301,13 @@ int evidence_decode(const uint8_t *data, size_t len, evidence *out, rp_error *er
 	if (!rp_reader_bytes(&r, "quote", out->quote_attest, n16))
 		return BAD("quote is truncated");
 	out->quote_attest_len = n16;
+	quote_info info;
+	if (quote_attest_parse(out->quote_attest, out->quote_attest_len, &info, err) < 0)
+		return rp_error_prefix(err, "evidence");
 	if (!rp_reader_u8(&r, "quote signature length", &n8) || n8 == 0 || n8 > RP_ECDSA_SIG_MAX ||
 	    !rp_reader_bytes(&r, "quote signature", out->quote_sig, n8))
 		return BAD("quote signature is truncated or not 1..%d bytes", RP_ECDSA_SIG_MAX);
 	out->quote_sig_len = n8;
-	if (!rp_reader_u8(&r, "signature length", &n8) || n8 == 0 || n8 > RP_ECDSA_SIG_MAX ||
-	    !rp_reader_bytes(&r, "signature", out->sig, n8))
-		return BAD("signature is truncated or not 1..%d bytes", RP_ECDSA_SIG_MAX);
-	out->sig_len = n8;
 	return rp_reader_finish(&r, "evidence", err);
 }
 
@@ -323,18 +335,29 @@ int evidence_verify(const evidence *ev, rp_key *key, const uint8_t nonce[EVIDENC
 	}
 	if (memcmp(ev->nonce, nonce, EVIDENCE_NONCE_LEN) != 0)
 		return rp_error_set(err, RP_E_VERIFY, "evidence answers another nonce (stale or replayed evidence)");
-	rp_buf body;
-	rp_buf_init(&body);
-	int rc = evidence_encode_body(ev, &body, err);
-	if (rc == 0 && rp_ecdsa_verify(key, body.data, body.len, ev->sig, ev->sig_len, err) < 0)
-		rc = rp_error_prefix(err, "evidence signature is not by the device's registered identity key");
-	rp_buf_free(&body);
-	if (rc < 0)
+	if (evidence_verify_signature(ev, key, err) < 0)
 		return -1;
-	return evidence_verify_quote(ev, key, nonce, err);
+	return evidence_verify_quote(ev, nonce, err);
 }
 
-int evidence_verify_quote(const evidence *ev, rp_key *key, const uint8_t nonce[EVIDENCE_NONCE_LEN], rp_error *err)
+int evidence_verify_signature(const evidence *ev, rp_key *key, rp_error *err)
+{
+	if (rp_ecdsa_verify(key, ev->quote_attest, ev->quote_attest_len, ev->quote_sig, ev->quote_sig_len, err) < 0)
+		return rp_error_prefix(err, "evidence: the quote is not signed by the device's registered identity key");
+	quote_info info;
+	if (quote_attest_parse(ev->quote_attest, ev->quote_attest_len, &info, err) < 0)
+		return rp_error_prefix(err, "evidence");
+	uint8_t digest[RP_SHA256_LEN];
+	if (evidence_claims_digest(ev, digest, err) < 0)
+		return -1;
+	if (info.nonce_len != RP_SHA256_LEN || !rp_memeq_consttime(info.nonce, digest, RP_SHA256_LEN))
+		return rp_error_set(err, RP_E_VERIFY,
+		                    "evidence: the quote does not sign these claims (the measurement log, images, counters "
+		                    "or nonce were changed after the device signed them)");
+	return 0;
+}
+
+int evidence_verify_quote(const evidence *ev, const uint8_t nonce[EVIDENCE_NONCE_LEN], rp_error *err)
 {
 	if (memcmp(ev->nonce, nonce, EVIDENCE_NONCE_LEN) != 0)
 		return rp_error_set(err, RP_E_VERIFY, "evidence answers another nonce (stale or replayed evidence)");
@@ -344,14 +367,15 @@ int evidence_verify_quote(const evidence *ev, rp_key *key, const uint8_t nonce[E
 	if (soft != ev->insecure)
 		return rp_error_set(err, RP_E_VERIFY, "evidence: backend '%s' with insecure=%d is inconsistent", ev->backend,
 		                    ev->insecure);
+	quote_info info;
+	if (quote_attest_parse(ev->quote_attest, ev->quote_attest_len, &info, err) < 0)
+		return rp_error_prefix(err, "evidence");
 	uint8_t values[QUOTE_PCR_COUNT][RP_SHA256_LEN];
 	evidence_replay(ev, values);
 	uint32_t used = 0;
 	for (size_t i = 0; i < ev->n_log; i++)
 		used |= 1u << ev->log[i].pcr;
-	quote_info info;
-	if (quote_verify(key, ev->quote_attest, ev->quote_attest_len, ev->quote_sig, ev->quote_sig_len, nonce,
-	                 EVIDENCE_NONCE_LEN, used, values, &info, err) < 0)
+	if (quote_check_pcrs(&info, used, values, err) < 0)
 		return rp_error_prefix(err, "evidence");
 	if (info.pcr_mask != EVIDENCE_PCR_MASK)
 		return rp_error_set(err, RP_E_VERIFY, "evidence: quote covers PCRs 0x%06x, expected exactly 8..15",

@@ -1,6 +1,8 @@
-/* Attestation evidence (format version 1): what a device proves about itself, built and signed by
- * the security monitor, checked by the service. Canonical binary encoding (docs/protocol.md,
- * "Attestation evidence"); decoding is strict and bounded because the bytes come from the network. */
+/* Attestation evidence (format version 2): what a device proves about itself, built by the security
+ * monitor and signed by one TPM quote whose qualifying data is the SHA-256 of the claims (every
+ * byte before the quote, the service's nonce among them), checked by the service. Canonical binary
+ * encoding (docs/protocol.md, "Attestation evidence"); decoding is strict and bounded because the
+ * bytes come from the network. */
 #pragma once
 
 #include <stdbool.h>
@@ -14,7 +16,7 @@
 #include "attest/quote_verify.h"
 
 #define EVIDENCE_MAGIC 0x52504556u /* "RPEV" */
-#define EVIDENCE_VERSION 1
+#define EVIDENCE_VERSION 2
 #define EVIDENCE_NONCE_LEN 32
 #define EVIDENCE_MAX_LEN 49152
 #define EVIDENCE_MAX_LOG 128
@@ -59,10 +61,8 @@ typedef struct evidence {
 	size_t n_counters;
 	uint8_t quote_attest[QUOTE_ATTEST_MAX]; /* marshalled TPMS_ATTEST */
 	size_t quote_attest_len;
-	uint8_t quote_sig[RP_ECDSA_SIG_MAX];
+	uint8_t quote_sig[RP_ECDSA_SIG_MAX]; /* identity key over SHA-256 of quote_attest */
 	size_t quote_sig_len;
-	uint8_t sig[RP_ECDSA_SIG_MAX]; /* identity key over SHA-256 of the encoded body */
-	size_t sig_len;
 } evidence;
 
 /* Character-set checks shared with the monitor protocol (LEN bytes, not NUL-terminated). */
@@ -82,8 +82,10 @@ int evidence_add_image(evidence *ev, const char *id, const char *version, rp_err
 /* Counters must be added in ascending index order. */
 int evidence_add_counter(evidence *ev, unsigned index, uint64_t value, rp_error *err) RP_MUST_CHECK;
 
-/* The signed part (everything before the signature) and the whole encoding. */
-int evidence_encode_body(const evidence *ev, rp_buf *out, rp_error *err) RP_MUST_CHECK;
+/* The claims (every field before the quote) and their SHA-256, the quote's qualifying data. */
+int evidence_encode_claims(const evidence *ev, rp_buf *out, rp_error *err) RP_MUST_CHECK;
+int evidence_claims_digest(const evidence *ev, uint8_t out[RP_SHA256_LEN], rp_error *err) RP_MUST_CHECK;
+/* The whole encoding: claims, quote and its signature. */
 int evidence_encode(const evidence *ev, rp_buf *out, rp_error *err) RP_MUST_CHECK;
 /* Strict decoding of untrusted bytes: size limit, magic, version, every length and character set,
  * order and uniqueness, no trailing bytes. Free OUT with evidence_free even on failure. */
@@ -93,17 +95,17 @@ int evidence_decode(const uint8_t *data, size_t len, evidence *out, rp_error *er
 void evidence_replay(const evidence *ev, uint8_t values[QUOTE_PCR_COUNT][RP_SHA256_LEN]);
 
 /* Verify evidence against the device's registered public key and the nonce the service issued:
- * device ID is the key's ID, nonce matches, the signature over the body is by KEY, the backend
- * and its insecure flag agree, and the quote (by KEY, over NONCE) covers exactly PCRs 8..15 whose
- * values equal the replayed log. Every failure names what did not match. */
+ * device ID is the key's ID, then evidence_verify_signature, then evidence_verify_quote. */
 int evidence_verify(const evidence *ev, rp_key *key, const uint8_t nonce[EVIDENCE_NONCE_LEN],
                     rp_error *err) RP_MUST_CHECK;
 
-/* The part of evidence_verify after the body signature, for a caller that has already checked
- * that the device ID is KEY's and the body signature is by KEY: nonce, backend and insecure flag,
- * and the quote over NONCE by KEY against the replayed log. */
-int evidence_verify_quote(const evidence *ev, rp_key *key, const uint8_t nonce[EVIDENCE_NONCE_LEN],
-                          rp_error *err) RP_MUST_CHECK;
+/* The quote is signed by KEY and its qualifying data is the digest of these claims: nothing in
+ * the evidence was changed after the device signed it, and KEY (the registered one) signed it. */
+int evidence_verify_signature(const evidence *ev, rp_key *key, rp_error *err) RP_MUST_CHECK;
+
+/* For evidence whose signature was verified: it answers NONCE, its backend and insecure flag
+ * agree, and the quote covers exactly PCRs 8..15 whose values equal the replayed log. */
+int evidence_verify_quote(const evidence *ev, const uint8_t nonce[EVIDENCE_NONCE_LEN], rp_error *err) RP_MUST_CHECK;
 
 /* A JSON view for logs, audit records and `rampart-os evidence show`. */
 json_t *evidence_to_json(const evidence *ev);

@@ -102,6 +102,21 @@ int quote_attest_parse(const uint8_t *attest, size_t len, quote_info *out, rp_er
 	return 0;
 }
 
+int quote_check_pcrs(const quote_info *info, uint32_t required_mask, const uint8_t values[QUOTE_PCR_COUNT][RP_SHA256_LEN],
+                     rp_error *err)
+{
+	if ((info->pcr_mask & required_mask) != required_mask)
+		return rp_error_set(err, RP_E_VERIFY, "quote: covers PCRs 0x%06x but the measurement log uses 0x%06x",
+		                    info->pcr_mask, required_mask);
+	uint8_t digest[RP_SHA256_LEN];
+	quote_pcr_digest(info->pcr_mask, values, digest);
+	if (memcmp(digest, info->pcr_digest, RP_SHA256_LEN) != 0)
+		return rp_error_set(err, RP_E_VERIFY,
+		                    "quote: the quoted PCR digest does not match the replayed measurement log "
+		                    "(the log was tampered with or is incomplete)");
+	return 0;
+}
+
 int quote_verify(rp_key *key, const uint8_t *attest, size_t attest_len, const uint8_t *sig, size_t sig_len,
                  const uint8_t *nonce, size_t nonce_len, uint32_t required_mask,
                  const uint8_t values[QUOTE_PCR_COUNT][RP_SHA256_LEN], quote_info *out, rp_error *err)
@@ -113,15 +128,8 @@ int quote_verify(rp_key *key, const uint8_t *attest, size_t attest_len, const ui
 		return rp_error_prefix(err, "quote signature is not by the device's identity key");
 	if (info.nonce_len != nonce_len || memcmp(info.nonce, nonce, nonce_len) != 0)
 		return rp_error_set(err, RP_E_VERIFY, "quote: qualifying data is not the expected nonce (stale or replayed)");
-	if ((info.pcr_mask & required_mask) != required_mask)
-		return rp_error_set(err, RP_E_VERIFY, "quote: covers PCRs 0x%06x but the measurement log uses 0x%06x",
-		                    info.pcr_mask, required_mask);
-	uint8_t digest[RP_SHA256_LEN];
-	quote_pcr_digest(info.pcr_mask, values, digest);
-	if (memcmp(digest, info.pcr_digest, RP_SHA256_LEN) != 0)
-		return rp_error_set(err, RP_E_VERIFY,
-		                    "quote: the quoted PCR digest does not match the replayed measurement log "
-		                    "(the log was tampered with or is incomplete)");
+	if (quote_check_pcrs(&info, required_mask, values, err) < 0)
+		return -1;
 	if (out)
 		*out = info;
 	return 0;

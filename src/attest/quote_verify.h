@@ -44,6 +44,11 @@ void quote_attest_build(rp_buf *out, const uint8_t *signer_name, size_t signer_n
  * PCR selection, no trailing bytes. */
 int quote_attest_parse(const uint8_t *attest, size_t len, quote_info *out, rp_error *err) RP_MUST_CHECK;
 
+/* The parsed quote's selection covers REQUIRED_MASK and its pcrDigest equals the digest of VALUES
+ * (the replayed PCRs) over the quoted selection. */
+int quote_check_pcrs(const quote_info *info, uint32_t required_mask, const uint8_t values[QUOTE_PCR_COUNT][RP_SHA256_LEN],
+                     rp_error *err) RP_MUST_CHECK;
+
 /* Verify a quote: the signature (DER ECDSA over SHA-256(ATTEST)) by KEY, extraData == NONCE,
  * the selection covers REQUIRED_MASK, and pcrDigest equals the digest of VALUES (the replayed
  * PCRs) over the quoted selection. OUT (may be NULL) receives the parsed fields. */

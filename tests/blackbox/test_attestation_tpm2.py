@@ -53,11 +53,12 @@ def test_tpm2_quote_that_does_not_match_the_log_is_refused(world, swtpm):  # noq
     assert "measurements_mismatch" in entries[0]["detail"], entries
 
 
-def test_tpm2_quote_with_a_broken_body_signature_is_refused(world, swtpm):  # noqa: F811
+def test_tpm2_quote_with_a_broken_signature_is_refused(world, swtpm):  # noqa: F811
     dev = world.device("tpmq", backend="tpm2", tcti=swtpm)
     nonce = world.challenge(dev.id).json["nonce"]
     ev = bytearray(dev.evidence(nonce))
-    # Flip a bit in the TPMS_ATTEST (after its TPM_GENERATED magic): the body signature breaks.
+    # Flip a bit in the TPMS_ATTEST (its qualifiedSigner, after the TPM_GENERATED magic): the TPM's
+    # signature over the quote, the evidence's only signature, no longer verifies.
     at = ev.find(bytes.fromhex("ff544347"))
     assert at > 0
     ev[at + 40] ^= 0x01

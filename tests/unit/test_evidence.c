@@ -49,8 +49,22 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* What the monitor does: measure, then build, quote and sign. */
-static void make_evidence(struct fixture *f, evidence *ev, bool resign_after_tamper)
+/* Quote over QUALIFYING (the claims' digest when NULL), as the monitor does: one signature. */
+static void sign_claims(struct fixture *f, evidence *ev, const uint8_t *qualifying)
+{
+	rp_error err = RP_ERROR_INIT;
+	uint8_t digest[RP_SHA256_LEN];
+	assert_int_equal(evidence_claims_digest(ev, digest, &err), 0);
+	rot_quote q;
+	assert_int_equal(rot_quote_pcrs(f->rot, qualifying ? qualifying : digest, EVIDENCE_PCR_MASK, &q, &err), 0);
+	memcpy(ev->quote_attest, q.attest, q.attest_len);
+	ev->quote_attest_len = q.attest_len;
+	memcpy(ev->quote_sig, q.sig, q.sig_len);
+	ev->quote_sig_len = q.sig_len;
+}
+
+/* What the monitor does: measure, then build the claims and quote over their digest. */
+static void make_evidence(struct fixture *f, evidence *ev, bool lie_about_log)
 {
 	rp_error err = RP_ERROR_INIT;
 	evidence_init(ev);
@@ -66,19 +80,9 @@ static void make_evidence(struct fixture *f, evidence *ev, bool resign_after_tam
 	assert_int_equal(evidence_add_image(ev, "aaaaaaaa-2222-3333-4444-555555555555", "1", &err), -1);
 	assert_int_equal(evidence_add_counter(ev, 0, 3, &err), 0);
 	assert_int_equal(evidence_add_counter(ev, 0, 4, &err), -1);
-	rot_quote q;
-	assert_int_equal(rot_quote_pcrs(f->rot, f->nonce, EVIDENCE_PCR_MASK, &q, &err), 0);
-	memcpy(ev->quote_attest, q.attest, q.attest_len);
-	ev->quote_attest_len = q.attest_len;
-	memcpy(ev->quote_sig, q.sig, q.sig_len);
-	ev->quote_sig_len = q.sig_len;
-	if (resign_after_tamper)
-		ev->log[0].digest[0] ^= 1; /* the device lies about what it measured */
-	rp_buf body;
-	rp_buf_init(&body);
-	assert_int_equal(evidence_encode_body(ev, &body, &err), 0);
-	assert_int_equal(rot_sign(f->rot, body.data, body.len, ev->sig, &ev->sig_len, &err), 0);
-	rp_buf_free(&body);
+	if (lie_about_log)
+		ev->log[0].digest[0] ^= 1; /* the device lies about what it measured, and signs the lie */
+	sign_claims(f, ev, NULL);
 }
 
 static void round_trip_and_verify(void **state)
@@ -116,7 +120,8 @@ static void round_trip_and_verify(void **state)
 	assert_int_equal(err.code, RP_E_VERIFY);
 	EVP_PKEY_free(k);
 	/* tampered log without re-signing: the measurement's version string "1.2.3" becomes "1.2.2",
-	 * which still decodes (and leaves the PCR replay alone), so only the body signature catches it */
+	 * which still decodes (and leaves the PCR replay alone), so only the quote's qualifying data
+	 * (the digest of the claims) catches it */
 	evidence_free(&back);
 	uint8_t *ver = memmem(enc.data, enc.len, "1.2.3", 5);
 	assert_non_null(ver);
@@ -126,9 +131,23 @@ static void round_trip_and_verify(void **state)
 	assert_string_equal(back.log[0].version, "1.2.2");
 	assert_int_equal(evidence_verify(&back, f->pub, f->nonce, &err), -1);
 	assert_int_equal(err.code, RP_E_VERIFY);
-	assert_non_null(strstr(err.message, "signature"));
+	assert_non_null(strstr(err.message, "the quote does not sign these claims"));
 	evidence_free(&back);
-	/* soft backend claiming to be secure */
+	/* a quote over the bare nonce (what a monitor that quoted caller-chosen data would give) signs
+	 * no claims: refused although the key, nonce and PCRs are right */
+	sign_claims(f, &ev, f->nonce);
+	assert_int_equal(evidence_verify(&ev, f->pub, f->nonce, &err), -1);
+	assert_non_null(strstr(err.message, "the quote does not sign these claims"));
+	/* the same claims quoted over their digest verify */
+	sign_claims(f, &ev, NULL);
+	assert_int_equal(evidence_verify(&ev, f->pub, f->nonce, &err), 0);
+	/* a quote signed by another key over this evidence's claims */
+	EVP_PKEY *k2 = rp_key_generate_p256(&err);
+	assert_non_null(k2);
+	assert_int_equal(rp_ecdsa_sign(k2, ev.quote_attest, ev.quote_attest_len, ev.quote_sig, &ev.quote_sig_len, &err), 0);
+	assert_int_equal(evidence_verify(&ev, f->pub, f->nonce, &err), -1);
+	assert_non_null(strstr(err.message, "not signed by the device's registered identity key"));
+	EVP_PKEY_free(k2);
 	evidence_free(&ev);
 	rp_buf_free(&enc);
 	rp_buf_free(&enc2);
@@ -167,12 +186,27 @@ static void hostile_encodings_are_refused(void **state)
 	assert_non_null(strstr(err.message, "trailing"));
 	evidence_free(&back);
 	free(longer);
-	/* version 2 */
-	enc.data[5] = 2;
+	/* version 3, and version 1 (a body signature beside the quote) named as retired */
+	enc.data[5] = 3;
 	assert_int_equal(evidence_decode(enc.data, enc.len, &back, &err), -1);
 	assert_int_equal(err.code, RP_E_UNSUPPORTED);
 	evidence_free(&back);
 	enc.data[5] = 1;
+	assert_int_equal(evidence_decode(enc.data, enc.len, &back, &err), -1);
+	assert_int_equal(err.code, RP_E_UNSUPPORTED);
+	assert_non_null(strstr(err.message, "version 1"));
+	evidence_free(&back);
+	enc.data[5] = 2;
+	/* a quote that is not a TPMS_ATTEST quote (its magic flipped) is malformed evidence */
+	uint8_t *magic = memmem(enc.data, enc.len, "\xff\x54\x43\x47", 4);
+	assert_non_null(magic);
+	magic[0] = 0;
+	assert_int_equal(evidence_decode(enc.data, enc.len, &back, &err), -1);
+	assert_int_equal(err.code, RP_E_INVALID);
+	evidence_free(&back);
+	magic[0] = 0xff;
+	assert_int_equal(evidence_decode(enc.data, enc.len, &back, &err), 0);
+	evidence_free(&back);
 	/* bad magic */
 	enc.data[0] = 'X';
 	assert_int_equal(evidence_decode(enc.data, enc.len, &back, &err), -1);
@@ -192,11 +226,7 @@ static void hostile_encodings_are_refused(void **state)
 	assert_int_equal(evidence_add_image(&ev, "AAAAAAAA-2222-3333-4444-555555555555", "1", &err), -1);
 	/* a soft evidence claiming to be secure is refused */
 	ev.insecure = false;
-	rp_buf body;
-	rp_buf_init(&body);
-	assert_int_equal(evidence_encode_body(&ev, &body, &err), 0);
-	assert_int_equal(rot_sign(f->rot, body.data, body.len, ev.sig, &ev.sig_len, &err), 0);
-	rp_buf_free(&body);
+	sign_claims(f, &ev, NULL);
 	assert_int_equal(evidence_verify(&ev, f->pub, f->nonce, &err), -1);
 	assert_non_null(strstr(err.message, "inconsistent"));
 	evidence_free(&ev);

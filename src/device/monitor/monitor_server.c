@@ -213,8 +213,6 @@ static int handle_attest(monitor_server *s, const monitor_request *req, rp_buf *
 	evidence ev;
 	evidence_init(&ev);
 	int rc = -1;
-	rp_buf body;
-	rp_buf_init(&body);
 	if (evidence_set_backend(&ev, rot_backend_name(s->rot), rot_insecure(s->rot), err) < 0)
 		goto out;
 	memcpy(ev.device_id, s->device_id, RP_KEY_ID_LEN);
@@ -231,21 +229,23 @@ static int handle_attest(monitor_server *s, const monitor_request *req, rp_buf *
 		if (rot_counter_read(s->rot, i, &v, err) < 0 || evidence_add_counter(&ev, i, v, err) < 0)
 			goto out;
 	}
+	/* One quote signs it all: its qualifying data is the digest of the claims built above, which
+	 * hold the caller's nonce. The caller never chooses what the quote signs. */
+	uint8_t claims_digest[RP_SHA256_LEN];
 	rot_quote q;
-	if (rot_quote_pcrs(s->rot, req->u.attest.nonce, EVIDENCE_PCR_MASK, &q, err) < 0)
+	if (evidence_claims_digest(&ev, claims_digest, err) < 0 ||
+	    rot_quote_pcrs(s->rot, claims_digest, EVIDENCE_PCR_MASK, &q, err) < 0)
 		goto out;
 	memcpy(ev.quote_attest, q.attest, q.attest_len);
 	ev.quote_attest_len = q.attest_len;
 	memcpy(ev.quote_sig, q.sig, q.sig_len);
 	ev.quote_sig_len = q.sig_len;
-	if (evidence_encode_body(&ev, &body, err) < 0 || rot_sign(s->rot, body.data, body.len, ev.sig, &ev.sig_len, err) < 0 ||
-	    evidence_encode(&ev, p, err) < 0)
+	if (evidence_encode(&ev, p, err) < 0)
 		goto out;
 	rp_log_event(RP_LOG_INFO, "monitor.attest", "evidence signed (%zu measurements, %zu images, %s root of trust%s)",
 	             ev.n_log, ev.n_images, ev.backend, ev.insecure ? ", INSECURE" : "");
 	rc = 0;
 out:
-	rp_buf_free(&body);
 	evidence_free(&ev);
 	return rc;
 }
