@@ -62,6 +62,7 @@
 #include "common/parse.h"
 #include "common/xalloc.h"
 #include "device/agent/agent_csr.h"
+#include "device/agent/agent_tls.h"
 
 struct sim_device {
 	EVP_PKEY *key;
@@ -262,6 +263,11 @@ static int ossl_client_new(struct tls_client *t, rp_error *err)
 	if (!ctx)
 		return rp_error_set_openssl(err, "creating the TLS context");
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	if (SSL_CTX_set_ciphersuites(ctx, AGENT_TLS13_CIPHERS) != 1 || SSL_CTX_set_cipher_list(ctx, AGENT_TLS12_CIPHERS) != 1) {
+		rp_error_set_openssl(err, "setting the device agent's cipher suites");
+		SSL_CTX_free(ctx);
+		return -1;
+	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
@@ -350,11 +356,13 @@ static int gtls_client_new(struct tls_client *t, rp_error *err)
 	if (rc <= 0)
 		return rp_error_set(err, RP_E_CRYPTO, "loading the service CA %s: %s", timed_ca,
 		                    rc == 0 ? "no certificate in it" : gnutls_strerror(rc));
-	/* GnuTLS's secure defaults with TLS 1.0 and 1.1 taken out, and the elliptic-curve groups in
-	 * libssl's order: NORMAL's own order puts P-256 first, which the service accepts, so the key
-	 * exchange would cost both sides more than with libssl's X25519 (docs/benchmarks.md). */
+	/* GnuTLS's secure defaults with TLS 1.0 and 1.1 taken out, the elliptic-curve groups in
+	 * libssl's order (NORMAL's own order puts P-256 first, which the service accepts, so the key
+	 * exchange would cost both sides more than with libssl's X25519, docs/benchmarks.md), and the
+	 * ciphers in the device agent's order (agent_tls.h). */
 	rc = gnutls_priority_init(&t->prio, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-GROUP-ALL:+GROUP-X25519:"
-	                                    "+GROUP-SECP256R1:+GROUP-X448:+GROUP-SECP521R1:+GROUP-SECP384R1", NULL);
+	                                    "+GROUP-SECP256R1:+GROUP-X448:+GROUP-SECP521R1:+GROUP-SECP384R1:" AGENT_TLS_GNUTLS_CIPHERS,
+	                          NULL);
 	if (rc < 0)
 		return rp_error_set(err, RP_E_CRYPTO, "setting the TLS priorities: %s", gnutls_strerror(rc));
 	return 0;

@@ -7,6 +7,7 @@
 #include "common/bytes.h"
 #include "common/json.h"
 #include "common/xalloc.h"
+#include "device/agent/agent_tls.h"
 
 struct sink {
 	rp_buf buf;
@@ -50,6 +51,9 @@ int agent_http_post_json(const struct agent_http *h, const char *path, json_t *b
 	curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	curl_easy_setopt(c, CURLOPT_TLS13_CIPHERS, AGENT_TLS13_CIPHERS);
+	curl_easy_setopt(c, CURLOPT_SSL_CIPHER_LIST, AGENT_TLS12_CIPHERS);
 	if (h->cert_file) {
 		curl_easy_setopt(c, CURLOPT_SSLCERT, h->cert_file);
 		curl_easy_setopt(c, CURLOPT_SSLKEY, h->key_file);
