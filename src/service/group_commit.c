@@ -1,7 +1,10 @@
 /* Group commit (group_commit.h): the leader/follower scheme without a thread of its own. A caller
  * queues its write; if no batch is being written it becomes the leader, takes every queued write
  * for the same store (at most GROUP_MAX), runs them in one transaction and commits; meanwhile new
- * callers queue and wait for the next leader. */
+ * callers queue and wait for the next leader. Each caller sleeps on its own condition variable and
+ * is woken once its write is final, or when it is first in the queue as a batch ends (it leads
+ * next): callers still queued are not woken by every batch that does not hold their write, a
+ * context switch each that the attestation benchmark counted. */
 #include "service/group_commit.h"
 
 #include <pthread.h>
@@ -19,11 +22,11 @@ struct item {
 	rp_error err;
 	bool done_write; /* its result is final (written and committed, or failed) */
 	bool done;       /* ... and its caller may return */
+	pthread_cond_t wake; /* signalled under LOCK: done, or first in the queue after a batch */
 	struct item *next;
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t finished = PTHREAD_COND_INITIALIZER;
 static struct item *queue_head, **queue_tail = &queue_head;
 static bool writing;
 
@@ -103,16 +106,17 @@ static void write_batch(struct store *st, struct item *batch)
 int group_commit_run(struct store *st, group_write_fn fn, void *arg, rp_error *err)
 {
 	struct item me = {.st = st, .fn = fn, .arg = arg, .err = RP_ERROR_INIT};
+	pthread_cond_init(&me.wake, NULL);
 	pthread_mutex_lock(&lock);
 	*queue_tail = &me;
 	queue_tail = &me.next;
 	while (!me.done) {
 		if (writing) {
-			pthread_cond_wait(&finished, &lock);
+			pthread_cond_wait(&me.wake, &lock);
 			continue;
 		}
-		/* Lead: write everything queued for this store (this caller's write included, unless an
-		 * earlier leader already took it). */
+		/* Lead: write everything queued for this store (this caller's write included: it is
+		 * still queued, or an earlier leader would have marked it done). */
 		writing = true;
 		struct item *batch = take_batch(st);
 		pthread_mutex_unlock(&lock);
@@ -121,11 +125,17 @@ int group_commit_run(struct store *st, group_write_fn fn, void *arg, rp_error *e
 		for (struct item *it = batch, *next; it; it = next) {
 			next = it->next;
 			it->done = true;
+			if (it != &me)
+				pthread_cond_signal(&it->wake);
 		}
 		writing = false;
-		pthread_cond_broadcast(&finished);
+		/* Whoever is first in the queue leads the next batch (unless a new caller takes the lead
+		 * first; then this one is woken again when its write is final). */
+		if (queue_head)
+			pthread_cond_signal(&queue_head->wake);
 	}
 	pthread_mutex_unlock(&lock);
+	pthread_cond_destroy(&me.wake);
 	if (me.rc < 0) {
 		*err = me.err;
 		return -1;

@@ -228,17 +228,21 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* Writers of two stores at once: a batch holds one store's writes, and when it ends the first
+ * queued caller leads next, whichever store it writes to; every write ends up in its own store. */
 static void test_concurrent_writers(void **state)
 {
 	(void)state;
-	_cleanup_free_ char *path = xasprintf("%s/db", tmpdir);
+	_cleanup_free_ char *path_a = xasprintf("%s/db", tmpdir);
+	_cleanup_free_ char *path_b = xasprintf("%s/db-b", tmpdir);
 	rp_error err = RP_ERROR_INIT;
-	struct store *st = store_sqlite_open(path, 0, &err);
-	assert_non_null(st);
+	struct store *st[2] = {store_sqlite_open(path_a, 0, &err), store_sqlite_open(path_b, 0, &err)};
+	assert_non_null(st[0]);
+	assert_non_null(st[1]);
 	pthread_t t[THREADS];
 	struct worker wk[THREADS];
 	for (int i = 0; i < THREADS; i++) {
-		wk[i] = (struct worker){.st = st, .first = 1000 + i * PER_THREAD};
+		wk[i] = (struct worker){.st = st[i % 2], .first = 1000 + i * PER_THREAD};
 		assert_int_equal(pthread_create(&t[i], NULL, worker_main, &wk[i]), 0);
 	}
 	int ok = 0, failed = 0;
@@ -249,12 +253,19 @@ static void test_concurrent_writers(void **state)
 		failed += wk[i].failed;
 	}
 	assert_int_equal(ok + failed, THREADS * PER_THREAD);
-	store_close(st);
-	st = store_sqlite_open(path, 0, &err);
-	assert_non_null(st);
-	for (int i = 1000; i < 1000 + THREADS * PER_THREAD; i++)
-		assert_int_equal(nonce_present(st, i), i % 3 != 0);
-	store_close(st);
+	store_close(st[0]);
+	store_close(st[1]);
+	st[0] = store_sqlite_open(path_a, 0, &err);
+	st[1] = store_sqlite_open(path_b, 0, &err);
+	assert_non_null(st[0]);
+	assert_non_null(st[1]);
+	for (int i = 1000; i < 1000 + THREADS * PER_THREAD; i++) {
+		int owner = (i - 1000) / PER_THREAD % 2;
+		assert_int_equal(nonce_present(st[owner], i), i % 3 != 0);
+		assert_int_equal(nonce_present(st[1 - owner], i), 0);
+	}
+	store_close(st[0]);
+	store_close(st[1]);
 }
 
 int main(void)
