@@ -11,6 +11,8 @@ import shutil
 import subprocess
 import tempfile
 
+import pytest
+
 from conftest import find_binary, run
 from service_client import Rampartd
 from test_monitor import Monitor
@@ -184,3 +186,11 @@ class World:
         for d in self.devices:
             d.stop()
         assert self.svc.stop() == 0, self.svc.log.read_text()
+
+
+@pytest.fixture
+def world(tmp_path):
+    """A fresh World per test (import this fixture into a test module to use it)."""
+    w = World(tmp_path)
+    yield w
+    w.close()

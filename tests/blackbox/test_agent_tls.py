@@ -9,17 +9,10 @@ import threading
 
 import pytest
 
-from attest_world import World
+from attest_world import world  # noqa: F401 (the fixture)
 from conftest import run
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the monitor tests need root (peer UIDs)")
-
-
-@pytest.fixture
-def world(tmp_path):
-    w = World(tmp_path)
-    yield w
-    w.close()
 
 
 def negotiated_by_agent(world, dev, tls12_only):

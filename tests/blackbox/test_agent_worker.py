@@ -11,17 +11,10 @@ import time
 
 import pytest
 
-from attest_world import World
+from attest_world import world  # noqa: F401 (the fixture)
 from conftest import find_binary, run
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the monitor tests need root (peer UIDs)")
-
-
-@pytest.fixture
-def world(tmp_path):
-    w = World(tmp_path)
-    yield w
-    w.close()
 
 
 def mapped_libraries(pid):

@@ -6,16 +6,9 @@ import os
 
 import pytest
 
-from attest_world import World, openssl_csr
+from attest_world import openssl_csr, world  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the monitor tests need root (peer UIDs)")
-
-
-@pytest.fixture
-def world(tmp_path):
-    w = World(tmp_path)
-    yield w
-    w.close()
 
 
 def service_audit(world, **query):
