@@ -90,17 +90,6 @@ int rot_device_id(rot *r, uint8_t id[RP_KEY_ID_LEN], rp_error *err)
 	return rp_key_id(key, id, err);
 }
 
-int rot_sign(rot *r, const void *msg, size_t len, uint8_t sig[RP_ECDSA_SIG_MAX], size_t *sig_len, rp_error *err)
-{
-	/* Defends the quote format: a signature over bytes starting with TPM_GENERATED_VALUE could be
-	 * passed off as a TPM-made attestation. A TPM refuses these itself; the soft backend must too. */
-	static const uint8_t generated[4] = {0xff, 0x54, 0x43, 0x47};
-	if (len >= 4 && memcmp(msg, generated, 4) == 0)
-		return rp_error_set(err, RP_E_PERMISSION,
-		                    "refusing to sign a message that starts with TPM_GENERATED_VALUE");
-	return r->ops->sign(r, msg, len, sig, sig_len, err);
-}
-
 int rot_pcr_extend(rot *r, unsigned index, const uint8_t digest[RP_SHA256_LEN], rp_error *err)
 {
 	if (index >= ROT_PCR_COUNT)

@@ -29,10 +29,11 @@ typedef struct rot_config {
 	bool create;
 } rot_config;
 
-/* A quote: a marshalled TPMS_ATTEST (type TPM_ST_ATTEST_QUOTE, extraData = nonce, SHA-256 PCR
- * selection and digest) and a DER ECDSA signature by the identity key over SHA-256 of it. The
- * soft backend produces the same structure, so one verifier (src/attest/quote_verify.h) checks
- * both. */
+/* A quote: a marshalled TPMS_ATTEST (type TPM_ST_ATTEST_QUOTE, extraData = the 32 bytes the caller
+ * passes, SHA-256 PCR selection and digest) and a DER ECDSA signature by the identity key over
+ * SHA-256 of it. The soft backend produces the same structure, so one verifier
+ * (src/attest/quote_verify.h) checks both. Quotes are all the identity key signs: there is no
+ * operation that signs other data. */
 typedef struct rot_quote {
 	uint8_t attest[ROT_ATTEST_MAX];
 	size_t attest_len;
@@ -47,7 +48,6 @@ struct rot_ops {
 	int (*open)(rot *r, const char *state_dir, const rot_config *cfg, bool *created, rp_error *err);
 	void (*close)(rot *r);
 	rp_key *(*identity_public_key)(rot *r, rp_error *err);
-	int (*sign)(rot *r, const void *msg, size_t len, uint8_t sig[RP_ECDSA_SIG_MAX], size_t *sig_len, rp_error *err);
 	int (*pcr_extend)(rot *r, unsigned index, const uint8_t digest[RP_SHA256_LEN], rp_error *err);
 	int (*pcr_read)(rot *r, uint32_t mask, uint8_t values[ROT_PCR_COUNT][RP_SHA256_LEN], rp_error *err);
 	int (*quote)(rot *r, const uint8_t nonce[ROT_NONCE_LEN], uint32_t mask, rot_quote *out, rp_error *err);
@@ -74,11 +74,6 @@ rp_key *rot_identity_public_key(rot *r, rp_error *err);
 /* Device ID: SHA-256 of the DER SubjectPublicKeyInfo of the identity public key. */
 int rot_device_id(rot *r, uint8_t id[RP_KEY_ID_LEN], rp_error *err) RP_MUST_CHECK;
 
-/* Sign MSG with the identity key (ECDSA P-256 over SHA-256(MSG), DER). The backend hashes MSG
- * itself: a TPM restricted key signs only digests the TPM computed, which proves the message is
- * not a forged TPMS_ATTEST. MSG must not begin with TPM_GENERATED_VALUE (0xff544347). */
-int rot_sign(rot *r, const void *msg, size_t len, uint8_t sig[RP_ECDSA_SIG_MAX], size_t *sig_len,
-             rp_error *err) RP_MUST_CHECK;
 /* PCR[index] = SHA-256(PCR[index] || digest). */
 int rot_pcr_extend(rot *r, unsigned index, const uint8_t digest[RP_SHA256_LEN], rp_error *err) RP_MUST_CHECK;
 /* Read the PCRs whose bits are set in MASK into VALUES[index]; other rows are left untouched. */

@@ -173,14 +173,6 @@ static rp_key *soft_identity_public_key(rot *r, rp_error *err)
 	return rp_key_from_public_der(der, len, err);
 }
 
-static int soft_sign(rot *r, const void *msg, size_t len, uint8_t sig[RP_ECDSA_SIG_MAX], size_t *sig_len,
-                     rp_error *err)
-{
-	if (soft_usable(soft_of(r), err) < 0)
-		return -1;
-	return rp_ecdsa_sign(soft_of(r)->key, msg, len, sig, sig_len, err);
-}
-
 static int soft_pcr_extend(rot *r, unsigned index, const uint8_t digest[RP_SHA256_LEN], rp_error *err)
 {
 	struct soft *s = soft_of(r);
@@ -226,7 +218,7 @@ static int soft_quote(rot *r, const uint8_t nonce[ROT_NONCE_LEN], uint32_t mask,
 	memcpy(out->attest, b.data, b.len);
 	out->attest_len = b.len;
 	rp_buf_free(&b);
-	/* Internal signature over a TPMS_ATTEST: bypasses rot_sign's TPM_GENERATED guard on purpose. */
+	/* The identity key signs nothing but quotes (rot.h). */
 	return rp_ecdsa_sign(s->key, out->attest, out->attest_len, out->sig, &out->sig_len, err);
 }
 
@@ -262,7 +254,6 @@ const struct rot_ops rot_soft_ops = {
 	.open = soft_open,
 	.close = soft_close,
 	.identity_public_key = soft_identity_public_key,
-	.sign = soft_sign,
 	.pcr_extend = soft_pcr_extend,
 	.pcr_read = soft_pcr_read,
 	.quote = soft_quote,

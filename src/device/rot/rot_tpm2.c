@@ -610,51 +610,6 @@ static int tpm2_sig_to_der(const TPMT_SIGNATURE *s, uint8_t sig[RP_ECDSA_SIG_MAX
 	return 0;
 }
 
-/* The TPM hashes the message itself (a hash sequence completed in the owner hierarchy yields a
- * ticket saying the data did not start with TPM_GENERATED_VALUE); the restricted key signs only
- * with that ticket. */
-static int tpm2_sign(rot *r, const void *msg, size_t len, uint8_t sig[RP_ECDSA_SIG_MAX], size_t *sig_len,
-                     rp_error *err)
-{
-	struct tpm2 *t = tpm2_of(r);
-	TPM2B_AUTH auth = {0};
-	ESYS_TR seq = ESYS_TR_NONE;
-	TSS2_RC rc = Esys_HashSequenceStart(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &auth, TPM2_ALG_SHA256,
-	                                    &seq);
-	if (rc != TSS2_RC_SUCCESS)
-		return tpm2_fail(err, rc, "starting a hash sequence");
-	const uint8_t *p = msg;
-	size_t left = len;
-	while (left > 0) {
-		TPM2B_MAX_BUFFER chunk = {.size = (uint16_t)(left > TPM2_MAX_DIGEST_BUFFER ? TPM2_MAX_DIGEST_BUFFER : left)};
-		memcpy(chunk.buffer, p, chunk.size);
-		rc = Esys_SequenceUpdate(t->esys, seq, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &chunk);
-		if (rc != TSS2_RC_SUCCESS) {
-			Esys_FlushContext(t->esys, seq);
-			return tpm2_fail(err, rc, "hashing the message");
-		}
-		p += chunk.size;
-		left -= chunk.size;
-	}
-	TPM2B_MAX_BUFFER empty = {0};
-	TPM2B_DIGEST *digest = NULL;
-	TPMT_TK_HASHCHECK *ticket = NULL;
-	rc = Esys_SequenceComplete(t->esys, seq, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &empty, ESYS_TR_RH_OWNER,
-	                           &digest, &ticket);
-	if (rc != TSS2_RC_SUCCESS)
-		return tpm2_fail(err, rc, "completing the hash sequence");
-	TPMT_SIG_SCHEME scheme = {.scheme = TPM2_ALG_NULL};
-	TPMT_SIGNATURE *signature = NULL;
-	rc = Esys_Sign(t->esys, t->key, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, digest, &scheme, ticket, &signature);
-	Esys_Free(digest);
-	Esys_Free(ticket);
-	if (rc != TSS2_RC_SUCCESS)
-		return tpm2_fail(err, rc, "signing with the identity key");
-	int ret = tpm2_sig_to_der(signature, sig, sig_len, err);
-	Esys_Free(signature);
-	return ret;
-}
-
 static int tpm2_pcr_extend(rot *r, unsigned index, const uint8_t digest[RP_SHA256_LEN], rp_error *err)
 {
 	TPML_DIGEST_VALUES values = {.count = 1, .digests = {{.hashAlg = TPM2_ALG_SHA256}}};
@@ -788,7 +743,6 @@ const struct rot_ops rot_tpm2_ops = {
 	.open = tpm2_open,
 	.close = tpm2_close,
 	.identity_public_key = tpm2_identity_public_key,
-	.sign = tpm2_sign,
 	.pcr_extend = tpm2_pcr_extend,
 	.pcr_read = tpm2_pcr_read,
 	.quote = tpm2_quote,
