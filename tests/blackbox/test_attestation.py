@@ -278,6 +278,14 @@ def test_malformed_and_oversized_requests(world):
     nonce = world.challenge(dev.id).json["nonce"]
     r = world.submit(dev.id, nonce, b"\0" * 70000)
     assert r.status == 413 and "evidence_too_large" in r.json["error"]["message"], r
+    # Evidence in the retired format 1 (a body signature beside the quote) is refused by name.
+    nonce = world.challenge(dev.id).json["nonce"]
+    ev = bytearray(dev.evidence(nonce))
+    assert ev[:6] == b"RPEV\x00\x02"
+    ev[5] = 1
+    r = world.submit(dev.id, nonce, bytes(ev))
+    assert r.status == 400 and "evidence_malformed" in r.json["error"]["message"], r
+    assert "format version 1" in r.json["error"]["message"] and "update the device's OS" in r.json["error"]["message"], r
     for raw in ({}, {"device_id": dev.id}, {"device_id": "XYZ", "nonce": nonce, "evidence": "",
                                             "client_csr": "", "device_api_csr": ""},
                 {"device_id": dev.id, "nonce": nonce, "evidence": "!!!", "client_csr": "", "device_api_csr": ""},
