@@ -1,9 +1,10 @@
 /* bench/attest load tool: full attestations per second at rampartd from many simulated devices,
  * each with its own real P-256 identity key, registered and claimed into a product's Development
  * group, producing soft-backend evidence (one quote over the claims, the fresh nonce among them). Each
- * attestation is a challenge and an evidence request on one fresh TLS connection (a full handshake,
- * no session resumption), as a device agent that keeps the connection between the two does; with
- * --connections 2 each request opens its own connection.
+ * attestation is one fresh TLS connection (a full handshake, no session resumption) carrying one
+ * evidence request whose nonce is the connection's TLS exporter value, as the device agent does
+ * (--nonce tls-exporter, the default); with --nonce challenge it first asks for a nonce on the same
+ * connection, and with --connections 2 (challenge only) each request opens its own connection.
  *
  * The timed attestations speak TLS through a TLS library directly so that the tool costs little
  * more than the crypto a device must do (client ECDHE, checking the service's chain and
@@ -23,9 +24,9 @@
  *
  *   attest-load --service URL --service-ca FILE --token ADMIN_TOKEN [--devices N] [--threads T]
  *               [--seconds S] [--connections 1|2] [--service-pid PID] [--tls gnutls|openssl]
- *               [--attest-ca FILE] [--attest-name NAME]
+ *               [--nonce tls-exporter|challenge] [--attest-ca FILE] [--attest-name NAME]
  * Prints one JSON line: tls (the client used), attestations, seconds, per_second, failures,
- * connections (TLS connections opened per attestation), load_cpu_ms and (with --service-pid)
+ * nonce, connections (TLS connections opened per attestation), load_cpu_ms and (with --service-pid)
  * service_cpu_ms: CPU time (user+system) per attestation during the timed window. Exits 1 when no
  * attestation succeeded. bench/attest/run.sh runs it next to `openssl speed ecdsap256` and prints
  * the ratio. */
@@ -76,6 +77,7 @@ static struct sim_device *devices;
 static size_t n_devices = 64;
 static atomic_size_t done, failures, next_device, connects;
 static unsigned conns_per_attestation = 1;
+static bool nonce_from_challenge; /* --nonce challenge */
 static atomic_bool stop_flag;
 static uint32_t service_pid; /* 0: the service's CPU time is not reported */
 
@@ -252,6 +254,8 @@ struct tls_transport {
 	 * the session is freed; the fd stays C's. */
 	void (*close)(struct tls_conn *c);
 	bool (*is_open)(const struct tls_conn *c);
+	/* The connection's TLS 1.3 exporter value for EVIDENCE_TLS_EXPORTER_LABEL. */
+	int (*exporter)(struct tls_conn *c, uint8_t out[EVIDENCE_NONCE_LEN], rp_error *err);
 };
 
 static const char *timed_ca; /* --attest-ca, default --service-ca */
@@ -345,6 +349,15 @@ static void ossl_close(struct tls_conn *c)
 static bool ossl_is_open(const struct tls_conn *c)
 {
 	return c->ssl != NULL;
+}
+
+static int ossl_exporter(struct tls_conn *c, uint8_t out[EVIDENCE_NONCE_LEN], rp_error *err)
+{
+	static const char label[] = EVIDENCE_TLS_EXPORTER_LABEL;
+	if (SSL_version(c->ssl) != TLS1_3_VERSION ||
+	    SSL_export_keying_material(c->ssl, out, EVIDENCE_NONCE_LEN, label, sizeof(label) - 1, NULL, 0, 0) != 1)
+		return rp_error_set_openssl(err, "deriving the TLS 1.3 exporter value");
+	return 0;
 }
 
 static int gtls_client_new(struct tls_client *t, rp_error *err)
@@ -491,9 +504,20 @@ static bool gtls_is_open(const struct tls_conn *c)
 	return c->gs != NULL;
 }
 
+static int gtls_exporter(struct tls_conn *c, uint8_t out[EVIDENCE_NONCE_LEN], rp_error *err)
+{
+	static const char label[] = EVIDENCE_TLS_EXPORTER_LABEL;
+	if (gnutls_protocol_get_version(c->gs) != GNUTLS_TLS1_3 ||
+	    gnutls_prf_rfc5705(c->gs, sizeof(label) - 1, label, 0, NULL, EVIDENCE_NONCE_LEN, (char *)out) < 0)
+		return rp_error_set(err, RP_E_CRYPTO, "deriving the TLS 1.3 exporter value");
+	return 0;
+}
+
 static const struct tls_transport transports[] = {
-	{"gnutls", gtls_client_new, gtls_client_free, gtls_open, gtls_write, gtls_read, gtls_close, gtls_is_open},
-	{"openssl", ossl_client_new, ossl_client_free, ossl_open, ossl_write, ossl_read, ossl_close, ossl_is_open},
+	{"gnutls", gtls_client_new, gtls_client_free, gtls_open, gtls_write, gtls_read, gtls_close, gtls_is_open,
+	 gtls_exporter},
+	{"openssl", ossl_client_new, ossl_client_free, ossl_open, ossl_write, ossl_read, ossl_close, ossl_is_open,
+	 ossl_exporter},
 };
 static const struct tls_transport *tp = &transports[0];
 
@@ -686,8 +710,35 @@ static void report_failure(const char *what, long st, json_t *reply, const rp_er
 /* T: the worker's TLS client, kept across attestations as a device keeps its loaded CA store;
  * every attestation still opens a fresh connection (full handshake, no session resumption) and
  * closes it after the evidence request. */
+static bool attest_bound(struct sim_device *d, struct tls_client *t)
+{
+	struct tls_conn c = {.fd = -1};
+	rp_error err = RP_ERROR_INIT;
+	uint8_t nonce[EVIDENCE_NONCE_LEN];
+	if (conn_open(&c, t, &err) < 0 || tp->exporter(&c, nonce, &err) < 0) {
+		c.broken = true;
+		conn_close(&c);
+		report_failure("connection", 0, NULL, &err);
+		return false;
+	}
+	_cleanup_free_ char *ev = make_evidence(d, nonce, &err);
+	json_t *req = json_pack("{s:s, s:s, s:s, s:s, s:s}", "device_id", d->id, "nonce_binding",
+	                        EVIDENCE_NONCE_BINDING_TLS, "evidence", ev ? ev : "", "client_csr", d->client_csr,
+	                        "device_api_csr", d->api_csr),
+	       *reply = NULL;
+	long st = tls_post(&c, t, "/v1/attestation/evidence", req, true, &reply, &err);
+	json_decref(req);
+	bool ok = st == 200 && reply && json_object_get(reply, "client_certificate");
+	if (!ok)
+		report_failure("attestation", st, reply, &err);
+	json_decref(reply);
+	return ok;
+}
+
 static bool attest_once(struct sim_device *d, struct tls_client *t)
 {
+	if (!nonce_from_challenge)
+		return attest_bound(d, t);
 	struct tls_conn c = {.fd = -1};
 	rp_error err = RP_ERROR_INIT;
 	bool own_connections = conns_per_attestation == 2;
@@ -773,7 +824,7 @@ int main(int argc, char **argv)
 		{"threads", required_argument, NULL, 'n'}, {"seconds", required_argument, NULL, 'S'},
 		{"connections", required_argument, NULL, 'C'}, {"service-pid", required_argument, NULL, 'P'},
 		{"tls", required_argument, NULL, 'T'},     {"attest-ca", required_argument, NULL, 'A'},
-		{"attest-name", required_argument, NULL, 'N'}, {0},
+		{"attest-name", required_argument, NULL, 'N'}, {"nonce", required_argument, NULL, 'O'}, {0},
 	};
 	uint32_t threads = 8, seconds = 10, nd = 64;
 	rp_error err = RP_ERROR_INIT;
@@ -790,6 +841,12 @@ int main(int argc, char **argv)
 		case 'P': if (rp_parse_u32(optarg, 1, UINT32_MAX, &service_pid, &err) < 0) return 2; break;
 		case 'A': timed_ca = optarg; break;
 		case 'N': timed_name = optarg; break;
+		case 'O':
+			if (strcmp(optarg, "challenge") != 0 && strcmp(optarg, EVIDENCE_NONCE_BINDING_TLS) != 0)
+				return fprintf(stderr, "attest-load: --nonce is %s or challenge, not %s\n",
+				               EVIDENCE_NONCE_BINDING_TLS, optarg), 2;
+			nonce_from_challenge = strcmp(optarg, "challenge") == 0;
+			break;
 		case 'T':
 			tp = NULL;
 			for (size_t i = 0; i < sizeof(transports) / sizeof(transports[0]); i++)
@@ -804,9 +861,13 @@ int main(int argc, char **argv)
 	if (!service || !ca_file || !token) {
 		fprintf(stderr, "usage: attest-load --service URL --service-ca FILE --token TOKEN [--devices N] "
 		                "[--threads T] [--seconds S] [--connections 1|2] [--service-pid PID] "
-		                "[--tls gnutls|openssl] [--attest-ca FILE] [--attest-name NAME]\n");
+		                "[--tls gnutls|openssl] [--nonce tls-exporter|challenge] [--attest-ca FILE] "
+		                "[--attest-name NAME]\n");
 		return 2;
 	}
+	if (conns_per_attestation == 2 && !nonce_from_challenge)
+		return fprintf(stderr, "attest-load: --connections 2 needs --nonce challenge (a bound nonce is the "
+		                       "connection's)\n"), 2;
 	n_devices = nd;
 	if (!timed_ca)
 		timed_ca = ca_file;
@@ -882,9 +943,9 @@ int main(int argc, char **argv)
 	double svc1 = service_pid ? proc_cpu_seconds(service_pid) : -1, self1 = self_cpu_seconds();
 	double n_done = atomic_load(&done) ? (double)atomic_load(&done) : 1.0;
 	double secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
-	printf("{\"tls\": \"%s\", \"attestations\": %zu, \"failures\": %zu, \"seconds\": %.2f, \"per_second\": %.1f, "
+	printf("{\"tls\": \"%s\", \"nonce\": \"%s\", \"attestations\": %zu, \"failures\": %zu, \"seconds\": %.2f, \"per_second\": %.1f, "
 	       "\"devices\": %zu, \"threads\": %u, \"connections\": %.2f, \"load_cpu_ms\": %.3f, \"service_cpu_ms\": %.3f}\n",
-	       tp->name, atomic_load(&done), atomic_load(&failures), secs, (double)atomic_load(&done) / secs, n_devices, threads,
+	       tp->name, nonce_from_challenge ? "challenge" : EVIDENCE_NONCE_BINDING_TLS, atomic_load(&done), atomic_load(&failures), secs, (double)atomic_load(&done) / secs, n_devices, threads,
 	       atomic_load(&done) ? (double)atomic_load(&connects) / (double)atomic_load(&done) : 0.0,
 	       1000.0 * (self1 - self0) / n_done, svc0 >= 0 && svc1 >= 0 ? 1000.0 * (svc1 - svc0) / n_done : -1.0);
 	for (size_t i = 0; i < n_devices; i++) {

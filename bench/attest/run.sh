@@ -3,7 +3,9 @@
 # evidence verification, two certificates issued and recorded) from attest-load's simulated
 # devices, next to `openssl speed ecdsap256` run in the same invocation as the crypto ceiling.
 #   bench/attest/run.sh [BUILD_DIR] [SECONDS] [THREADS] [DEVICES]
-# ATTEST_CONNECTIONS=2 opens a connection per request instead of one per attestation.
+# Each attestation is one TLS connection and one evidence request bound to it (the nonce is the
+# connection's TLS exporter value), as the device agent attests.
+# ATTEST_CONNECTIONS=2 opens a connection per request (challenge, then evidence) instead.
 # ATTEST_LOAD=PATH runs another attest-load binary (an older build, to compare the tool's own cost).
 # ATTEST_RAMPARTD=PATH runs another rampartd binary (an older build, to compare the service's cost).
 # ATTEST_SERVICE_ARGS="--threads 4" passes options to `rampartd serve` (to compare its settings).
@@ -22,6 +24,11 @@ LOAD=${ATTEST_LOAD:-$BUILD/src/device/agent/attest-load}
 RAMPARTD=${ATTEST_RAMPARTD:-$BUILD/src/service/rampartd}
 TLS_OPT=()
 [[ -n ${ATTEST_TLS:-} ]] && TLS_OPT=(--tls "$ATTEST_TLS")
+# ATTEST_NONCE=challenge asks for a nonce first instead of binding the evidence to the connection
+# (implied by ATTEST_CONNECTIONS=2; passed only when set, so an older binary still runs).
+NONCE_OPT=()
+[[ $CONNS == 2 && -z ${ATTEST_NONCE:-} ]] && ATTEST_NONCE=challenge
+[[ -n ${ATTEST_NONCE:-} ]] && NONCE_OPT=(--nonce "$ATTEST_NONCE")
 TMP=$(mktemp -d "${BENCH_TMPDIR:-/tmp}/rampart-bench-attest.XXXXXX")
 PID=
 cleanup() { [[ -n $PID ]] && kill -TERM "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; rm -rf "$TMP"; }
@@ -39,7 +46,7 @@ for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && brea
 CORES=$(nproc)
 echo "host: $CORES cores; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 RESULT=$("${LOAD_PIN[@]}" "$LOAD" --service "https://127.0.0.1:$PORT" --service-ca "$TMP/state/tls/cert.pem" \
-	--token "$TOKEN" --seconds "$SECONDS_RUN" --threads "$THREADS" --devices "$DEVICES" --connections "$CONNS" --service-pid "$PID" "${TLS_OPT[@]}")
+	--token "$TOKEN" --seconds "$SECONDS_RUN" --threads "$THREADS" --devices "$DEVICES" --connections "$CONNS" --service-pid "$PID" "${TLS_OPT[@]}" "${NONCE_OPT[@]}")
 echo "attest-load: $RESULT"
 SPEED=$(openssl speed -seconds 3 -mr -multi "$CORES" ecdsap256 2>/dev/null | grep '^+F4' | tail -1)
 /usr/bin/python3 - "$RESULT" "$SPEED" "$CORES" "$CONNS" "${#SVC_PIN[@]}" <<'PY'
@@ -57,7 +64,7 @@ if pinned:  # the service has one core: its share of the all-core ceiling
     ceiling /= int(sys.argv[3])
 rate = res["per_second"]
 # A tool from before --tls prints no "tls": it spoke libssl.
-print(f"load tool TLS client: {res.get('tls', 'openssl')}")
+print(f"load tool TLS client: {res.get('tls', 'openssl')}; nonce: {res.get('nonce', 'challenge')}")
 print(f"openssl speed ecdsap256 (all {sys.argv[3]} cores): {sign:.0f} sign/s, {verify:.0f} verify/s")
 print(f"crypto ceiling: {ceiling:.0f} attestations/s ({signs} signs + {verifies} verifies each, {conns} TLS connection(s)"
       f"{', one core' if pinned else ''})")

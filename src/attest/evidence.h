@@ -18,6 +18,10 @@
 #define EVIDENCE_MAGIC 0x52504556u /* "RPEV" */
 #define EVIDENCE_VERSION 2
 #define EVIDENCE_NONCE_LEN 32
+/* Channel-bound attestation (docs/protocol.md): the nonce is the TLS 1.3 exporter value of the
+ * connection the evidence is sent on (RFC 8446 section 7.5), this label, empty context, 32 bytes. */
+#define EVIDENCE_TLS_EXPORTER_LABEL "EXPORTER-rampart-attestation-nonce"
+#define EVIDENCE_NONCE_BINDING_TLS "tls-exporter"
 #define EVIDENCE_MAX_LEN 49152
 #define EVIDENCE_MAX_LOG 128
 #define EVIDENCE_MAX_IMAGES 64

@@ -108,18 +108,37 @@ void attest_submission_free(struct attest_submission *s)
 
 int attest_parse_submission(json_t *body, struct attest_submission *out, enum attest_reason *reason, rp_error *err)
 {
-	static const char *const keys[] = {"device_id", "nonce", "evidence", "client_csr", "device_api_csr", NULL};
+	static const char *const keys[] = {"device_id",  "nonce",          "nonce_binding", "evidence",
+	                                   "client_csr", "device_api_csr", NULL};
 	memset(out, 0, sizeof(*out));
-	const char *nonce = NULL, *ev = NULL;
+	const char *nonce = NULL, *binding = NULL, *ev = NULL;
 	if (rp_json_check_keys(body, keys, "evidence request", err) < 0 || get_device_id(body, out->device_id, err) < 0 ||
-	    rp_json_get_string(body, "nonce", true, &nonce, err) < 0 ||
+	    rp_json_get_string(body, "nonce", false, &nonce, err) < 0 ||
+	    rp_json_get_string(body, "nonce_binding", false, &binding, err) < 0 ||
 	    rp_json_get_string(body, "evidence", true, &ev, err) < 0 ||
 	    rp_json_get_string(body, "client_csr", true, &out->client_csr, err) < 0 ||
 	    rp_json_get_string(body, "device_api_csr", true, &out->device_api_csr, err) < 0)
 		return refuse(err, reason, ATTEST_REQUEST_MALFORMED, "%s", err->message);
-	if (strlen(nonce) != ATTEST_NONCE_HEX_LEN || rp_hex_decode(nonce, out->nonce, sizeof(out->nonce), err) < 0)
+	/* Exactly one source of freshness: a challenge's nonce, or the connection itself. */
+	if (binding && nonce)
+		return refuse(err, reason, ATTEST_REQUEST_MALFORMED,
+		              "give either a nonce from a challenge or nonce_binding \"%s\", not both",
+		              EVIDENCE_NONCE_BINDING_TLS);
+	if (binding) {
+		if (strcmp(binding, EVIDENCE_NONCE_BINDING_TLS) != 0)
+			return refuse(err, reason, ATTEST_REQUEST_MALFORMED,
+			              "nonce_binding must be \"%s\" (the connection's TLS 1.3 exporter value)",
+			              EVIDENCE_NONCE_BINDING_TLS);
+		out->channel_bound = true;
+	} else if (!nonce) {
+		return refuse(err, reason, ATTEST_REQUEST_MALFORMED,
+		              "evidence request: give the nonce of a challenge, or nonce_binding \"%s\"",
+		              EVIDENCE_NONCE_BINDING_TLS);
+	} else if (strlen(nonce) != ATTEST_NONCE_HEX_LEN ||
+	           rp_hex_decode(nonce, out->nonce, sizeof(out->nonce), err) < 0) {
 		return refuse(err, reason, ATTEST_REQUEST_MALFORMED, "nonce must be %d hex digits, as the challenge gave it",
 		              ATTEST_NONCE_HEX_LEN);
+	}
 	size_t ev_len = strlen(ev);
 	if (ev_len > ATTEST_EVIDENCE_B64_MAX)
 		return refuse(err, reason, ATTEST_EVIDENCE_TOO_LARGE, "evidence is %zu base64 characters; at most %d allowed",
@@ -149,6 +168,20 @@ static int check_device(const struct attest_device *dev, const char *device_id, 
 static int check_nonce(const struct attest_nonce *n, const char *device_id, int64_t now, enum attest_reason *reason,
                        rp_error *err)
 {
+	if (n->channel_bound) {
+		/* The exporter value is this connection's by construction (the caller derived it); what
+		 * remains is its age and single use. */
+		if (now >= n->expires_at)
+			return refuse(err, reason, ATTEST_NONCE_EXPIRED,
+			              "the TLS connection was opened more than %d s ago, longer than a nonce lives; attest "
+			              "on a new connection",
+			              ATTEST_NONCE_TTL_SECONDS);
+		if (n->used)
+			return refuse(err, reason, ATTEST_NONCE_REPLAYED,
+			              "evidence was already sent on this TLS connection (replayed evidence); attest on a new "
+			              "connection");
+		return 0;
+	}
 	if (!n->found)
 		return refuse(err, reason, ATTEST_NONCE_UNKNOWN, "the nonce was never issued by this service; request a new "
 		                                                 "challenge");
@@ -262,7 +295,13 @@ int attest_verify(const struct attest_device *dev, const struct attest_nonce *no
 		goto out;
 	}
 	if (!rp_memeq_consttime(ev.nonce, sub->nonce, EVIDENCE_NONCE_LEN)) {
-		refuse(err, &out->reason, ATTEST_NONCE_UNKNOWN, "the evidence covers a different nonce than the request names");
+		if (sub->channel_bound)
+			refuse(err, &out->reason, ATTEST_NONCE_UNKNOWN,
+			       "the evidence's nonce is not this TLS connection's exporter value: it was made for another "
+			       "connection (replayed or relayed evidence); attest again on this one");
+		else
+			refuse(err, &out->reason, ATTEST_NONCE_UNKNOWN,
+			       "the evidence covers a different nonce than the request names");
 		goto out;
 	}
 	/* The signature first, by the REGISTERED key: a device that signs with any other key (another

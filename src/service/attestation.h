@@ -64,12 +64,14 @@ struct attest_device {
 	bool revoked;
 };
 
-/* A nonce as the store recorded it. USED is its state BEFORE this request consumed it. */
+/* A nonce as the store recorded it, or (CHANNEL_BOUND) the TLS connection's exporter value with
+ * the connection's state (channel_binding.h). USED is its state BEFORE this request consumed it. */
 struct attest_nonce {
 	bool found;
 	char device_id[ATTEST_DEVICE_ID_LEN + 1];
 	int64_t expires_at;
 	bool used;
+	bool channel_bound;
 };
 
 /* Image lookups in the device's tenant: 1 found, 0 unknown, -1 error (ERR filled). */
@@ -87,6 +89,9 @@ int attest_parse_challenge(json_t *body, char device_id[ATTEST_DEVICE_ID_LEN + 1
 /* POST /v1/attestation/evidence body (borrowed from BODY; free EVIDENCE). */
 struct attest_submission {
 	char device_id[ATTEST_DEVICE_ID_LEN + 1];
+	/* "nonce_binding": "tls-exporter" instead of a "nonce": the caller fills NONCE with the
+	 * connection's exporter value. */
+	bool channel_bound;
 	uint8_t nonce[EVIDENCE_NONCE_LEN];
 	uint8_t *evidence;
 	size_t evidence_len;

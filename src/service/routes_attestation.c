@@ -1,6 +1,7 @@
 /* Routes for remote attestation (docs/protocol.md "Attestation protocol v1"): a device asks for a
- * nonce, sends evidence signed by its identity key with two CSRs, and receives a 24 h client
- * certificate and its device-API credential. Devices have no API token: the evidence signature by
+ * nonce, or binds its evidence to the TLS connection instead (channel_binding.h), sends evidence
+ * signed by its identity key with two CSRs, and receives a 24 h client certificate and its
+ * device-API credential. Devices have no API token: the evidence signature by
  * the registered key is what authenticates them. Every attempt of a registered device, refused or
  * not, is audited in the device's tenant with the precise reason, refusals within a rate limit
  * (audit_throttle.h: anyone who knows a device ID can cause them); attempts for a device ID nobody
@@ -16,6 +17,7 @@
 #include "service/audit_throttle.h"
 #include "service/ca.h"
 #include "service/ca_cache.h"
+#include "service/channel_binding.h"
 #include "service/group_commit.h"
 #include "service/identity_key.h"
 #include "service/routes.h"
@@ -273,7 +275,7 @@ static int attest_prepare(struct api_ctx *ctx, struct api_request *req, const st
 	_cleanup_free_ char *nonce_hex = rp_hex_encode(sub->nonce, sizeof(sub->nonce));
 	/* Only a nonce this service issued can have been used; the look-up refuses a replay before any
 	 * signature is checked. */
-	int rc = n.found ? st->ops->nonce_used(st, nonce_hex, n.expires_at, &n.used, err) : 0;
+	int rc = n.found && !n.channel_bound ? st->ops->nonce_used(st, nonce_hex, n.expires_at, &n.used, err) : 0;
 	if (rc == 0)
 		rc = device_view_load(ctx, sub->device_id, v, err);
 	if (rc == 0) {
@@ -331,8 +333,9 @@ static int evidence_write(struct store *st, void *arg, rp_error *err)
 	_cleanup_free_ char *nonce_hex = rp_hex_encode(sub->nonce, sizeof(sub->nonce));
 	w->verified = w->prepared;
 	rp_error_clear(&w->recheck);
-	/* A nonce this service never issued is not stored: strangers cannot fill the table. */
-	if (n.found && st->ops->nonce_use(st, nonce_hex, sub->device_id, n.expires_at, now, &n.used, err) < 0)
+	/* A nonce this service never issued is not stored: strangers cannot fill the table. A
+	 * connection's exporter value is single-use through the connection (routes_attest_evidence). */
+	if (n.found && !n.channel_bound && st->ops->nonce_use(st, nonce_hex, sub->device_id, n.expires_at, now, &n.used, err) < 0)
 		return -1;
 	if (w->prepared) {
 		struct device_view cur = {0};
@@ -388,24 +391,40 @@ ROUTE(routes_attest_evidence)
 	_cleanup_pkey_ EVP_PKEY *identity = NULL;
 	struct evidence_write w = {.ctx = ctx, .req = req, .sub = &sub, .seen = &v, .o = &o, .certs = &certs,
 	                           .refusal = RP_ERROR_INIT, .recheck = RP_ERROR_INIT};
-	attest_nonce_open(&ctx->nonce_key, sub.device_id, sub.nonce, &w.opened);
-	w.prepared = attest_prepare(ctx, req, &sub, &w.opened, &v, &identity, &o, &certs, &w.refusal) == 0;
+	struct channel *ch = NULL;
 	int rc = -1;
+	if (sub.channel_bound) {
+		if (channel_binding_nonce(sub.nonce, &ch, err) < 0)
+			goto out;
+		/* Consumed now, refused or not; given back below only for our own failure. */
+		w.opened = (struct attest_nonce){.found = true, .expires_at = ch->opened_at + ATTEST_NONCE_TTL_SECONDS,
+		                                 .used = ch->nonce_used, .channel_bound = true};
+		memcpy(w.opened.device_id, sub.device_id, sizeof(w.opened.device_id));
+		ch->nonce_used = true;
+	} else {
+		attest_nonce_open(&ctx->nonce_key, sub.device_id, sub.nonce, &w.opened);
+	}
+	w.prepared = attest_prepare(ctx, req, &sub, &w.opened, &v, &identity, &o, &certs, &w.refusal) == 0;
 	if (!w.prepared && is_failure(w.refusal.code)) {
 		/* Our own failure: the nonce stays unused so the device may try again. */
 		*err = w.refusal;
+		if (ch)
+			ch->nonce_used = w.opened.used;
 		audit_attempt(ctx, req->now, v.tenant_id, "device.attest", sub.device_id, STORE_AUDIT_FAILED, err->message,
 		              false, NULL, NULL);
 		goto out;
 	}
-	/* Refused for an unregistered device ID with a nonce this service never issued: nothing to
-	 * record (logged at out:), and no write for a stranger to cause. */
-	if (!w.prepared && !v.found && !w.opened.found) {
+	/* Refused for an unregistered device ID with a nonce this service never issued, or bound to the
+	 * connection (nothing stored): nothing to record (logged at out:), and no write for a stranger
+	 * to cause. */
+	if (!w.prepared && !v.found && (!w.opened.found || w.opened.channel_bound)) {
 		*err = w.refusal;
 		goto out;
 	}
 	/* Nothing is sent before the nonce's use, the certificates and the audit record are on disk. */
 	if (group_commit_run(ctx->store, evidence_write, &w, err) < 0) {
+		if (ch)
+			ch->nonce_used = w.opened.used;
 		audit_attempt(ctx, req->now, v.tenant_id, "device.attest", sub.device_id, STORE_AUDIT_FAILED, err->message,
 		              false, NULL, NULL);
 		goto out;

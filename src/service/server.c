@@ -22,6 +22,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "service/channel_binding.h"
 #include "service/device_auth.h"
 #include "service/tls_key.h"
 
@@ -185,11 +186,14 @@ static enum MHD_Result dispatch(struct server *srv, struct MHD_Connection *conn,
 	if (ci && ci->tls_session)
 		peer = gnutls_certificate_get_peers((gnutls_session_t)ci->tls_session, &npeer);
 	device_auth_set_peer(peer && npeer > 0 ? peer[0].data : NULL, peer && npeer > 0 ? peer[0].size : 0);
+	const union MHD_ConnectionInfo *sc = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	channel_binding_set(ci ? ci->tls_session : NULL, sc ? sc->socket_context : NULL);
 	api_dispatch(srv->api, method, url, q.buf,
 	             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
 	             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE), p->body, p->len,
 	             &res);
 	device_auth_set_peer(NULL, 0);
+	channel_binding_set(NULL, NULL);
 	free(q.buf);
 	return respond(conn, &res);
 }
@@ -273,6 +277,22 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls, en
 		free(p->body);
 		free(p);
 		*con_cls = NULL;
+	}
+}
+
+/* Each connection's state for evidence bound to it (channel_binding.h), from accept to close. */
+static void connection_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                              enum MHD_ConnectionNotificationCode code)
+{
+	(void)conn;
+	struct server *srv = cls;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		struct channel *ch = xcalloc(1, sizeof(*ch));
+		ch->opened_at = srv->api->clock();
+		*socket_context = ch;
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		free(*socket_context);
+		*socket_context = NULL;
 	}
 }
 
@@ -362,7 +382,8 @@ struct server *server_start(struct api_ctx *ctx, const struct config *cfg, const
 		MHD_OPTION_HTTPS_PRIORITIES, TLS_SERVER_PRIORITIES,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)0,
-		MHD_OPTION_NOTIFY_COMPLETED, completed, srv, MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, srv,
+		MHD_OPTION_NOTIFY_COMPLETED, completed, srv, MHD_OPTION_NOTIFY_CONNECTION, connection_notify, srv,
+		MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, srv,
 		MHD_OPTION_END);
 	if (!srv->daemon) {
 		server_stop(srv);

@@ -52,7 +52,7 @@ def _utc(t):
 
 
 class FakeService:
-    """HTTPS on 127.0.0.1: a challenge, then certificates for the agent's CSRs valid over
+    """HTTPS on 127.0.0.1: certificates for the agent's CSRs (evidence is not checked) valid over
     validity(now) -> (not_before, not_after), seconds since the epoch."""
 
     def __init__(self, tmp, validity):
@@ -89,9 +89,23 @@ class FakeService:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def body(self):
+                """Content-Length, or chunked (the agent's evidence request: its body is made once
+                the connection is up); at most 1 MiB, at most 1,000 chunks."""
+                if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+                    return self.rfile.read(min(int(self.headers.get("Content-Length", "0")), 1 << 20))
+                data = b""
+                for _ in range(1000):
+                    size = int(self.rfile.readline(64).split(b";")[0], 16)
+                    if size == 0:
+                        self.rfile.readline(64)
+                        return data
+                    data += self.rfile.read(min(size, (1 << 20) - len(data)))
+                    self.rfile.readline(64)
+                raise ValueError("too many chunks")
+
             def do_POST(self):
-                n = int(self.headers.get("Content-Length", "0"))
-                body = json.loads(self.rfile.read(min(n, 1 << 20)) or b"{}")
+                body = json.loads(self.body() or b"{}")
                 if self.path == "/v1/attestation/challenge":
                     return self.reply(200, {"nonce": os.urandom(32).hex()})
                 if self.path == "/v1/attestation/evidence":

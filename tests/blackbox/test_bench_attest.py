@@ -1,5 +1,6 @@
 """bench/attest's load tool against a real rampartd: its simulated devices complete full
-attestations (challenge, evidence, a client certificate back) over fresh TLS connections, and the
+attestations (evidence bound to its connection or after a challenge, a client certificate back) over
+fresh TLS connections, and the
 JSON line it prints counts them truthfully, over either TLS client (GnuTLS or libssl), and a service
 certificate that fails verification fails every attestation. Speed is bench/attest/run.sh's
 business, not checked here.
@@ -28,12 +29,12 @@ def attest_load(tmp_path, *args):
 
 
 @pytest.mark.parametrize("tls", ["gnutls", "openssl"])
-@pytest.mark.parametrize("connections", [1, 2])
-def test_attest_load_completes_attestations_without_failures(tmp_path, connections, tls):
-    proc = attest_load(tmp_path, "--connections", connections, "--tls", tls)
+@pytest.mark.parametrize("connections,nonce", [(1, "tls-exporter"), (1, "challenge"), (2, "challenge")])
+def test_attest_load_completes_attestations_without_failures(tmp_path, connections, nonce, tls):
+    proc = attest_load(tmp_path, "--connections", connections, "--tls", tls, "--nonce", nonce)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert result["tls"] == tls
+    assert result["tls"] == tls and result["nonce"] == nonce
     assert result["failures"] == 0, proc.stderr
     assert result["attestations"] > 0
     # Every attestation opened exactly the connections it was told to: one for both requests, or
@@ -70,11 +71,17 @@ def test_attest_bench_script_runs_pinned_and_shared(pin):
         assert "pinned" not in proc.stdout
 
 
-def test_attest_load_defaults_to_gnutls(tmp_path):
+def test_attest_load_defaults_to_gnutls_and_bound_evidence(tmp_path):
     proc = attest_load(tmp_path)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["tls"] == "gnutls" and result["failures"] == 0 and result["attestations"] > 0
+    assert result["nonce"] == "tls-exporter" and result["connections"] == pytest.approx(1)
+
+
+def test_attest_load_refuses_two_connections_with_a_bound_nonce(tmp_path):
+    proc = attest_load(tmp_path, "--connections", 2)
+    assert proc.returncode == 2 and "--connections 2 needs --nonce challenge" in proc.stderr
 
 
 @pytest.fixture(scope="module")

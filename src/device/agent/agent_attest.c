@@ -81,6 +81,31 @@ static int fail(struct agent_result *res, rp_error *err)
 	return -1;
 }
 
+/* What the evidence request needs besides the nonce (agent_http_bound_body). */
+struct evidence_body {
+	const struct agent_config *cfg;
+	monitor_client *mc;
+	const char *device_id, *client_csr, *api_csr;
+};
+
+static char *evidence_body_build(void *arg, const uint8_t nonce[32], rp_error *err)
+{
+	struct evidence_body *b = arg;
+	rp_buf ev;
+	rp_buf_init(&ev);
+	if (monitor_client_attest(b->mc, nonce, b->cfg->images, b->cfg->n_images, &ev, err) < 0) {
+		rp_buf_free(&ev);
+		rp_error_prefix(err, "asking the security monitor for evidence");
+		return NULL;
+	}
+	_cleanup_free_ char *ev_b64 = rp_base64_encode(ev.data, ev.len);
+	rp_buf_free(&ev);
+	_cleanup_json_ json_t *req = json_pack("{s:s, s:s, s:s, s:s, s:s}", "device_id", b->device_id, "nonce_binding",
+	                                       EVIDENCE_NONCE_BINDING_TLS, "evidence", ev_b64, "client_csr",
+	                                       b->client_csr, "device_api_csr", b->api_csr);
+	return rp_json_dump(req);
+}
+
 static int round_trip(const struct agent_config *cfg, const char *dir, struct agent_result *res, rp_error *err)
 {
 	_cleanup_monitor_client_ monitor_client *mc = monitor_client_connect(cfg->monitor_socket, err);
@@ -90,34 +115,7 @@ static int round_trip(const struct agent_config *cfg, const char *dir, struct ag
 	_cleanup_free_ char *hex = rp_hex_encode(id.device_id, sizeof(id.device_id));
 	snprintf(res->device_id, sizeof(res->device_id), "%s", hex);
 
-	/* 1. Challenge. */
-	json_t *req = json_pack("{s:s}", "device_id", hex), *reply = NULL;
-	int status = agent_http_post_json(&cfg->http, "/v1/attestation/challenge", req, &reply, err);
-	json_decref(req);
-	_cleanup_json_ json_t *challenge = reply;
-	if (status < 0)
-		return rp_error_prefix(err, "requesting an attestation challenge");
-	if (status != 200) {
-		_cleanup_free_ char *t = agent_http_error_text(challenge, status);
-		return rp_error_set(err, status >= 500 ? RP_E_UNAVAILABLE : RP_E_PERMISSION, "challenge refused: %s", t);
-	}
-	const char *nonce_hex = NULL;
-	uint8_t nonce[EVIDENCE_NONCE_LEN];
-	if (rp_json_get_string(challenge, "nonce", true, &nonce_hex, err) < 0 ||
-	    rp_hex_decode(nonce_hex, nonce, sizeof(nonce), err) < 0)
-		return rp_error_prefix(err, "the service's challenge");
-
-	/* 2. Evidence, signed by the monitor over the nonce. */
-	rp_buf ev;
-	rp_buf_init(&ev);
-	if (monitor_client_attest(mc, nonce, cfg->images, cfg->n_images, &ev, err) < 0) {
-		rp_buf_free(&ev);
-		return rp_error_prefix(err, "asking the security monitor for evidence");
-	}
-	_cleanup_free_ char *ev_b64 = rp_base64_encode(ev.data, ev.len);
-	rp_buf_free(&ev);
-
-	/* 3. A fresh key per certificate, never reused across rounds. */
+	/* 1. A fresh key per certificate, never reused across rounds. */
 	_cleanup_pkey_ EVP_PKEY *ck = rp_key_generate_p256(err);
 	_cleanup_pkey_ EVP_PKEY *ak = ck ? rp_key_generate_p256(err) : NULL;
 	if (!ak)
@@ -126,10 +124,12 @@ static int round_trip(const struct agent_config *cfg, const char *dir, struct ag
 	_cleanup_free_ char *acsr = ccsr ? agent_csr_build(ak, hex, err) : NULL;
 	if (!acsr)
 		return -1;
-	req = json_pack("{s:s, s:s, s:s, s:s, s:s}", "device_id", hex, "nonce", nonce_hex, "evidence", ev_b64,
-	                "client_csr", ccsr, "device_api_csr", acsr);
-	status = agent_http_post_json(&cfg->http, "/v1/attestation/evidence", req, &reply, err);
-	json_decref(req);
+
+	/* 2. Evidence over the connection's own nonce (its TLS exporter value), signed through the
+	 * monitor once the connection is up, sent on it with the CSRs: one request, no challenge. */
+	struct evidence_body body = {.cfg = cfg, .mc = mc, .device_id = hex, .client_csr = ccsr, .api_csr = acsr};
+	json_t *reply = NULL;
+	int status = agent_http_post_bound(&cfg->http, "/v1/attestation/evidence", evidence_body_build, &body, &reply, err);
 	_cleanup_json_ json_t *issued = reply;
 	if (status < 0)
 		return rp_error_prefix(err, "sending evidence");
