@@ -48,6 +48,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			                            .device_group_name = "Development"};
 			struct attest_nonce n = {.found = true, .expires_at = INT64_MAX};
 			memcpy(n.device_id, sub.device_id, sizeof(n.device_id));
+			/* Bound to the connection, as the route does: the nonce would be the exporter value. */
+			n.channel_bound = sub.channel_bound;
 			struct attest_images images = {.by_sha256 = no_image, .by_id = no_image_id};
 			struct attest_outcome o;
 			if (attest_verify(&dev, &n, &sub, &images, 1800000000, &o, &err) == 0)

@@ -229,10 +229,13 @@ static enum attest_reason run(struct attempt *a, rp_error *err)
 	return ATTEST_OK;
 }
 
+static char expect_message[sizeof(((rp_error *)0)->message)]; /* the last refusal's message, for tests that check its words */
+
 static void expect(struct attempt *a, enum attest_reason want)
 {
 	rp_error err = RP_ERROR_INIT;
 	enum attest_reason got = run(a, &err);
+	snprintf(expect_message, sizeof(expect_message), "%s", err.message);
 	if (got != want)
 		fail_msg("expected %s, got %s: %s", attest_reason_name(want), attest_reason_name(got), err.message);
 	attempt_free(a);
@@ -329,6 +332,35 @@ static void nonce_refusals(void **state)
 	attempt_init(&a, &(struct forge){0});
 	a.sub.nonce[0] ^= 1;
 	expect(&a, ATTEST_NONCE_UNKNOWN);
+}
+
+/* A nonce bound to the connection (the caller derived it from the TLS session): only its age and
+ * single use are left to check, and evidence made for another connection's value is refused. */
+static void bound_nonce_refusals(void **state)
+{
+	(void)state;
+	struct attempt a;
+	attempt_init(&a, &(struct forge){0});
+	a.nonce.channel_bound = a.sub.channel_bound = true;
+	expect(&a, ATTEST_OK);
+	/* A second evidence request on the same connection. */
+	attempt_init(&a, &(struct forge){0});
+	a.nonce.channel_bound = a.sub.channel_bound = true;
+	a.nonce.used = true;
+	expect(&a, ATTEST_NONCE_REPLAYED);
+	assert_non_null(strstr(expect_message, "already sent on this TLS connection"));
+	/* A connection older than a nonce lives. */
+	attempt_init(&a, &(struct forge){0});
+	a.nonce.channel_bound = a.sub.channel_bound = true;
+	a.nonce.expires_at = NOW;
+	expect(&a, ATTEST_NONCE_EXPIRED);
+	assert_non_null(strstr(expect_message, "attest on a new connection"));
+	/* Evidence made for another connection: its nonce is not this connection's exporter value. */
+	attempt_init(&a, &(struct forge){0});
+	a.nonce.channel_bound = a.sub.channel_bound = true;
+	a.sub.nonce[31] ^= 0x80;
+	expect(&a, ATTEST_NONCE_UNKNOWN);
+	assert_non_null(strstr(expect_message, "another connection"));
 }
 
 static void other_key_refusals(void **state)
@@ -516,6 +548,27 @@ static void submission_parsing(void **state)
 	attest_submission_free(&s);
 	json_decref(j);
 	free(ev);
+	/* Channel-bound: nonce_binding instead of a nonce, never both, only "tls-exporter". */
+	j = json_pack("{s:s, s:s, s:s, s:s, s:s}", "device_id", F.dev_id, "nonce_binding", "tls-exporter", "evidence",
+	              "AA==", "client_csr", "", "device_api_csr", "");
+	assert_int_equal(attest_parse_submission(j, &s, &r, &err), 0);
+	assert_true(s.channel_bound);
+	attest_submission_free(&s);
+	json_object_set_new(j, "nonce", json_string(nonce));
+	assert_int_equal(attest_parse_submission(j, &s, &r, &err), -1);
+	assert_int_equal(r, ATTEST_REQUEST_MALFORMED);
+	assert_non_null(strstr(err.message, "not both"));
+	attest_submission_free(&s);
+	json_object_del(j, "nonce");
+	json_object_set_new(j, "nonce_binding", json_string("tls-unique"));
+	assert_int_equal(attest_parse_submission(j, &s, &r, &err), -1);
+	assert_int_equal(r, ATTEST_REQUEST_MALFORMED);
+	attest_submission_free(&s);
+	json_object_del(j, "nonce_binding");
+	assert_int_equal(attest_parse_submission(j, &s, &r, &err), -1);
+	assert_non_null(strstr(err.message, "nonce_binding"));
+	attest_submission_free(&s);
+	json_decref(j);
 	/* Challenge. */
 	j = json_pack("{s:s}", "device_id", F.dev_id);
 	char id[65];
@@ -533,6 +586,7 @@ int main(void)
 		cmocka_unit_test(success_issues_both_certificates),
 		cmocka_unit_test(device_state_refusals),
 		cmocka_unit_test(nonce_refusals),
+		cmocka_unit_test(bound_nonce_refusals),
 		cmocka_unit_test(other_key_refusals),
 		cmocka_unit_test(tampered_evidence_refusals),
 		cmocka_unit_test(image_refusals),
