@@ -1,6 +1,6 @@
 /* One attestation round of the device agent (docs/protocol.md "Attestation protocol v1"):
- * challenge, evidence through the security monitor, two fresh keys and CSRs, certificates back,
- * stored atomically under STATE/agent/. */
+ * two fresh keys and CSRs, evidence through the security monitor over the TLS connection's own
+ * nonce (channel-bound, one request), certificates back, stored atomically under STATE/agent/. */
 #pragma once
 
 #include <stdbool.h>
