@@ -60,6 +60,7 @@ class FakeService:
         self.validity = validity
         self.rounds = 0
         self.issued = []  # not_after of every client certificate issued
+        self.requests = []  # (path, Transfer-Encoding, nonce_binding, has a nonce) of every POST
         self.lock = threading.Lock()
         now = time.time()
         self.ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -106,6 +107,9 @@ class FakeService:
 
             def do_POST(self):
                 body = json.loads(self.body() or b"{}")
+                with service.lock:
+                    service.requests.append((self.path, self.headers.get("Transfer-Encoding"),
+                                             body.get("nonce_binding"), "nonce" in body))
                 if self.path == "/v1/attestation/challenge":
                     return self.reply(200, {"nonce": os.urandom(32).hex()})
                 if self.path == "/v1/attestation/evidence":
@@ -264,3 +268,6 @@ def test_certificate_from_the_future_warns_but_counts(setup):
     text = agent.text()
     assert "agent.attest.clock" in text and "valid only from" in text, text
     assert svc.count() == 1
+    # One request per round: evidence bound to its connection (no challenge, no nonce of the
+    # service's), its body sent chunked since it is made once the connection is up.
+    assert svc.requests == [("/v1/attestation/evidence", "chunked", "tls-exporter", False)], svc.requests
