@@ -394,8 +394,10 @@ ROUTE(routes_attest_evidence)
 	struct channel *ch = NULL;
 	int rc = -1;
 	if (sub.channel_bound) {
-		if (channel_binding_nonce(sub.nonce, &ch, err) < 0)
+		if (channel_binding_nonce(sub.nonce, &ch, err) < 0) {
+			rp_error_prefix(err, "attestation refused (%s)", attest_reason_name(ATTEST_REQUEST_MALFORMED));
 			goto out;
+		}
 		/* Consumed now, refused or not; given back below only for our own failure. */
 		w.opened = (struct attest_nonce){.found = true, .expires_at = ch->opened_at + ATTEST_NONCE_TTL_SECONDS,
 		                                 .used = ch->nonce_used, .channel_bound = true};
