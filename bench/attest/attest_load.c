@@ -707,26 +707,18 @@ static void report_failure(const char *what, long st, json_t *reply, const rp_er
 	        msg ? msg : rp_error_is_set(err) ? err->message : "-");
 }
 
-/* T: the worker's TLS client, kept across attestations as a device keeps its loaded CA store;
- * every attestation still opens a fresh connection (full handshake, no session resumption) and
- * closes it after the evidence request. */
-static bool attest_bound(struct sim_device *d, struct tls_client *t)
+/* The evidence request on C over NONCE, with D's CSRs; C is closed after the reply. FIELD and VALUE
+ * say where the service finds the nonce: "nonce" and its hex (from a challenge), or
+ * "nonce_binding" and "tls-exporter" (the connection's own). */
+static bool send_evidence(struct tls_conn *c, struct tls_client *t, struct sim_device *d,
+                          const uint8_t nonce[EVIDENCE_NONCE_LEN], const char *field, const char *value)
 {
-	struct tls_conn c = {.fd = -1};
 	rp_error err = RP_ERROR_INIT;
-	uint8_t nonce[EVIDENCE_NONCE_LEN];
-	if (conn_open(&c, t, &err) < 0 || tp->exporter(&c, nonce, &err) < 0) {
-		c.broken = true;
-		conn_close(&c);
-		report_failure("connection", 0, NULL, &err);
-		return false;
-	}
 	_cleanup_free_ char *ev = make_evidence(d, nonce, &err);
-	json_t *req = json_pack("{s:s, s:s, s:s, s:s, s:s}", "device_id", d->id, "nonce_binding",
-	                        EVIDENCE_NONCE_BINDING_TLS, "evidence", ev ? ev : "", "client_csr", d->client_csr,
-	                        "device_api_csr", d->api_csr),
+	json_t *req = json_pack("{s:s, s:s, s:s, s:s, s:s}", "device_id", d->id, field, value, "evidence", ev ? ev : "",
+	                        "client_csr", d->client_csr, "device_api_csr", d->api_csr),
 	       *reply = NULL;
-	long st = tls_post(&c, t, "/v1/attestation/evidence", req, true, &reply, &err);
+	long st = tls_post(c, t, "/v1/attestation/evidence", req, true, &reply, &err);
 	json_decref(req);
 	bool ok = st == 200 && reply && json_object_get(reply, "client_certificate");
 	if (!ok)
@@ -735,36 +727,37 @@ static bool attest_bound(struct sim_device *d, struct tls_client *t)
 	return ok;
 }
 
+/* T: the worker's TLS client, kept across attestations as a device keeps its loaded CA store;
+ * every attestation still opens a fresh connection (full handshake, no session resumption) and
+ * closes it after the evidence request. */
 static bool attest_once(struct sim_device *d, struct tls_client *t)
 {
-	if (!nonce_from_challenge)
-		return attest_bound(d, t);
 	struct tls_conn c = {.fd = -1};
 	rp_error err = RP_ERROR_INIT;
+	uint8_t nonce[EVIDENCE_NONCE_LEN];
+	if (!nonce_from_challenge) {
+		if (conn_open(&c, t, &err) < 0 || tp->exporter(&c, nonce, &err) < 0) {
+			c.broken = true;
+			conn_close(&c);
+			report_failure("connection", 0, NULL, &err);
+			return false;
+		}
+		return send_evidence(&c, t, d, nonce, "nonce_binding", EVIDENCE_NONCE_BINDING_TLS);
+	}
 	bool own_connections = conns_per_attestation == 2;
 	json_t *req = json_pack("{s:s}", "device_id", d->id), *reply = NULL;
 	long st = tls_post(&c, t, "/v1/attestation/challenge", req, own_connections, &reply, &err);
 	json_decref(req);
 	const char *nonce_hex = reply ? json_string_value(json_object_get(reply, "nonce")) : NULL;
-	uint8_t nonce[32];
-	if (st != 200 || !nonce_hex || rp_hex_decode(nonce_hex, nonce, 32, &err) < 0) {
+	if (st != 200 || !nonce_hex || rp_hex_decode(nonce_hex, nonce, sizeof(nonce), &err) < 0) {
 		report_failure("challenge", st, reply, &err);
 		json_decref(reply);
 		conn_close(&c);
 		return false;
 	}
-	_cleanup_free_ char *ev = make_evidence(d, nonce, &err);
-	req = json_pack("{s:s, s:s, s:s, s:s, s:s}", "device_id", d->id, "nonce", nonce_hex, "evidence", ev ? ev : "",
-	                "client_csr", d->client_csr, "device_api_csr", d->api_csr);
+	_cleanup_free_ char *hex = xstrdup(nonce_hex);
 	json_decref(reply);
-	reply = NULL;
-	st = tls_post(&c, t, "/v1/attestation/evidence", req, true, &reply, &err);
-	json_decref(req);
-	bool ok = st == 200 && reply && json_object_get(reply, "client_certificate");
-	if (!ok)
-		report_failure("attestation", st, reply, &err);
-	json_decref(reply);
-	return ok;
+	return send_evidence(&c, t, d, nonce, "nonce", hex);
 }
 
 static void *worker(void *arg)
