@@ -122,7 +122,7 @@ struct bound_upload {
 	rp_error err;
 };
 
-static int connection_exporter(CURL *c, uint8_t nonce[32], rp_error *err)
+static int connection_exporter(CURL *c, uint8_t nonce[EVIDENCE_NONCE_LEN], rp_error *err)
 {
 	struct curl_tlssessioninfo *info = NULL;
 	if (curl_easy_getinfo(c, CURLINFO_TLS_SSL_PTR, &info) != CURLE_OK || !info || !info->internals)
@@ -136,7 +136,7 @@ static int connection_exporter(CURL *c, uint8_t nonce[32], rp_error *err)
 		                    "the service negotiated %s; attestation binds its evidence to a TLS 1.3 connection",
 		                    SSL_get_version(ssl));
 	static const char label[] = EVIDENCE_TLS_EXPORTER_LABEL;
-	if (SSL_export_keying_material(ssl, nonce, 32, label, sizeof(label) - 1, NULL, 0, 0) != 1)
+	if (SSL_export_keying_material(ssl, nonce, EVIDENCE_NONCE_LEN, label, sizeof(label) - 1, NULL, 0, 0) != 1)
 		return rp_error_set_openssl(err, "deriving the connection's TLS exporter value");
 	return 0;
 }
@@ -145,7 +145,7 @@ static size_t bound_read(char *buf, size_t size, size_t n, void *userdata)
 {
 	struct bound_upload *u = userdata;
 	if (!u->payload) {
-		uint8_t nonce[32];
+		uint8_t nonce[EVIDENCE_NONCE_LEN];
 		if (u->failed || connection_exporter(u->c, nonce, &u->err) < 0 ||
 		    !(u->payload = u->build(u->arg, nonce, &u->err))) {
 			u->failed = true;
