@@ -43,15 +43,22 @@ def test_attest_load_completes_attestations_without_failures(tmp_path, connectio
     assert result["load_cpu_ms"] > 0 and result["service_cpu_ms"] >= 0
 
 
-def test_tls_handshake_bench_measures_both_servers():
-    """bench/attest/tls_handshake.sh drives a real GnuTLS and a real OpenSSL server and prints a CPU
-    cost per handshake for each (numbers not judged here: speed is the bench's business)."""
+def test_tls_handshake_bench_measures_rampartd_and_both_reference_servers():
+    """bench/attest/tls_handshake.sh drives rampartd and a real GnuTLS and OpenSSL server with the
+    same certificate and prints a CPU cost per handshake for each, then the attestation floor
+    against openssl speed (numbers not judged here: speed is the bench's business)."""
+    build = os.environ.get("RAMPART_BUILD", "build")
     script = Path(__file__).resolve().parents[2] / "bench" / "attest" / "tls_handshake.sh"
-    proc = subprocess.run(["bash", str(script), "1", "1"], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(["bash", str(script), "1", "1", build], capture_output=True, text=True, timeout=180,
+                          env={**os.environ, "HS_CLIENTS": "2"}, cwd=Path(__file__).resolve().parents[2])
     assert proc.returncode == 0, proc.stderr
-    m = re.search(r"GnuTLS ([0-9.]+) ms \((\d+) conns\), OpenSSL ([0-9.]+) ms \((\d+) conns\)", proc.stdout)
+    m = re.search(r"rampartd ([0-9.]+) ms \((\d+) conns\), GnuTLS ([0-9.]+) ms \((\d+) conns\), "
+                  r"OpenSSL ([0-9.]+) ms \((\d+) conns\)", proc.stdout)
     assert m, proc.stdout
-    assert float(m.group(1)) > 0 and int(m.group(2)) > 0 and float(m.group(3)) > 0 and int(m.group(4)) > 0
+    for i in range(1, 7, 2):
+        assert float(m.group(i)) > 0 and int(m.group(i + 1)) > 0, proc.stdout
+    assert re.search(r"attestation floor at rampartd: bare handshake [0-9.]+ ms \+ evidence ECDSA [0-9.]+ ms "
+                     r"\(2 signs \+ 3 verifies\) = [0-9.]+ ms, \d+ % of the [0-9.]+ ms", proc.stdout), proc.stdout
 
 
 @pytest.mark.parametrize("pin", ["0", "1"])
