@@ -141,6 +141,29 @@ static int device_view_load(struct api_ctx *ctx, const char *device_id, struct d
 	return 0;
 }
 
+/* Audits a refusal decided before the device was looked up (a bound request on a connection
+ * without a usable exporter): like every refusal, in the device's tenant (service-wide while
+ * unclaimed) within the rate limit, and only for a registered device. */
+static void audit_early_refusal(struct api_ctx *ctx, int64_t now, const char *device_id, const char *why)
+{
+	struct store *st = ctx->store;
+	rp_error e = RP_ERROR_INIT;
+	struct device_view v = {0};
+	if (st->ops->begin(st, false, &e) < 0) {
+		rp_log_event(RP_LOG_ERROR, "audit.write.failed", "could not audit the refusal of device %s: %s", device_id,
+		             e.message);
+		return;
+	}
+	int rc = device_view_load(ctx, device_id, &v, &e);
+	st->ops->rollback(st); /* read-only */
+	if (rc < 0)
+		rp_log_event(RP_LOG_ERROR, "audit.write.failed", "could not audit the refusal of device %s: %s", device_id,
+		             e.message);
+	else if (v.found)
+		audit_attempt(ctx, now, v.tenant_id, "device.attest", device_id, STORE_AUDIT_REFUSED, why, false, NULL, NULL);
+	device_view_free(&v);
+}
+
 static struct attest_device device_of(const struct device_view *v, const char *device_id)
 {
 	return (struct attest_device){.registered = v->found,
@@ -396,6 +419,7 @@ ROUTE(routes_attest_evidence)
 	if (sub.channel_bound) {
 		if (channel_binding_nonce(sub.nonce, &ch, err) < 0) {
 			rp_error_prefix(err, "attestation refused (%s)", attest_reason_name(ATTEST_REQUEST_MALFORMED));
+			audit_early_refusal(ctx, req->now, sub.device_id, err->message);
 			goto out;
 		}
 		/* Consumed now, refused or not; given back below only for our own failure. */

@@ -263,6 +263,10 @@ def test_tls12_connection_cannot_bind_evidence(world):
     assert "needs TLS 1.3" in r.json["error"]["message"], r
     assert b"BEGIN CERTIFICATE" not in r.body
     assert issued(world, dev) == 0
+    # Refused for a registered device: audited in its tenant like every other refusal.
+    entries = attest_audit(world, dev)
+    assert [e["result"] for e in entries] == ["refused"], entries
+    assert "needs TLS 1.3" in entries[0]["detail"], entries
 
 
 def test_another_devices_evidence_bound_to_the_connection_is_refused(world):
