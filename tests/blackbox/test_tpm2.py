@@ -57,9 +57,9 @@ def swtpm(tmp_path):
     proc.wait(timeout=20)
 
 
-def provision(state, tcti, check=True):
+def provision(state, tcti, *extra, check=True):
     return run("rampart-os", "provision", "--state", state, "--rot", "tpm2", "--tpm2-tcti", tcti, "--output", "json",
-               check=check)
+               *extra, check=check)
 
 
 def test_provision_is_idempotent_and_id_is_spki_hash(tmp_path, swtpm):
@@ -155,9 +155,11 @@ def _tpm2_tool(tool, tcti, *args):
 def test_unlocked_counter_bases_are_refused_until_provisioning_locks_them(tmp_path, swtpm):
     """Provisioning that stopped between writing the counter bases and write-locking them leaves
     an index anyone who can reach the TPM may rewrite (and so set the floor back to 0). The
-    monitor refuses such a TPM; provisioning again keeps the bases and locks them."""
+    monitor refuses such a TPM; provisioning again keeps the bases and locks them. Recreating that
+    state takes the owner authorization, so this device is provisioned with it left empty."""
     state = tmp_path / "state"
-    provision(state, swtpm)
+    kept = provision(state, swtpm, "--tpm2-owner", "keep")
+    assert "owner authorization is empty" in kept.stderr and "--tpm2-owner keep" in kept.stderr, kept.stderr
     rundir = pathlib.Path(tempfile.mkdtemp(prefix="rp-tpm-"))
     os.chmod(rundir, 0o755)
     try:
@@ -180,7 +182,8 @@ def test_unlocked_counter_bases_are_refused_until_provisioning_locks_them(tmp_pa
                       rundir / "monitor.sock", "--allow", "boot=0", check=False, timeout=60)
         assert "counter bases index (NV 0x01525010) is not write-locked" in refused.stderr, refused.stderr
         assert "rampart-os provision" in refused.stderr
-        # provisioning again finishes the job: same bases (the floor is kept), now locked
+        # provisioning again finishes the job: same bases (the floor is kept), now locked, and
+        # (by default) the owner authorization set
         again = json.loads(provision(state, swtpm).stdout)
         assert again["created"] is False
         assert "writelocked" in _tpm2_tool("tpm2_nvreadpublic", swtpm, BASES_INDEX).stdout.decode()
@@ -190,5 +193,92 @@ def test_unlocked_counter_bases_are_refused_until_provisioning_locks_them(tmp_pa
             assert "counter0: 3" in out and "counter1: 0" in out, out
         finally:
             mon.stop()
+    finally:
+        shutil.rmtree(rundir)
+
+
+def _owner_auth_set(tcti):
+    out = _tpm2_tool("tpm2_getcap", tcti, "properties-variable").stdout.decode()
+    line = next(l for l in out.splitlines() if "ownerAuthSet" in l)
+    return line.split(":")[1].strip() == "1"
+
+
+@pytest.mark.skipif(shutil.which("tpm2_nvundefine") is None, reason="tpm2-tools is not installed")
+def test_provisioning_sets_the_owner_authorization_so_the_bases_cannot_be_redefined(tmp_path, swtpm):
+    """With an empty owner authorization, whoever can reach the TPM could undefine the write-locked
+    counter bases and (holding the counters' authValue) define them again higher: a rollback.
+    Provisioning sets a random owner authorization kept nowhere; the storage root key it needs at
+    every start is persistent, so the monitor still starts, attests and counts after a restart,
+    and provisioning again changes nothing."""
+    assert not _owner_auth_set(swtpm)
+    state = tmp_path / "state"
+    first = provision(state, swtpm)
+    assert _owner_auth_set(swtpm)
+    assert "0x81525000" in _tpm2_tool("tpm2_getcap", swtpm, "handles-persistent").stdout.decode()
+    # The attack: undefine the bases index (owner authorization, tried empty) or evict the SRK.
+    undefine = subprocess.run(["tpm2_nvundefine", BASES_INDEX, "-C", "o", "-T", swtpm], capture_output=True,
+                              timeout=60)
+    assert undefine.returncode != 0, undefine
+    assert "writelocked" in _tpm2_tool("tpm2_nvreadpublic", swtpm, BASES_INDEX).stdout.decode()
+    evict = subprocess.run(["tpm2_evictcontrol", "-C", "o", "-c", "0x81525000", "-T", swtpm], capture_output=True,
+                           timeout=60)
+    assert evict.returncode != 0, evict
+    # Still a working device: same identity, counters move, provisioning again is a no-op.
+    again = json.loads(provision(state, swtpm).stdout)
+    assert again["created"] is False and again["device_id"] == json.loads(first.stdout)["device_id"]
+    rundir = pathlib.Path(tempfile.mkdtemp(prefix="rp-tpm-"))
+    os.chmod(rundir, 0o755)
+    try:
+        mon = Monitor(state, rundir, backend="tpm2", extra=("--tpm2-tcti", swtpm))
+        try:
+            run_as(0, "rampart-os", "advance-counter", "--socket", mon.sock, "--index", 1, "--value", 4, check=True)
+            out = run_as(0, "rampart-os", "counters", "--socket", mon.sock, check=True).stdout
+            assert "counter1: 4" in out, out
+            log = mon.text()
+        finally:
+            mon.stop()
+        assert "owner authorization is empty" not in log, log
+    finally:
+        shutil.rmtree(rundir)
+
+
+def test_provisioning_refuses_an_unknown_owner_choice(tmp_path, swtpm):
+    bad = provision(tmp_path / "state", swtpm, "--tpm2-owner", "open", check=False)
+    assert bad.returncode != 0 and '--tpm2-owner is "lock" or "keep"' in bad.stderr, bad.stderr
+    assert not (tmp_path / "state").exists()
+
+
+@pytest.mark.skipif(shutil.which("tpm2_evictcontrol") is None, reason="tpm2-tools is not installed")
+def test_device_provisioned_before_the_owner_lock_keeps_its_identity_when_provisioned_again(tmp_path, swtpm):
+    """A device provisioned by an older Rampart has no persistent storage root key and an empty
+    owner authorization (recreated here: provisioned with the owner kept, the SRK evicted). It keeps
+    working, re-creating the SRK from the owner seed and warning at each start; provisioning it
+    again persists the SRK and sets the owner authorization without changing its identity."""
+    state = tmp_path / "state"
+    first = json.loads(provision(state, swtpm, "--tpm2-owner", "keep").stdout)
+    _tpm2_tool("tpm2_evictcontrol", swtpm, "-C", "o", "-c", "0x81525000")
+    assert "0x81525000" not in _tpm2_tool("tpm2_getcap", swtpm, "handles-persistent").stdout.decode()
+    rundir = pathlib.Path(tempfile.mkdtemp(prefix="rp-tpm-"))
+    os.chmod(rundir, 0o755)
+    try:
+        mon = Monitor(state, rundir, backend="tpm2", extra=("--tpm2-tcti", swtpm))
+        try:
+            run_as(0, "rampart-os", "advance-counter", "--socket", mon.sock, "--index", 2, "--value", 5, check=True)
+            log = mon.text()
+        finally:
+            mon.stop()
+        assert "owner authorization is empty" in log and "rampart-os provision' again" in log, log
+        again = json.loads(provision(state, swtpm).stdout)
+        assert again["created"] is False and again["device_id"] == first["device_id"]
+        assert _owner_auth_set(swtpm)
+        assert "0x81525000" in _tpm2_tool("tpm2_getcap", swtpm, "handles-persistent").stdout.decode()
+        mon = Monitor(state, rundir, backend="tpm2", extra=("--tpm2-tcti", swtpm))
+        try:
+            out = run_as(0, "rampart-os", "counters", "--socket", mon.sock, check=True).stdout
+            assert "counter2: 5" in out, out
+            log = mon.text()
+        finally:
+            mon.stop()
+        assert "owner authorization is empty" not in log, log
     finally:
         shutil.rmtree(rundir)

@@ -22,7 +22,7 @@
 	"         state directory can copy. Use it for development and CI only; production devices use --rot tpm2.\n"
 
 struct os_opts {
-	const char *state, *rot, *tcti, *socket, *output, *nonce, *out, *name, *version, *sha256, *file, *public_key;
+	const char *state, *rot, *tcti, *tpm2_owner, *socket, *output, *nonce, *out, *name, *version, *sha256, *file, *public_key;
 	uint32_t pcr, index, bytes;
 	uint64_t value;
 	bool have_pcr, have_index, have_value;
@@ -35,8 +35,10 @@ static void usage(FILE *out)
 	fprintf(out,
 	        "Usage: rampart-os <command> [options]\n\n"
 	        "Commands:\n"
-	        "  provision --state DIR --rot soft|tpm2 [--tpm2-tcti CONF] [--output json]\n"
-	        "      create the device identity (idempotent: a provisioned device prints its identity)\n"
+	        "  provision --state DIR --rot soft|tpm2 [--tpm2-tcti CONF] [--tpm2-owner lock|keep] [--output json]\n"
+	        "      create the device identity (idempotent: a provisioned device prints its identity);\n"
+	        "      tpm2: the TPM's owner authorization is set to a random value kept nowhere (lock, the\n"
+	        "      default) or left empty for other software (keep: the counters can then be rolled back)\n"
 	        "  device-id --socket PATH [--output json]\n"
 	        "  identity --socket PATH [--output json]     device ID and public key\n"
 	        "  measure --socket PATH --pcr 8..15 --name NAME [--version V] (--sha256 HEX | --file PATH)\n"
@@ -70,7 +72,12 @@ static int cmd_provision(struct os_opts *o)
 		return OS_EXIT_USAGE;
 	}
 	bool json = o->output && strcmp(o->output, "json") == 0;
-	rot_config cfg = {.tcti = o->tcti, .create = true};
+	const char *owner = o->tpm2_owner ? o->tpm2_owner : "lock";
+	if (strcmp(owner, "lock") != 0 && strcmp(owner, "keep") != 0) {
+		fprintf(stderr, "rampart-os provision: --tpm2-owner is \"lock\" or \"keep\", not \"%s\"\n", owner);
+		return OS_EXIT_USAGE;
+	}
+	rot_config cfg = {.tcti = o->tcti, .create = true, .keep_owner_auth = strcmp(owner, "keep") == 0};
 	bool created = false;
 	_cleanup_rot_ rot *r = rot_open(o->rot, o->state, &cfg, &created, &err);
 	if (!r)
@@ -332,7 +339,8 @@ int main(int argc, char **argv)
 		{"sha256", required_argument, NULL, 'd'},     {"file", required_argument, NULL, 'F'},
 		{"index", required_argument, NULL, 'i'},      {"value", required_argument, NULL, 'V'},
 		{"bytes", required_argument, NULL, 'b'},      {"image", required_argument, NULL, 'I'},
-		{"public-key", required_argument, NULL, 'k'}, {NULL, 0, NULL, 0},
+		{"public-key", required_argument, NULL, 'k'}, {"tpm2-owner", required_argument, NULL, 'w'},
+		{NULL, 0, NULL, 0},
 	};
 	struct os_opts o = {0};
 	rp_error err = RP_ERROR_INIT;
@@ -352,6 +360,7 @@ int main(int argc, char **argv)
 		case 'd': o.sha256 = optarg; break;
 		case 'F': o.file = optarg; break;
 		case 'k': o.public_key = optarg; break;
+		case 'w': o.tpm2_owner = optarg; break;
 		case 'p': rc = rp_parse_u32(optarg, 0, 255, &o.pcr, &err); o.have_pcr = true; break;
 		case 'i': rc = rp_parse_u32(optarg, 0, 255, &o.index, &err); o.have_index = true; break;
 		case 'V': rc = rp_parse_u64(optarg, 0, UINT64_MAX, &o.value, &err); o.have_value = true; break;

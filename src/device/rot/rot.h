@@ -27,6 +27,9 @@ typedef struct rot_config {
 	/* Create the identity (and counters) when missing. Only provisioning sets this; the monitor
 	 * refuses to start on an unprovisioned device. */
 	bool create;
+	/* tpm2 provisioning: leave the TPM's owner authorization as it is (empty) instead of setting
+	 * a random one nobody keeps, for devices where other software needs the owner hierarchy. */
+	bool keep_owner_auth;
 } rot_config;
 
 /* A quote: a marshalled TPMS_ATTEST (type TPM_ST_ATTEST_QUOTE, extraData = the 32 bytes the caller

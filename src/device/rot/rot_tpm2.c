@@ -25,6 +25,9 @@
 #define TPM2_NV_COUNTER_BASE 0x01525000u
 #define TPM2_NV_BASES 0x01525010u
 #define TPM2_DEFAULT_TCTI "device:/dev/tpmrm0"
+/* Rampart's storage root key, made persistent at provisioning (owner range): once the owner
+ * authorization is set, the key can no longer be re-created from the owner seed at each start. */
+#define TPM2_SRK_HANDLE 0x81525000u
 /* The NV indices' authValue (random, made at provisioning), in the backend's state directory.
  * Without it, anyone who can reach the TPM could raise a counter above the installed versions and
  * so make the device refuse its own software. */
@@ -41,6 +44,7 @@ struct tpm2 {
 	TSS2_TCTI_CONTEXT *tcti;
 	ESYS_CONTEXT *esys;
 	ESYS_TR srk;
+	bool srk_persistent; /* closed, not flushed */
 	ESYS_TR key;
 	TPM2B_PUBLIC pub;
 	ESYS_TR nv[ROT_COUNTER_COUNT];
@@ -95,32 +99,104 @@ static int tpm2_flush_leftovers(struct tpm2 *t, rp_error *err)
 	return 0;
 }
 
-/* The storage root key: the TCG-recommended ECC P-256 template, re-created deterministically from
- * the owner seed on every start, so nothing has to be persisted in the TPM. */
+/* The storage root key: the TCG-recommended ECC P-256 template. */
+static const TPM2B_PUBLIC tpm2_srk_template = {
+	.publicArea = {
+		.type = TPM2_ALG_ECC,
+		.nameAlg = TPM2_ALG_SHA256,
+		.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN |
+		                    TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT |
+		                    TPMA_OBJECT_NODA,
+		.parameters.eccDetail = {
+			.symmetric = {.algorithm = TPM2_ALG_AES, .keyBits.aes = 128, .mode.aes = TPM2_ALG_CFB},
+			.scheme = {.scheme = TPM2_ALG_NULL},
+			.curveID = TPM2_ECC_NIST_P256,
+			.kdf = {.scheme = TPM2_ALG_NULL},
+		},
+	},
+};
+
+/* Whether the TPM's owner hierarchy has a non-empty authorization (TPMA_PERMANENT ownerAuthSet). */
+static int tpm2_owner_auth_is_set(struct tpm2 *t, bool *set, rp_error *err)
+{
+	TPMS_CAPABILITY_DATA *cap = NULL;
+	TSS2_RC rc = Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_TPM_PROPERTIES,
+	                                TPM2_PT_PERMANENT, 1, NULL, &cap);
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm2_fail(err, rc, "reading the TPM's permanent attributes");
+	const TPML_TAGGED_TPM_PROPERTY *props = &cap->data.tpmProperties;
+	bool found = props->count >= 1 && props->tpmProperty[0].property == TPM2_PT_PERMANENT;
+	*set = found && (props->tpmProperty[0].value & TPMA_PERMANENT_OWNERAUTHSET);
+	Esys_Free(cap);
+	if (!found)
+		return rp_error_set(err, RP_E_CRYPTO, "TPM: the permanent attributes are missing from its properties");
+	return 0;
+}
+
+/* The SRK created from the owner seed: the same key every time for one template and seed. Needs
+ * the owner authorization to be empty (provisioning, or a device provisioned before the SRK was
+ * persistent). */
 static int tpm2_create_srk(struct tpm2 *t, rp_error *err)
 {
 	TPM2B_SENSITIVE_CREATE sens = {0};
-	TPM2B_PUBLIC tmpl = {
-		.publicArea = {
-			.type = TPM2_ALG_ECC,
-			.nameAlg = TPM2_ALG_SHA256,
-			.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
-			                    TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
-			                    TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT | TPMA_OBJECT_NODA,
-			.parameters.eccDetail = {
-				.symmetric = {.algorithm = TPM2_ALG_AES, .keyBits.aes = 128, .mode.aes = TPM2_ALG_CFB},
-				.scheme = {.scheme = TPM2_ALG_NULL},
-				.curveID = TPM2_ECC_NIST_P256,
-				.kdf = {.scheme = TPM2_ALG_NULL},
-			},
-		},
-	};
 	TPM2B_DATA outside = {0};
 	TPML_PCR_SELECTION creation_pcr = {0};
 	TSS2_RC rc = Esys_CreatePrimary(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sens,
-	                                &tmpl, &outside, &creation_pcr, &t->srk, NULL, NULL, NULL, NULL);
+	                                &tpm2_srk_template, &outside, &creation_pcr, &t->srk, NULL, NULL, NULL, NULL);
+	if (tpm2_rc_is_bad_auth(rc))
+		return rp_error_set(err, RP_E_PERMISSION,
+		                    "TPM: creating the storage root key needs the owner authorization, and it is set (by "
+		                    "other software, or this TPM was provisioned for another state directory); provision "
+		                    "on a TPM with an empty owner authorization (clear it in the firmware setup)");
 	if (rc != TSS2_RC_SUCCESS)
 		return tpm2_fail(err, rc, "creating the storage root key in the owner hierarchy");
+	return 0;
+}
+
+/* The storage root key: the persistent one at TPM2_SRK_HANDLE when there is one (checked to be of
+ * our template: a key of another kind there fails the identity's load anyway, but with a worse
+ * message); otherwise re-created from the owner seed, and made persistent when provisioning. */
+static int tpm2_open_srk(struct tpm2 *t, bool create, rp_error *err)
+{
+	ESYS_TR obj = ESYS_TR_NONE;
+	if (Esys_TR_FromTPMPublic(t->esys, TPM2_SRK_HANDLE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &obj) ==
+	    TSS2_RC_SUCCESS) {
+		TPM2B_PUBLIC *pub = NULL;
+		TSS2_RC rc = Esys_ReadPublic(t->esys, obj, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub, NULL, NULL);
+		if (rc != TSS2_RC_SUCCESS) {
+			Esys_TR_Close(t->esys, &obj);
+			return tpm2_fail(err, rc, "reading the persistent storage root key");
+		}
+		const TPMT_PUBLIC *p = &pub->publicArea, *want = &tpm2_srk_template.publicArea;
+		bool ours = p->type == want->type && p->nameAlg == want->nameAlg &&
+		            p->objectAttributes == want->objectAttributes &&
+		            p->parameters.eccDetail.curveID == want->parameters.eccDetail.curveID &&
+		            p->parameters.eccDetail.symmetric.algorithm == want->parameters.eccDetail.symmetric.algorithm &&
+		            p->parameters.eccDetail.symmetric.keyBits.aes == want->parameters.eccDetail.symmetric.keyBits.aes &&
+		            p->parameters.eccDetail.symmetric.mode.aes == want->parameters.eccDetail.symmetric.mode.aes;
+		Esys_Free(pub);
+		if (!ours) {
+			Esys_TR_Close(t->esys, &obj);
+			return rp_error_set(err, RP_E_PERMISSION,
+			                    "persistent handle 0x%08x holds a key that is not Rampart's storage root key; "
+			                    "it was not made by Rampart (clear the TPM and provision again)", TPM2_SRK_HANDLE);
+		}
+		t->srk = obj;
+		t->srk_persistent = true;
+		return 0;
+	}
+	if (tpm2_create_srk(t, err) < 0)
+		return -1;
+	if (!create)
+		return 0; /* provisioned by an older Rampart: re-created at each start, as it was then */
+	ESYS_TR persistent = ESYS_TR_NONE;
+	TSS2_RC rc = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, t->srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+	                               TPM2_SRK_HANDLE, &persistent);
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm2_fail(err, rc, "making the storage root key persistent");
+	Esys_FlushContext(t->esys, t->srk);
+	t->srk = persistent;
+	t->srk_persistent = true;
 	return 0;
 }
 
@@ -506,6 +582,50 @@ static int tpm2_open_counters(struct tpm2 *t, bool create, rp_error *err)
 	return 0;
 }
 
+/* The owner authorization, last step of provisioning. Empty, it lets any process that can reach
+ * the TPM undefine the write-locked counter bases index; whoever also holds the counters'
+ * authValue (root, or the monitor's user) could then define it again with higher bases and so
+ * roll the anti-rollback counters back. So provisioning sets a random one and keeps it nowhere:
+ * the owner hierarchy is then closed for good, short of a TPM clear (which also destroys the
+ * identity, so the device must be registered again). The value is sent once, in the clear, over
+ * the TPM interface. KEEP_OWNER_AUTH leaves it empty, for devices whose other software needs
+ * the owner hierarchy, and says what that costs. */
+static int tpm2_owner_settle(struct tpm2 *t, const rot_config *cfg, rp_error *err)
+{
+	bool set = false;
+	if (tpm2_owner_auth_is_set(t, &set, err) < 0)
+		return -1;
+	if (set)
+		return 0;
+	if (!cfg->create || cfg->keep_owner_auth) {
+		rp_log_event(RP_LOG_WARNING, "rot.tpm2.owner_unlocked",
+		             "the TPM's owner authorization is empty: any process that can reach the TPM can undefine "
+		             "Rampart's counter bases index, and with the counters' authorization value (%s/%s) define it "
+		             "again with higher bases, rolling the anti-rollback counters back. %s",
+		             t->dir, TPM2_NV_AUTH_FILE,
+		             cfg->keep_owner_auth ? "It was left empty on request (--tpm2-owner keep)."
+		                                  : "Run 'rampart-os provision' again to set it (docs/threat-model.md).");
+		return 0;
+	}
+	TPM2B_AUTH fresh = {.size = TPM2_NV_AUTH_LEN};
+	if (rp_random_bytes(fresh.buffer, TPM2_NV_AUTH_LEN, err) < 0)
+		return -1;
+	/* The TPM drops trailing zero bytes of an authValue; a non-zero last byte keeps all 32. */
+	fresh.buffer[TPM2_NV_AUTH_LEN - 1] |= 1;
+	TSS2_RC rc = Esys_HierarchyChangeAuth(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+	                                      &fresh);
+	explicit_bzero(&fresh, sizeof(fresh));
+	/* ESAPI remembers the new value for the handle: forget it too. */
+	TPM2B_AUTH empty = {0};
+	Esys_TR_SetAuth(t->esys, ESYS_TR_RH_OWNER, &empty);
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm2_fail(err, rc, "setting the TPM's owner authorization");
+	rp_log_event(RP_LOG_NOTICE, "rot.tpm2.owner_locked",
+	             "set the TPM's owner authorization to a random value that is kept nowhere: Rampart's NV indices "
+	             "and storage root key can no longer be undefined or evicted, short of a TPM clear");
+	return 0;
+}
+
 static int tpm2_open(rot *r, const char *state_dir, const rot_config *cfg, bool *created, rp_error *err)
 {
 	struct tpm2 *t = tpm2_of(r);
@@ -536,7 +656,7 @@ static int tpm2_open(rot *r, const char *state_dir, const rot_config *cfg, bool 
 	rc = Esys_Startup(t->esys, TPM2_SU_CLEAR);
 	if (rc != TSS2_RC_SUCCESS && !tpm2_rc_is(rc, TPM2_RC_INITIALIZE))
 		return tpm2_fail(err, rc, "TPM2_Startup");
-	if (tpm2_flush_leftovers(t, err) < 0 || tpm2_create_srk(t, err) < 0)
+	if (tpm2_flush_leftovers(t, err) < 0 || tpm2_open_srk(t, cfg->create, err) < 0)
 		return -1;
 	_cleanup_free_ char *pub_path = xasprintf("%s/identity.pub", t->dir);
 	_cleanup_free_ char *priv_path = xasprintf("%s/identity.priv", t->dir);
@@ -549,9 +669,9 @@ static int tpm2_open(rot *r, const char *state_dir, const rot_config *cfg, bool 
 			return -1;
 		*created = true;
 	}
-	if (tpm2_load_identity(t, pub_path, priv_path, err) < 0)
+	if (tpm2_load_identity(t, pub_path, priv_path, err) < 0 || tpm2_open_counters(t, cfg->create, err) < 0)
 		return -1;
-	return tpm2_open_counters(t, cfg->create, err);
+	return tpm2_owner_settle(t, cfg, err);
 }
 
 static void tpm2_close(rot *r)
@@ -560,7 +680,9 @@ static void tpm2_close(rot *r)
 	if (t->esys) {
 		if (t->key != ESYS_TR_NONE)
 			Esys_FlushContext(t->esys, t->key);
-		if (t->srk != ESYS_TR_NONE)
+		if (t->srk != ESYS_TR_NONE && t->srk_persistent)
+			Esys_TR_Close(t->esys, &t->srk);
+		else if (t->srk != ESYS_TR_NONE)
 			Esys_FlushContext(t->esys, t->srk);
 		Esys_Finalize(&t->esys);
 	}
