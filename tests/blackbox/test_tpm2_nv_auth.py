@@ -165,6 +165,11 @@ def test_device_provisioned_without_nv_auth_keeps_working(tmp_path, swtpm, rundi
     prov = provision(state, swtpm)
     assert "empty authorization value" in prov.stderr, prov.stderr
     assert not (state / "rot-tpm2" / "nv-auth").exists()
+    # The owner authorization stays empty: undefining these counters (to give them an authValue
+    # at the next provisioning) needs it.
+    assert "left empty while the counters have no authorization value" in prov.stderr, prov.stderr
+    caps = tpm2_tool("tpm2_getcap", swtpm, "properties-variable").stdout
+    assert next(l for l in caps.splitlines() if "ownerAuthSet" in l).split(":")[1].strip() == "0", caps
     mon = Monitor(state, rundir, backend="tpm2", extra=("--tpm2-tcti", swtpm))
     try:
         run_as(0, "rampart-os", "advance-counter", "--socket", mon.sock, "--index", 0, "--value", 2, check=True)

@@ -597,14 +597,21 @@ static int tpm2_owner_settle(struct tpm2 *t, const rot_config *cfg, rp_error *er
 		return -1;
 	if (set)
 		return 0;
-	if (!cfg->create || cfg->keep_owner_auth) {
+	/* Counters from before their authValue can only get one by being undefined and defined
+	 * again, which takes the owner authorization: locking it now would leave them unprotected for
+	 * good. Left open (and warned about, below and in tpm2_nv_auth_setup) until then. */
+	bool legacy_counters = t->nv_auth.size == 0;
+	if (!cfg->create || cfg->keep_owner_auth || legacy_counters) {
 		rp_log_event(RP_LOG_WARNING, "rot.tpm2.owner_unlocked",
 		             "the TPM's owner authorization is empty: any process that can reach the TPM can undefine "
 		             "Rampart's counter bases index, and with the counters' authorization value (%s/%s) define it "
 		             "again with higher bases, rolling the anti-rollback counters back. %s",
 		             t->dir, TPM2_NV_AUTH_FILE,
 		             cfg->keep_owner_auth ? "It was left empty on request (--tpm2-owner keep)."
-		                                  : "Run 'rampart-os provision' again to set it (docs/threat-model.md).");
+		             : legacy_counters
+		                 ? "It is left empty while the counters have no authorization value: undefine Rampart's "
+		                   "NV indices with it, then run 'rampart-os provision' again, which sets both."
+		                 : "Run 'rampart-os provision' again to set it (docs/threat-model.md).");
 		return 0;
 	}
 	TPM2B_AUTH fresh = {.size = TPM2_NV_AUTH_LEN};
