@@ -282,3 +282,37 @@ def test_device_provisioned_before_the_owner_lock_keeps_its_identity_when_provis
         assert "owner authorization is empty" not in log, log
     finally:
         shutil.rmtree(rundir)
+
+
+def _sent_commands(trace):
+    """TPM commands as tpm2-tss's TCTI trace (TSS2_LOG=tcti+trace) shows them: (code, bytes)."""
+    commands, lines = [], trace.splitlines()
+    for i, line in enumerate(lines):
+        if "Sending command with TPM_CC" not in line:
+            continue
+        code = int(line.split("TPM_CC ")[1].split()[0], 16)
+        data = bytearray()
+        for dump in lines[i + 1:]:
+            head, _, rest = dump.partition(": ")
+            if len(head) == 4 and all(c in "0123456789abcdef" for c in head):
+                data += bytes.fromhex(rest.split("  ")[0])
+            elif data:
+                break
+        commands.append((code, bytes(data)))
+    return commands
+
+
+def test_owner_authorization_crosses_the_tpm_interface_encrypted(tmp_path, swtpm):
+    """The new owner value goes in TPM2_HierarchyChangeAuth under an HMAC session with the decrypt
+    attribute (salted to the SRK), not a password session: a bus sniffer sees ciphertext."""
+    prov = run("rampart-os", "provision", "--state", tmp_path / "state", "--rot", "tpm2", "--tpm2-tcti", swtpm,
+               env={"TSS2_LOG": "tcti+trace"}, check=True)
+    change = [data for code, data in _sent_commands(prov.stderr) if code == 0x129]
+    assert len(change) == 1, prov.stderr[-2000:]
+    cmd = change[0]
+    assert cmd[:2] == b"\x80\x02" and cmd[10:14] == bytes.fromhex("40000001"), cmd.hex()  # sessions, owner
+    session = int.from_bytes(cmd[18:22], "big")
+    assert session >> 24 == 0x02, hex(session)  # an HMAC session, not TPM_RS_PW (0x40000009)
+    nonce_len = int.from_bytes(cmd[22:24], "big")
+    attributes = cmd[24 + nonce_len]
+    assert attributes & 0x20, hex(attributes)  # TPMA_SESSION_DECRYPT: the first parameter is encrypted

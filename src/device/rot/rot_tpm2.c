@@ -587,8 +587,7 @@ static int tpm2_open_counters(struct tpm2 *t, bool create, rp_error *err)
  * authValue (root, or the monitor's user) could then define it again with higher bases and so
  * roll the anti-rollback counters back. So provisioning sets a random one and keeps it nowhere:
  * the owner hierarchy is then closed for good, short of a TPM clear (which also destroys the
- * identity, so the device must be registered again). The value is sent once, in the clear, over
- * the TPM interface. KEEP_OWNER_AUTH leaves it empty, for devices whose other software needs
+ * identity, so the device must be registered again). KEEP_OWNER_AUTH leaves it empty, for devices whose other software needs
  * the owner hierarchy, and says what that costs. */
 static int tpm2_owner_settle(struct tpm2 *t, const rot_config *cfg, rp_error *err)
 {
@@ -619,9 +618,23 @@ static int tpm2_owner_settle(struct tpm2 *t, const rot_config *cfg, rp_error *er
 		return -1;
 	/* The TPM drops trailing zero bytes of an authValue; a non-zero last byte keeps all 32. */
 	fresh.buffer[TPM2_NV_AUTH_LEN - 1] |= 1;
-	TSS2_RC rc = Esys_HierarchyChangeAuth(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
-	                                      &fresh);
+	/* Sent encrypted: an HMAC session salted to the SRK (ECDH) with the decrypt attribute
+	 * encrypts the new value's parameter, so a sniffer on the TPM bus learns nothing. */
+	const TPMT_SYM_DEF sym = {.algorithm = TPM2_ALG_AES, .keyBits.aes = 128, .mode.aes = TPM2_ALG_CFB};
+	ESYS_TR session = ESYS_TR_NONE;
+	TSS2_RC rc = Esys_StartAuthSession(t->esys, t->srk, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, NULL,
+	                                   TPM2_SE_HMAC, &sym, TPM2_ALG_SHA256, &session);
+	if (rc != TSS2_RC_SUCCESS) {
+		explicit_bzero(&fresh, sizeof(fresh));
+		return tpm2_fail(err, rc, "starting an encrypted session to set the TPM's owner authorization");
+	}
+	/* Continued, so that it is still there to flush whatever the command did. */
+	rc = Esys_TRSess_SetAttributes(t->esys, session, TPMA_SESSION_DECRYPT | TPMA_SESSION_CONTINUESESSION,
+	                               TPMA_SESSION_DECRYPT | TPMA_SESSION_CONTINUESESSION);
+	if (rc == TSS2_RC_SUCCESS)
+		rc = Esys_HierarchyChangeAuth(t->esys, ESYS_TR_RH_OWNER, session, ESYS_TR_NONE, ESYS_TR_NONE, &fresh);
 	explicit_bzero(&fresh, sizeof(fresh));
+	Esys_FlushContext(t->esys, session);
 	/* ESAPI remembers the new value for the handle: forget it too. */
 	TPM2B_AUTH empty = {0};
 	Esys_TR_SetAuth(t->esys, ESYS_TR_RH_OWNER, &empty);
