@@ -57,6 +57,26 @@ def swtpm(tmp_path):
     proc.wait(timeout=20)
 
 
+@pytest.fixture
+def rundir():
+    d = pathlib.Path(tempfile.mkdtemp(prefix="rp-tpm-"))
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d)
+
+
+def with_monitor(state, tcti, rundir, *commands):
+    """Run each `rampart-os` command (a tuple: the verb, then its options) as root against a tpm2
+    monitor on STATE; returns their outputs and the monitor's log. The monitor is stopped again
+    (swtpm serves one TPM client at a time)."""
+    mon = Monitor(state, rundir, backend="tpm2", extra=("--tpm2-tcti", tcti))
+    try:
+        outs = [run_as(0, "rampart-os", cmd[0], "--socket", mon.sock, *cmd[1:], check=True).stdout for cmd in commands]
+        return outs, mon.text()
+    finally:
+        mon.stop()
+
+
 def provision(state, tcti, *extra, check=True):
     return run("rampart-os", "provision", "--state", state, "--rot", "tpm2", "--tpm2-tcti", tcti, "--output", "json",
                *extra, check=check)
@@ -204,7 +224,7 @@ def _owner_auth_set(tcti):
 
 
 @pytest.mark.skipif(shutil.which("tpm2_nvundefine") is None, reason="tpm2-tools is not installed")
-def test_provisioning_sets_the_owner_authorization_so_the_bases_cannot_be_redefined(tmp_path, swtpm):
+def test_provisioning_sets_the_owner_authorization_so_the_bases_cannot_be_redefined(tmp_path, swtpm, rundir):
     """With an empty owner authorization, whoever can reach the TPM could undefine the write-locked
     counter bases and (holding the counters' authValue) define them again higher: a rollback.
     Provisioning sets a random owner authorization kept nowhere; the storage root key it needs at
@@ -226,20 +246,9 @@ def test_provisioning_sets_the_owner_authorization_so_the_bases_cannot_be_redefi
     # Still a working device: same identity, counters move, provisioning again is a no-op.
     again = json.loads(provision(state, swtpm).stdout)
     assert again["created"] is False and again["device_id"] == json.loads(first.stdout)["device_id"]
-    rundir = pathlib.Path(tempfile.mkdtemp(prefix="rp-tpm-"))
-    os.chmod(rundir, 0o755)
-    try:
-        mon = Monitor(state, rundir, backend="tpm2", extra=("--tpm2-tcti", swtpm))
-        try:
-            run_as(0, "rampart-os", "advance-counter", "--socket", mon.sock, "--index", 1, "--value", 4, check=True)
-            out = run_as(0, "rampart-os", "counters", "--socket", mon.sock, check=True).stdout
-            assert "counter1: 4" in out, out
-            log = mon.text()
-        finally:
-            mon.stop()
-        assert "owner authorization is empty" not in log, log
-    finally:
-        shutil.rmtree(rundir)
+    (_, out), log = with_monitor(state, swtpm, rundir, ("advance-counter", "--index", 1, "--value", 4), ("counters",))
+    assert "counter1: 4" in out, out
+    assert "owner authorization is empty" not in log, log
 
 
 def test_provisioning_refuses_an_unknown_owner_choice(tmp_path, swtpm):
@@ -249,7 +258,8 @@ def test_provisioning_refuses_an_unknown_owner_choice(tmp_path, swtpm):
 
 
 @pytest.mark.skipif(shutil.which("tpm2_evictcontrol") is None, reason="tpm2-tools is not installed")
-def test_device_provisioned_before_the_owner_lock_keeps_its_identity_when_provisioned_again(tmp_path, swtpm):
+def test_device_provisioned_before_the_owner_lock_keeps_its_identity_when_provisioned_again(tmp_path, swtpm,
+                                                                                          rundir):
     """A device provisioned by an older Rampart has no persistent storage root key and an empty
     owner authorization (recreated here: provisioned with the owner kept, the SRK evicted). It keeps
     working, re-creating the SRK from the owner seed and warning at each start; provisioning it
@@ -258,30 +268,15 @@ def test_device_provisioned_before_the_owner_lock_keeps_its_identity_when_provis
     first = json.loads(provision(state, swtpm, "--tpm2-owner", "keep").stdout)
     _tpm2_tool("tpm2_evictcontrol", swtpm, "-C", "o", "-c", "0x81525000")
     assert "0x81525000" not in _tpm2_tool("tpm2_getcap", swtpm, "handles-persistent").stdout.decode()
-    rundir = pathlib.Path(tempfile.mkdtemp(prefix="rp-tpm-"))
-    os.chmod(rundir, 0o755)
-    try:
-        mon = Monitor(state, rundir, backend="tpm2", extra=("--tpm2-tcti", swtpm))
-        try:
-            run_as(0, "rampart-os", "advance-counter", "--socket", mon.sock, "--index", 2, "--value", 5, check=True)
-            log = mon.text()
-        finally:
-            mon.stop()
-        assert "owner authorization is empty" in log and "rampart-os provision' again" in log, log
-        again = json.loads(provision(state, swtpm).stdout)
-        assert again["created"] is False and again["device_id"] == first["device_id"]
-        assert _owner_auth_set(swtpm)
-        assert "0x81525000" in _tpm2_tool("tpm2_getcap", swtpm, "handles-persistent").stdout.decode()
-        mon = Monitor(state, rundir, backend="tpm2", extra=("--tpm2-tcti", swtpm))
-        try:
-            out = run_as(0, "rampart-os", "counters", "--socket", mon.sock, check=True).stdout
-            assert "counter2: 5" in out, out
-            log = mon.text()
-        finally:
-            mon.stop()
-        assert "owner authorization is empty" not in log, log
-    finally:
-        shutil.rmtree(rundir)
+    _, log = with_monitor(state, swtpm, rundir, ("advance-counter", "--index", 2, "--value", 5))
+    assert "owner authorization is empty" in log and "rampart-os provision' again" in log, log
+    again = json.loads(provision(state, swtpm).stdout)
+    assert again["created"] is False and again["device_id"] == first["device_id"]
+    assert _owner_auth_set(swtpm)
+    assert "0x81525000" in _tpm2_tool("tpm2_getcap", swtpm, "handles-persistent").stdout.decode()
+    (out,), log = with_monitor(state, swtpm, rundir, ("counters",))
+    assert "counter2: 5" in out, out
+    assert "owner authorization is empty" not in log, log
 
 
 def _sent_commands(trace):

@@ -4,16 +4,14 @@ missing, loose, linked or damaged authorization file; a device provisioned befor
 an authValue keeps working and says it is unprotected."""
 import json
 import os
-import pathlib
 import shutil
 import subprocess
-import tempfile
 
 import pytest
 
 from conftest import run
 from test_monitor import Monitor, run_as
-from test_tpm2 import BASES_INDEX, provision, swtpm  # noqa: F401 (swtpm is a fixture)
+from test_tpm2 import BASES_INDEX, provision, rundir, swtpm, with_monitor  # noqa: F401 (fixtures)
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("swtpm") is None, reason="swtpm is not installed (apt-get install swtpm)"),
@@ -31,22 +29,10 @@ def tpm2_tool(tool, tcti, *args):
     return subprocess.run([tool, *map(str, args)], capture_output=True, text=True, env=env, timeout=60)
 
 
-@pytest.fixture
-def rundir():
-    d = pathlib.Path(tempfile.mkdtemp(prefix="rp-nva-"))
-    os.chmod(d, 0o755)
-    yield d
-    shutil.rmtree(d)
-
-
 def counters(state, rundir, tcti):
     """The counter values the monitor reports, as {index: value}; the monitor is stopped again
     (swtpm serves one TPM client at a time)."""
-    mon = Monitor(state, rundir, backend="tpm2", extra=("--tpm2-tcti", tcti))
-    try:
-        out = run_as(0, "rampart-os", "counters", "--socket", mon.sock, check=True).stdout
-    finally:
-        mon.stop()
+    (out,), _ = with_monitor(state, tcti, rundir, ("counters",))
     return {int(k.strip()[len("counter"):]): int(v) for k, v in
             (line.split(":") for line in out.splitlines() if line.startswith("counter"))}
 
