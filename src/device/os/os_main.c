@@ -22,7 +22,8 @@
 	"         state directory can copy. Use it for development and CI only; production devices use --rot tpm2.\n"
 
 struct os_opts {
-	const char *state, *rot, *tcti, *tpm2_owner, *socket, *output, *nonce, *out, *name, *version, *sha256, *file, *public_key;
+	const char *state, *rot, *tcti, *tpm2_owner, *socket, *output, *nonce, *out, *name, *version, *sha256, *file;
+	const char *public_key;
 	uint32_t pcr, index, bytes;
 	uint64_t value;
 	bool have_pcr, have_index, have_value;

@@ -587,8 +587,8 @@ static int tpm2_open_counters(struct tpm2 *t, bool create, rp_error *err)
  * authValue (root, or the monitor's user) could then define it again with higher bases and so
  * roll the anti-rollback counters back. So provisioning sets a random one and keeps it nowhere:
  * the owner hierarchy is then closed for good, short of a TPM clear (which also destroys the
- * identity, so the device must be registered again). KEEP_OWNER_AUTH leaves it empty, for devices whose other software needs
- * the owner hierarchy, and says what that costs. */
+ * identity, so the device must be registered again). KEEP_OWNER_AUTH leaves it empty, for
+ * devices whose other software needs the owner hierarchy, and says what that costs. */
 static int tpm2_owner_settle(struct tpm2 *t, const rot_config *cfg, rp_error *err)
 {
 	bool set = false;
