@@ -65,13 +65,14 @@ HZ=$(getconf CLK_TCK)
 echo "host: $(nproc) cores; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 [[ ${#SVC_PIN[@]} -gt 0 ]] && echo "pinned: each server alone on CPU 0, $CLIENTS s_time clients on the others"
 measure() { # PID PORT: prints "server_ms connections"
-	local before after n=0 i out
+	local before after n=0 i out clients=()
 	before=$(ticks "$1")
 	for i in $(seq "$CLIENTS"); do
 		timeout $((SECONDS_RUN + 30)) "${CLIENT_PIN[@]}" openssl s_time -connect "127.0.0.1:$2" -new -time "$SECONDS_RUN" \
 			>"$TMP/s_time.$i" 2>&1 &
+		clients+=($!)
 	done
-	wait_clients
+	wait "${clients[@]}" || true
 	after=$(ticks "$1")
 	for i in $(seq "$CLIENTS"); do
 		out=$(grep -m1 'connections in' "$TMP/s_time.$i" || true)
@@ -80,8 +81,6 @@ measure() { # PID PORT: prints "server_ms connections"
 	done
 	awk -v t=$((after - before)) -v hz="$HZ" -v n="$n" 'BEGIN { printf "%.4f %d\n", t * 1000 / hz / n, n }'
 }
-# Waits for the s_time jobs only (the servers are jobs of this shell too).
-wait_clients() { local j; for j in $(jobs -p); do [[ " ${PIDS[*]} " == *" $j "* ]] || wait "$j" || true; done; }
 sum_r=0
 for round in $(seq "$ROUNDS"); do
 	read -r r_ms r_n <<<"$(measure "$RAMPARTD_PID" "$RAMPARTD_PORT")"
